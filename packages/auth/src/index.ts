@@ -1,0 +1,22 @@
+export {
+  parseSasToken,
+  verifySasSignature,
+  isSasExpired,
+  createSasToken,
+  computeSignature,
+  encodeUriComponentStrict,
+} from './sas.js';
+export type { SasToken, CreateSasOptions } from './sas.js';
+export { parseResourceUri, scopeCovers, stripPort } from './resource.js';
+export type { ResourceUri } from './resource.js';
+export {
+  parseConnectionString,
+  buildConnectionString,
+  parseServiceConnectionString,
+  deviceConnectionString,
+} from './connection-string.js';
+export type { ServiceConnectionString } from './connection-string.js';
+export { Permission, allPermissions, isPermission, defaultPolicies, hasPermission } from './permissions.js';
+export { generateSymmetricKey, isValidSymmetricKey } from './keys.js';
+export { createDevCa, issueCertificate, certificateThumbprint } from './dev-ca.js';
+export type { PemPair, IssueOptions } from './dev-ca.js';

@@ -1,0 +1,49 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { streams, type StreamName } from './subjects.js';
+
+export type { NatsConnection };
+
+/** Connect to NATS. `noAsyncTraces` avoids a stack trace per request (spec/baselines.md: ~55% of publish CPU). */
+export async function connectNats(url: string, name: string): Promise<NatsConnection> {
+  return connect({ servers: url.split(','), name, noAsyncTraces: true, maxReconnectAttempts: -1 });
+}
+
+/**
+ * Create or update the named streams. Idempotent, safe for N replicas starting together. Uses only
+ * NATS 2.9 features (the Debian server these machines run; spec/tooling.md §2).
+ */
+export async function ensureStreams(
+  nc: NatsConnection,
+  names: readonly StreamName[],
+  opts: { replicas?: number; maxAgeMs?: number } = {},
+): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(nc);
+  for (const key of names) {
+    const def = streams[key];
+    const config = {
+      name: def.name,
+      subjects: [...def.subjects],
+      num_replicas: opts.replicas ?? 1,
+      max_age: (opts.maxAgeMs ?? 7 * 24 * 3600_000) * 1_000_000, // nanoseconds
+      duplicate_window: 2 * 60 * 1_000_000_000,
+    };
+    try {
+      await jsm.streams.info(def.name);
+      await jsm.streams.update(def.name, config);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      try {
+        await jsm.streams.add(config);
+      } catch (addErr) {
+        // another replica created it between our info() and add()
+        if (!String(addErr).includes('already in use')) throw addErr;
+      }
+    }
+  }
+  return jsm;
+}
+
+function isNotFound(err: unknown): boolean {
+  return /not found/i.test(String((err as Error)?.message ?? err));
+}

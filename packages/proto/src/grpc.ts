@@ -1,0 +1,79 @@
+import * as grpc from '@grpc/grpc-js';
+import { DomainError, domainErrorFromCode, toDomainError } from '@openiothub/errors';
+
+/** Trailer metadata key that carries the IoT Hub error code name across service boundaries. */
+export const ERROR_CODE_METADATA = 'iothub-error-code';
+
+/** The one mapping DomainError → gRPC status (server side). */
+export function toGrpcError(err: unknown): grpc.ServiceError {
+  const domain = toDomainError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_CODE_METADATA, domain.code);
+  return Object.assign(new Error(domain.message), {
+    code: domain.spec.grpc as grpc.status,
+    details: domain.message,
+    metadata,
+  });
+}
+
+/** The one mapping gRPC error → DomainError (client side); transport failures become ServiceUnavailable. */
+export function fromGrpcError(err: unknown): DomainError {
+  const e = err as Partial<grpc.ServiceError>;
+  const code = e.metadata?.get(ERROR_CODE_METADATA)[0];
+  if (typeof code === 'string') return domainErrorFromCode(code, e.details ?? e.message ?? '');
+  if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+    return new DomainError('ServiceUnavailable', 'A back-end service is unavailable; try again.', { cause: err });
+  }
+  return new DomainError('ServerError', 'An internal error occurred.', { cause: err });
+}
+
+/** Wrap an async handler as a grpc-js unary handler; every thrown error goes through {@link toGrpcError}. */
+export function unaryHandler<Req, Res>(
+  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request, call).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toGrpcError(err)),
+    );
+  };
+}
+
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (err: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/** Call a generated unary client method as a promise; errors arrive as DomainErrors. */
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, deadlineMs = 10_000): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method(req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => {
+      if (err) reject(fromGrpcError(err));
+      else resolve(res);
+    });
+  });
+}
+
+/** Any generated client with the Promise-returning methods of its service. */
+export type PromiseClient<C> = {
+  [K in keyof C as C[K] extends UnaryMethod<infer _Req, infer _Res> ? K : never]: C[K] extends UnaryMethod<infer Req, infer Res>
+    ? (req: Req) => Promise<Res>
+    : never;
+};
+
+/**
+ * Wrap a generated grpc-js client so each unary method returns a promise and rejects with a
+ * DomainError. Only methods named in `definition` are wrapped.
+ */
+export function promiseClient<C extends grpc.Client>(client: C, definition: grpc.ServiceDefinition): PromiseClient<C> {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(definition)) {
+    const method = (client as unknown as Record<string, UnaryMethod<unknown, unknown>>)[name];
+    if (typeof method === 'function') out[name] = (req: unknown) => callUnary(method.bind(client), req);
+  }
+  return out as PromiseClient<C>;
+}
+
+export { grpc };

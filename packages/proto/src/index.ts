@@ -1,0 +1,3 @@
+export * as registryV1 from './gen/openiothub/registry/v1/registry.js';
+export { toGrpcError, fromGrpcError, unaryHandler, callUnary, promiseClient, ERROR_CODE_METADATA, grpc } from './grpc.js';
+export type { PromiseClient } from './grpc.js';

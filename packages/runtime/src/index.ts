@@ -1,0 +1,5 @@
+export { Lifecycle } from './lifecycle.js';
+export { startAdminServer, createMetricsRegistry } from './admin-server.js';
+export type { AdminServer } from './admin-server.js';
+export { runService } from './run-service.js';
+export type { ServiceContext, RuntimeConfig, RunServiceOptions } from './run-service.js';
