@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { webcrypto, randomBytes, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as never);
 
 // ECDSA P-256: ~0.25 ms less server CPU per TLS handshake than RSA-2048 (spec/baselines.md).
 const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -14,8 +14,8 @@ export interface PemPair {
   readonly key: string;
 }
 
-async function exportKey(key: CryptoKey): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key as webcrypto.CryptoKey);
+async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey('pkcs8', key);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
@@ -36,14 +36,14 @@ export async function createDevCa(commonName = 'Open IoT Hub Dev CA', days = 365
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + days * 86400_000),
     signingAlgorithm: alg,
-    keys: keys as unknown as CryptoKeyPair,
+    keys: keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, 1, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as unknown as CryptoKey),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey as unknown as CryptoKey) };
+  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
 }
 
 /** Options for {@link issueCertificate}. */
@@ -79,11 +79,11 @@ export async function issueCertificate(ca: PemPair, opts: IssueOptions): Promise
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + (opts.days ?? 825) * 86400_000),
     signingAlgorithm: alg,
-    publicKey: keys.publicKey as unknown as CryptoKey,
-    signingKey: caKey as unknown as CryptoKey,
+    publicKey: keys.publicKey,
+    signingKey: caKey,
     extensions,
   });
-  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey as unknown as CryptoKey) };
+  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
 }
 
 /** SHA-256 thumbprint of a PEM certificate's DER bytes, upper-case hex (IoT Hub's X.509 thumbprint). */

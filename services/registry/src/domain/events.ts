@@ -1,0 +1,45 @@
+import { headers as h } from '@openiothub/bus';
+
+/** One event to publish, as stored in the outbox. */
+export interface OutboxEvent {
+  readonly subject: string;
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+}
+
+/**
+ * A device or module lifecycle notification as IoT Hub emits it (devguide §6.1): application
+ * properties in headers, the new identity's initial twin as the JSON body.
+ */
+export function lifecycleEvent(opts: {
+  subject: string;
+  hub: string;
+  deviceId: string;
+  moduleId?: string | undefined;
+  op: 'create' | 'delete';
+  etag: string;
+  at: Date;
+}): OutboxEvent {
+  const isModule = opts.moduleId !== undefined;
+  const opType = `${opts.op}${isModule ? 'Module' : 'Device'}Identity`;
+  const lastUpdated = opts.at.toISOString();
+  const section = { $metadata: { $lastUpdated: lastUpdated }, $version: 1 };
+  const body = {
+    deviceId: opts.deviceId,
+    ...(isModule ? { moduleId: opts.moduleId } : {}),
+    etag: opts.etag,
+    properties: { desired: section, reported: section },
+  };
+  const headers: Record<string, string> = {
+    [h.messageSource]: isModule ? 'moduleLifecycleEvents' : 'deviceLifecycleEvents',
+    [h.messageSchema]: isModule ? 'moduleLifecycleNotification' : 'deviceLifecycleNotification',
+    [h.opType]: opType,
+    [h.hubName]: opts.hub,
+    [h.deviceId]: opts.deviceId,
+    [h.operationTimestamp]: lastUpdated,
+    'content-type': 'application/json',
+    'content-encoding': 'utf-8',
+  };
+  if (isModule) headers[h.moduleId] = opts.moduleId as string;
+  return { subject: opts.subject, headers, body: Buffer.from(JSON.stringify(body)) };
+}

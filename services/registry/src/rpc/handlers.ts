@@ -1,0 +1,67 @@
+import { registryV1, unaryHandler } from '@openiothub/proto';
+import type { RegistryService } from '../domain/registry-service.js';
+import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyToProto } from './mapping.js';
+
+/** The gRPC RegistryService implementation: translate, call the domain, translate back. */
+export function registryHandlers(svc: RegistryService): registryV1.RegistryServiceServer {
+  return {
+    ensureHub: unaryHandler(async (req) => {
+      const { hub, created } = await svc.ensureHub(req.hub);
+      return { hub: { name: hub.name, createdTime: hub.createdAt }, created };
+    }),
+    getHub: unaryHandler(async (req) => {
+      const hub = await svc.getHub(req.hub);
+      return { hub: { name: hub.name, createdTime: hub.createdAt } };
+    }),
+    listPolicies: unaryHandler(async (req) => ({ policies: (await svc.listPolicies(req.hub)).map(policyToProto) })),
+    getPolicy: unaryHandler(async (req) => ({ policy: policyToProto(await svc.getPolicy(req.hub, req.keyName)) })),
+    regeneratePolicyKey: unaryHandler(async (req) => ({
+      policy: policyToProto(await svc.regeneratePolicyKey(req.hub, req.keyName, req.which)),
+    })),
+    putDevice: unaryHandler(async (req) => {
+      const { device, created } = await svc.putDevice(req.hub, deviceFromProto(req.device), req.ifMatch);
+      return { device: deviceToProto(device), created };
+    }),
+    getDevice: unaryHandler(async (req) => ({ device: deviceToProto(await svc.getDevice(req.hub, req.deviceId)) })),
+    deleteDevice: unaryHandler(async (req) => {
+      await svc.deleteDevice(req.hub, req.deviceId, req.ifMatch);
+      return {};
+    }),
+    listDevices: unaryHandler(async (req) => ({ devices: (await svc.listDevices(req.hub, req.top)).map(deviceToProto) })),
+    bulkDevices: unaryHandler(async (req) =>
+      svc.bulk(
+        req.hub,
+        req.operations.map((op) => ({ device: deviceFromProto(op.device), importMode: op.importMode, etag: op.etag })),
+      ),
+    ),
+    getStatistics: unaryHandler(async (req) => {
+      const s = await svc.statistics(req.hub);
+      return { totalDeviceCount: s.total, enabledDeviceCount: s.enabled, disabledDeviceCount: s.disabled };
+    }),
+    putModule: unaryHandler(async (req) => {
+      const { module, created } = await svc.putModule(req.hub, moduleFromProto(req.module), req.ifMatch);
+      return { module: moduleToProto(module), created };
+    }),
+    getModule: unaryHandler(async (req) => ({ module: moduleToProto(await svc.getModule(req.hub, req.deviceId, req.moduleId)) })),
+    deleteModule: unaryHandler(async (req) => {
+      await svc.deleteModule(req.hub, req.deviceId, req.moduleId, req.ifMatch);
+      return {};
+    }),
+    listModules: unaryHandler(async (req) => ({ modules: (await svc.listModules(req.hub, req.deviceId)).map(moduleToProto) })),
+    lookupCredentials: unaryHandler(async (req) => {
+      const c = await svc.lookupCredentials(req.hub, req.deviceId, req.moduleId);
+      if (!c) return { found: false, status: '', generationId: '', authentication: undefined };
+      const a = c.authentication;
+      return {
+        found: true,
+        status: c.status,
+        generationId: c.generationId,
+        authentication: {
+          type: a.type,
+          symmetricKey: { primaryKey: a.primaryKey, secondaryKey: a.secondaryKey },
+          x509Thumbprint: { primaryThumbprint: a.primaryThumbprint, secondaryThumbprint: a.secondaryThumbprint },
+        },
+      };
+    }),
+  };
+}

@@ -1,0 +1,53 @@
+import type { DeviceIdentity, ModuleIdentity } from '../domain/identity.js';
+import type { OutboxEvent } from '../domain/events.js';
+
+export interface HubRow {
+  readonly name: string;
+  readonly createdAt: Date;
+}
+
+export interface PolicyRow {
+  readonly keyName: string;
+  readonly primaryKey: string;
+  readonly secondaryKey: string;
+  readonly rights: readonly string[];
+}
+
+export interface Statistics {
+  readonly total: number;
+  readonly enabled: number;
+  readonly disabled: number;
+}
+
+/** A new identity before the store gives it a version. */
+export type NewDevice = Omit<DeviceIdentity, 'version'>;
+export type NewModule = Omit<ModuleIdentity, 'version'>;
+
+/** '*' matches any version; a number must equal the stored version. */
+export type Expected = '*' | number;
+
+/**
+ * Persistence of the registry. Every method is one transaction; events passed in are written to
+ * the outbox in that same transaction. Domain errors (not found, exists, precondition, quota) are
+ * thrown as DomainErrors.
+ */
+export interface RegistryStore {
+  ensureHub(hub: string, policies: readonly PolicyRow[]): Promise<{ hub: HubRow; created: boolean }>;
+  getHub(hub: string): Promise<HubRow | undefined>;
+  listPolicies(hub: string): Promise<PolicyRow[]>;
+  getPolicy(hub: string, keyName: string): Promise<PolicyRow | undefined>;
+  setPolicyKeys(hub: string, keyName: string, keys: { primaryKey: string; secondaryKey: string }): Promise<PolicyRow | undefined>;
+
+  insertDevice(hub: string, device: NewDevice, opts: { maxDevices: number; event: (d: DeviceIdentity) => OutboxEvent }): Promise<DeviceIdentity>;
+  updateDevice(hub: string, deviceId: string, expected: Expected, mutate: (current: DeviceIdentity) => NewDevice): Promise<DeviceIdentity>;
+  deleteDevice(hub: string, deviceId: string, expected: Expected, event: (d: DeviceIdentity) => OutboxEvent): Promise<DeviceIdentity>;
+  getDevice(hub: string, deviceId: string): Promise<DeviceIdentity | undefined>;
+  listDevices(hub: string, top: number): Promise<DeviceIdentity[]>;
+  statistics(hub: string): Promise<Statistics>;
+
+  insertModule(hub: string, module: NewModule, opts: { maxModules: number; event: (m: ModuleIdentity) => OutboxEvent }): Promise<ModuleIdentity>;
+  updateModule(hub: string, deviceId: string, moduleId: string, expected: Expected, mutate: (current: ModuleIdentity) => NewModule): Promise<ModuleIdentity>;
+  deleteModule(hub: string, deviceId: string, moduleId: string, expected: Expected, event: (m: ModuleIdentity) => OutboxEvent): Promise<ModuleIdentity>;
+  getModule(hub: string, deviceId: string, moduleId: string): Promise<ModuleIdentity | undefined>;
+  listModules(hub: string, deviceId: string): Promise<ModuleIdentity[]>;
+}

@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testContext, testUrls, uniqueName } from '@openiothub/testing';
+import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import { subjects } from '@openiothub/bus';
+import { createRegistryApp, loadRegistryConfig, type RegistryApp } from '../src/index.js';
+
+const urls = testUrls();
+const ctx = testContext('registry-int');
+let app: RegistryApp;
+let raw: registryV1.RegistryServiceClient;
+let client: ReturnType<typeof promiseClient<registryV1.RegistryServiceClient>>;
+let nc: NatsConnection;
+const hub = uniqueName('hub');
+
+beforeAll(async () => {
+  const config = loadRegistryConfig({
+    DATABASE_URL: urls.databaseUrl,
+    NATS_URL: urls.natsUrl,
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    MAX_DEVICES_PER_HUB: '5',
+  });
+  app = await createRegistryApp(config, ctx);
+  raw = new registryV1.RegistryServiceClient(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure());
+  client = promiseClient(raw, registryV1.RegistryServiceService);
+  nc = await connect({ servers: urls.natsUrl });
+  await client.ensureHub({ hub });
+});
+
+afterAll(async () => {
+  raw?.close();
+  await nc?.close();
+  await ctx[Symbol.asyncDispose]();
+});
+
+const device = (deviceId: string, extra: Partial<registryV1.Device> = {}): registryV1.Device =>
+  registryV1.Device.fromPartial({ deviceId, ...extra });
+
+describe('hubs and policies', () => {
+  it('creates the five default policies once, with distinct keys', async () => {
+    const again = await client.ensureHub({ hub });
+    expect(again.created).toBe(false);
+    const { policies } = await client.listPolicies({ hub });
+    expect(policies.map((p) => p.keyName)).toEqual(['device', 'iothubowner', 'registryRead', 'registryReadWrite', 'service']);
+    expect(new Set(policies.flatMap((p) => [p.primaryKey, p.secondaryKey])).size).toBe(10);
+    expect(policies.find((p) => p.keyName === 'registryReadWrite')?.rights).toEqual(['RegistryRead', 'RegistryWrite']);
+  });
+
+  it('regenerates one key and leaves the other', async () => {
+    const before = (await client.getPolicy({ hub, keyName: 'service' })).policy!;
+    const after = (await client.regeneratePolicyKey({ hub, keyName: 'service', which: 'secondary' })).policy!;
+    expect(after.primaryKey).toBe(before.primaryKey);
+    expect(after.secondaryKey).not.toBe(before.secondaryKey);
+  });
+
+  it('answers IotHubNotFound for an unknown hub', async () => {
+    await expect(client.listPolicies({ hub: uniqueName('nohub') })).rejects.toMatchObject({ code: 'IotHubNotFound' });
+    await expect(client.putDevice({ hub: uniqueName('nohub'), device: device('d') })).rejects.toMatchObject({ code: 'IotHubNotFound' });
+  });
+});
+
+describe('devices', () => {
+  it('creates with generated keys, then 409 on a second create', async () => {
+    const id = uniqueName('dev');
+    const { device: d, created } = await client.putDevice({ hub, device: device(id) });
+    expect(created).toBe(true);
+    expect(d?.status).toBe('enabled');
+    expect(d?.generationId).toMatch(/^\d{18}$/);
+    expect(d?.authentication?.type).toBe('sas');
+    expect(Buffer.from(d!.authentication!.symmetricKey!.primaryKey, 'base64')).toHaveLength(32);
+    expect(d?.connectionState).toBe('Disconnected');
+    await expect(client.putDevice({ hub, device: device(id) })).rejects.toMatchObject({ code: 'DeviceAlreadyExists' });
+  });
+
+  it('updates with the current etag, 412 with a stale one, 404 for a missing device', async () => {
+    const id = uniqueName('dev');
+    const created = (await client.putDevice({ hub, device: device(id) })).device!;
+    const updated = (await client.putDevice({ hub, device: device(id, { status: 'disabled', statusReason: 'stolen' }), ifMatch: `"${created.etag}"` })).device!;
+    expect(updated.status).toBe('disabled');
+    expect(updated.statusReason).toBe('stolen');
+    expect(updated.etag).not.toBe(created.etag);
+    expect(updated.statusUpdatedTime!.getTime()).toBeGreaterThanOrEqual(created.statusUpdatedTime!.getTime());
+    // keys are kept when the update sends none
+    expect(updated.authentication?.symmetricKey?.primaryKey).toBe(created.authentication?.symmetricKey?.primaryKey);
+    await expect(client.putDevice({ hub, device: device(id), ifMatch: `"${created.etag}"` })).rejects.toMatchObject({ code: 'PreconditionFailed' });
+    await expect(client.deleteDevice({ hub, deviceId: id, ifMatch: `"${created.etag}"` })).rejects.toMatchObject({ code: 'PreconditionFailed' });
+    await expect(client.putDevice({ hub, device: device(uniqueName('none')), ifMatch: '*' })).rejects.toMatchObject({ code: 'DeviceNotFound' });
+  });
+
+  it('keeps ids case-sensitive and gives a re-created device a new generationId', async () => {
+    const id = uniqueName('Case');
+    const upper = (await client.putDevice({ hub, device: device(id) })).device!;
+    const lower = (await client.putDevice({ hub, device: device(id.toLowerCase()) })).device!;
+    expect(lower.generationId).not.toBe(upper.generationId);
+    await client.deleteDevice({ hub, deviceId: id });
+    await expect(client.getDevice({ hub, deviceId: id })).rejects.toMatchObject({ code: 'DeviceNotFound' });
+    const again = (await client.putDevice({ hub, device: device(id) })).device!;
+    expect(again.generationId).not.toBe(upper.generationId);
+    await client.deleteDevice({ hub, deviceId: id });
+    await client.deleteDevice({ hub, deviceId: id.toLowerCase() });
+  });
+
+  it('enforces the per-hub device quota and keeps statistics', async () => {
+    const small = uniqueName('quota');
+    await client.ensureHub({ hub: small });
+    for (let i = 0; i < 5; i++) await client.putDevice({ hub: small, device: device(`d${i}`, i < 2 ? { status: 'disabled' } : {}) });
+    await expect(client.putDevice({ hub: small, device: device('d5') })).rejects.toMatchObject({ code: 'IotHubQuotaExceeded' });
+    expect(await client.getStatistics({ hub: small })).toEqual({ totalDeviceCount: 5, enabledDeviceCount: 3, disabledDeviceCount: 2 });
+    // a failed create did not consume quota: delete one, create one
+    await client.deleteDevice({ hub: small, deviceId: 'd0' });
+    await client.putDevice({ hub: small, device: device('d5') });
+    const listed = await client.listDevices({ hub: small, top: 3 });
+    expect(listed.devices.map((d) => d.deviceId)).toEqual(['d1', 'd2', 'd3']);
+  });
+
+  it('bulk-creates, reports per-device errors, and deletes', async () => {
+    const bulkHub = uniqueName('bulk');
+    await client.ensureHub({ hub: bulkHub });
+    const op = (id: string, importMode: string, etag = '') => ({ device: device(id), importMode, etag });
+    const created = await client.bulkDevices({ hub: bulkHub, operations: [op('a', 'create'), op('b', 'create')] });
+    expect(created).toEqual({ isSuccessful: true, errors: [] });
+    const mixed = await client.bulkDevices({ hub: bulkHub, operations: [op('a', 'create'), op('c', 'create'), op('b', 'UpdateIfMatchETag', 'bogus')] });
+    expect(mixed.isSuccessful).toBe(false);
+    expect(mixed.errors.map((e) => [e.deviceId, e.errorCode])).toEqual([
+      ['a', 'DeviceAlreadyExists'],
+      ['b', 'PreconditionFailed'],
+    ]);
+    await client.bulkDevices({ hub: bulkHub, operations: [op('a', 'Delete'), op('b', 'delete'), op('c', 'delete')] });
+    expect((await client.getStatistics({ hub: bulkHub })).totalDeviceCount).toBe(0);
+    await expect(client.bulkDevices({ hub: bulkHub, operations: [] })).rejects.toMatchObject({ code: 'ArgumentInvalid' });
+    await expect(client.bulkDevices({ hub: bulkHub, operations: [op('x', 'explode')] })).rejects.toMatchObject({ code: 'ArgumentInvalid' });
+  });
+});
+
+describe('modules', () => {
+  it('creates up to 20 modules per device and rejects the 21st', async () => {
+    const id = uniqueName('dev');
+    await client.putDevice({ hub, device: device(id) });
+    const mod = (moduleId: string) => registryV1.Module.fromPartial({ deviceId: id, moduleId });
+    for (let i = 0; i < 20; i++) await client.putModule({ hub, module: mod(`m${String(i).padStart(2, '0')}`) });
+    await expect(client.putModule({ hub, module: mod('m20') })).rejects.toMatchObject({ code: 'TooManyModulesOnDevice' });
+    await expect(client.putModule({ hub, module: mod('m00') })).rejects.toMatchObject({ code: 'ModuleAlreadyExistsOnDevice' });
+    const { modules } = await client.listModules({ hub, deviceId: id });
+    expect(modules).toHaveLength(20);
+    const m0 = (await client.getModule({ hub, deviceId: id, moduleId: 'm00' })).module!;
+    expect(m0.authentication?.symmetricKey?.primaryKey).toBeTruthy();
+    await client.deleteModule({ hub, deviceId: id, moduleId: 'm00', ifMatch: `"${m0.etag}"` });
+    await expect(client.getModule({ hub, deviceId: id, moduleId: 'm00' })).rejects.toMatchObject({ code: 'ModuleNotFound' });
+    await expect(client.putModule({ hub, module: registryV1.Module.fromPartial({ deviceId: uniqueName('nodev'), moduleId: 'm' }) })).rejects.toMatchObject({ code: 'DeviceNotFound' });
+    // deleting the device removes its modules
+    await client.deleteDevice({ hub, deviceId: id });
+    await client.putDevice({ hub, device: device(id) });
+    expect((await client.listModules({ hub, deviceId: id })).modules).toHaveLength(0);
+  });
+
+  it('looks up credentials for devices and modules, with the device status', async () => {
+    const id = uniqueName('dev');
+    const d = (await client.putDevice({ hub, device: device(id, { status: 'disabled' }) })).device!;
+    const m = (await client.putModule({ hub, module: registryV1.Module.fromPartial({ deviceId: id, moduleId: 'mod' }) })).module!;
+    const dc = await client.lookupCredentials({ hub, deviceId: id, moduleId: '' });
+    expect(dc).toMatchObject({ found: true, status: 'disabled', generationId: d.generationId });
+    expect(dc.authentication?.symmetricKey?.primaryKey).toBe(d.authentication?.symmetricKey?.primaryKey);
+    const mc = await client.lookupCredentials({ hub, deviceId: id, moduleId: 'mod' });
+    expect(mc).toMatchObject({ found: true, status: 'disabled', generationId: m.generationId });
+    expect((await client.lookupCredentials({ hub, deviceId: id, moduleId: 'nope' })).found).toBe(false);
+  });
+});
+
+describe('lifecycle events', () => {
+  it('publishes create and delete notifications to JetStream, exactly once each', async () => {
+    const id = uniqueName('evt');
+    const jsm = await jetstreamManager(nc);
+    const consumer = await jsm.consumers.add('EVENTS', {
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      filter_subject: subjects.lifecycle(hub, id),
+      inactive_threshold: 60_000_000_000,
+    });
+    await client.putDevice({ hub, device: device(id) });
+    await client.deleteDevice({ hub, deviceId: id });
+    await app.relay.flush();
+    const c = await jetstream(nc).consumers.get('EVENTS', consumer.name);
+    const got: Array<{ op: string | undefined; body: { deviceId: string } }> = [];
+    const batch = await c.fetch({ max_messages: 10, expires: 2000 });
+    for await (const m of batch) {
+      got.push({ op: m.headers?.get('opType'), body: m.json() });
+      m.ack();
+      if (got.length === 2) break;
+    }
+    expect(got.map((g) => g.op)).toEqual(['createDeviceIdentity', 'deleteDeviceIdentity']);
+    expect(got[0]?.body.deviceId).toBe(id);
+    await jsm.consumers.delete('EVENTS', consumer.name);
+  });
+});
