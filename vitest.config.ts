@@ -1,15 +1,22 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Resolve workspace packages to their TypeScript sources, so tests never run against a stale dist/.
-const resolve = { conditions: ['@openiothub/source'] };
-const ssr = { resolve: { conditions: ['@openiothub/source'], externalConditions: ['@openiothub/source'] } };
+// Resolve workspace packages (@openiothub/<name>) to their TypeScript sources, so tests never run
+// against a stale dist/. Aliases (not export conditions) also reach vitest's global setup files.
+const root = fileURLToPath(new URL('.', import.meta.url));
+const alias = ['packages', 'services', 'deploy'].flatMap((dir) =>
+  readdirSync(`${root}${dir}`)
+    .filter((name) => existsSync(`${root}${dir}/${name}/src/index.ts`))
+    .map((name) => ({ find: `@openiothub/${name}`, replacement: `${root}${dir}/${name}/src/index.ts` })),
+);
 
 export default defineConfig({
+  resolve: { alias },
   test: {
     projects: [
       {
-        resolve,
-        ssr,
+        extends: true,
         test: {
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'deploy/*/src/**/*.test.ts'],
@@ -17,24 +24,22 @@ export default defineConfig({
         },
       },
       {
-        resolve,
-        ssr,
+        extends: true,
         test: {
           name: 'int',
-          include: ['packages/*/test/**/*.int.test.ts', 'services/*/test/**/*.int.test.ts'],
+          include: ['packages/*/test/**/*.int.test.ts', 'services/*/test/**/*.int.test.ts', 'deploy/*/test/**/*.int.test.ts'],
           globalSetup: ['packages/testing/src/require-backing-services.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
       },
       {
-        resolve,
-        ssr,
+        extends: true,
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          globalSetup: ['test/e2e/global-setup.ts'],
-          // SDK processes must inherit NODE_EXTRA_CA_CERTS set by the global setup: use child processes.
+          globalSetup: ['packages/testing/src/require-backing-services.ts', 'test/e2e/global-setup.ts'],
+          // SDK processes must inherit NODE_EXTRA_CA_CERTS set by the global setup: child processes.
           pool: 'forks',
           testTimeout: 60_000,
           hookTimeout: 60_000,

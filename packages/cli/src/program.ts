@@ -1,0 +1,236 @@
+import { Command, Option } from 'commander';
+import { buildConnectionString, createSasToken, deviceConnectionString, encodeUriComponentStrict, parseServiceConnectionString } from '@openiothub/auth';
+import { HubRestClient } from './rest-client.js';
+import { registryAdmin } from './registry-admin.js';
+import { resolveTarget, type Target } from './target.js';
+
+/** Where the CLI writes. Tests pass collectors. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: Record<string, string | undefined>;
+}
+
+type Json = Record<string, unknown>;
+type Auth = { type: string; symmetricKey?: { primaryKey?: string | null; secondaryKey?: string | null }; x509Thumbprint?: { primaryThumbprint?: string | null; secondaryThumbprint?: string | null } };
+
+const AUTH_METHODS: Record<string, string> = { shared_private_key: 'sas', self_signed: 'selfSigned', x509_ca: 'certificateAuthority' };
+const path = (...parts: string[]) => '/' + parts.map(encodeURIComponent).join('/');
+
+function authFrom(o: { am?: string; pk?: string; sk?: string; ptp?: string; stp?: string }): Auth | undefined {
+  if (!o.am && !o.pk && !o.sk && !o.ptp && !o.stp) return undefined;
+  const type = AUTH_METHODS[o.am ?? 'shared_private_key'] ?? 'sas';
+  return {
+    type,
+    symmetricKey: { primaryKey: o.pk ?? null, secondaryKey: o.sk ?? null },
+    x509Thumbprint: { primaryThumbprint: o.ptp ?? null, secondaryThumbprint: o.stp ?? null },
+  };
+}
+
+function keyOf(auth: Auth | undefined, keyType: string): string {
+  const key = keyType === 'secondary' ? auth?.symmetricKey?.secondaryKey : auth?.symmetricKey?.primaryKey;
+  if (!key) throw new Error('This identity has no symmetric key (it uses X.509).');
+  return key;
+}
+
+/** Build the `iothub` command tree. Every action prints JSON (or a plain string) to io.out. */
+export function buildProgram(io: Io): Command {
+  const program = new Command('iothub')
+    .description('Manage an Open IoT Hub (commands follow `az iot hub`)')
+    .option('--login <connectionString>', 'hub policy connection string (default: IOTHUB_CONNECTION_STRING or .data/local-hub.json)')
+    .option('--local-hub <file>', 'local-hub.json of a running local hub', undefined)
+    .option('--ca <file>', 'CA certificate to trust (default: the local hub dev CA)')
+    .option('--registry <hostPort>', 'registry gRPC address for policy commands')
+    .option('--hub <name>', 'hub name for policy commands (default: the local hub, else the first label of HostName)')
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .exitOverride();
+
+  const target = (): Target => resolveTarget(program.opts(), io.env);
+  const rest = () => {
+    const t = target();
+    return new HubRestClient(t.connectionString, t.caCertPath);
+  };
+  const print = (v: unknown) => io.out(typeof v === 'string' ? `${v}\n` : `${JSON.stringify(v, null, 2)}\n`);
+
+  // ---- device-identity ----
+  const device = program.command('device-identity').description('device identities');
+  const withAuthOptions = (c: Command) =>
+    c
+      .addOption(new Option('--am, --auth-method <method>', 'authentication').choices(Object.keys(AUTH_METHODS)))
+      .option('--pk, --primary-key <key>', 'primary symmetric key (base64)')
+      .option('--sk, --secondary-key <key>', 'secondary symmetric key (base64)')
+      .option('--ptp, --primary-thumbprint <thumbprint>', 'primary X.509 thumbprint')
+      .option('--stp, --secondary-thumbprint <thumbprint>', 'secondary X.509 thumbprint');
+
+  withAuthOptions(device.command('create').requiredOption('-d, --device-id <id>'))
+    .addOption(new Option('--sta, --status <status>').choices(['enabled', 'disabled']))
+    .option('--star, --status-reason <reason>')
+    .option('--ee, --edge-enabled', 'IoT Edge device', false)
+    .action(async (o) => {
+      const body: Json = { deviceId: o.deviceId, status: o.status ?? 'enabled', capabilities: { iotEdge: !!o.edgeEnabled } };
+      if (o.statusReason !== undefined) body['statusReason'] = o.statusReason;
+      const auth = authFrom({ am: o.authMethod, pk: o.primaryKey, sk: o.secondaryKey, ptp: o.primaryThumbprint, stp: o.secondaryThumbprint });
+      if (auth) body['authentication'] = auth;
+      print(await rest().send('PUT', path('devices', o.deviceId), body));
+    });
+  device.command('show').requiredOption('-d, --device-id <id>').action(async (o) => print(await rest().send('GET', path('devices', o.deviceId))));
+  device
+    .command('list')
+    .option('--top <n>', 'at most this many (1-1000)')
+    .action(async (o) => print(await rest().send('GET', `/devices${o.top ? `?top=${encodeURIComponent(o.top)}` : ''}`)));
+  withAuthOptions(device.command('update').requiredOption('-d, --device-id <id>'))
+    .addOption(new Option('--sta, --status <status>').choices(['enabled', 'disabled']))
+    .option('--star, --status-reason <reason>')
+    .option('--etag <etag>', 'update only if the device still has this etag', '*')
+    .action(async (o) => {
+      const client = rest();
+      const current = (await client.send('GET', path('devices', o.deviceId))) as Json;
+      const body: Json = { ...current };
+      if (o.status) body['status'] = o.status;
+      if (o.statusReason !== undefined) body['statusReason'] = o.statusReason;
+      const auth = authFrom({ am: o.authMethod, pk: o.primaryKey, sk: o.secondaryKey, ptp: o.primaryThumbprint, stp: o.secondaryThumbprint });
+      if (auth) body['authentication'] = auth;
+      print(await client.send('PUT', path('devices', o.deviceId), body, { 'if-match': `"${o.etag}"` }));
+    });
+  device
+    .command('delete')
+    .requiredOption('-d, --device-id <id>')
+    .option('--etag <etag>', 'delete only if the device still has this etag', '*')
+    .action(async (o) => {
+      await rest().send('DELETE', path('devices', o.deviceId), undefined, { 'if-match': `"${o.etag}"` });
+    });
+  device
+    .command('connection-string')
+    .description('show a device connection string')
+    .argument('[action]', 'show', 'show')
+    .requiredOption('-d, --device-id <id>')
+    .addOption(new Option('--kt, --key-type <type>').choices(['primary', 'secondary']).default('primary'))
+    .action(async (_a, o) => {
+      const client = rest();
+      const d = (await client.send('GET', path('devices', o.deviceId))) as { authentication?: Auth };
+      print({ connectionString: deviceConnectionString({ hostName: client.hostName, deviceId: o.deviceId, sharedAccessKey: keyOf(d.authentication, o.keyType) }) });
+    });
+
+  // ---- module-identity ----
+  const mod = program.command('module-identity').description('module identities');
+  withAuthOptions(mod.command('create').requiredOption('-d, --device-id <id>').requiredOption('-m, --module-id <id>')).action(async (o) => {
+    const body: Json = { deviceId: o.deviceId, moduleId: o.moduleId };
+    const auth = authFrom({ am: o.authMethod, pk: o.primaryKey, sk: o.secondaryKey, ptp: o.primaryThumbprint, stp: o.secondaryThumbprint });
+    if (auth) body['authentication'] = auth;
+    print(await rest().send('PUT', path('devices', o.deviceId, 'modules', o.moduleId), body));
+  });
+  mod
+    .command('show')
+    .requiredOption('-d, --device-id <id>')
+    .requiredOption('-m, --module-id <id>')
+    .action(async (o) => print(await rest().send('GET', path('devices', o.deviceId, 'modules', o.moduleId))));
+  mod
+    .command('list')
+    .requiredOption('-d, --device-id <id>')
+    .action(async (o) => print(await rest().send('GET', path('devices', o.deviceId, 'modules'))));
+  withAuthOptions(mod.command('update').requiredOption('-d, --device-id <id>').requiredOption('-m, --module-id <id>'))
+    .option('--etag <etag>', 'update only if the module still has this etag', '*')
+    .action(async (o) => {
+      const client = rest();
+      const current = (await client.send('GET', path('devices', o.deviceId, 'modules', o.moduleId))) as Json;
+      const auth = authFrom({ am: o.authMethod, pk: o.primaryKey, sk: o.secondaryKey, ptp: o.primaryThumbprint, stp: o.secondaryThumbprint });
+      const body = auth ? { ...current, authentication: auth } : current;
+      print(await client.send('PUT', path('devices', o.deviceId, 'modules', o.moduleId), body, { 'if-match': `"${o.etag}"` }));
+    });
+  mod
+    .command('delete')
+    .requiredOption('-d, --device-id <id>')
+    .requiredOption('-m, --module-id <id>')
+    .option('--etag <etag>', 'delete only if the module still has this etag', '*')
+    .action(async (o) => {
+      await rest().send('DELETE', path('devices', o.deviceId, 'modules', o.moduleId), undefined, { 'if-match': `"${o.etag}"` });
+    });
+  mod
+    .command('connection-string')
+    .argument('[action]', 'show', 'show')
+    .requiredOption('-d, --device-id <id>')
+    .requiredOption('-m, --module-id <id>')
+    .addOption(new Option('--kt, --key-type <type>').choices(['primary', 'secondary']).default('primary'))
+    .action(async (_a, o) => {
+      const client = rest();
+      const m = (await client.send('GET', path('devices', o.deviceId, 'modules', o.moduleId))) as { authentication?: Auth };
+      print({
+        connectionString: deviceConnectionString({ hostName: client.hostName, deviceId: o.deviceId, moduleId: o.moduleId, sharedAccessKey: keyOf(m.authentication, o.keyType) }),
+      });
+    });
+
+  // ---- policies and hub ----
+  const withAdmin = async <T>(fn: (admin: ReturnType<typeof registryAdmin>, hub: string) => Promise<T>): Promise<T> => {
+    const t = target();
+    const admin = registryAdmin(t.registryGrpc);
+    try {
+      const hub = (program.opts() as { hub?: string }).hub ?? t.hub ?? parseServiceConnectionString(t.connectionString).hostName.split('.')[0]!;
+      return await fn(admin, hub);
+    } finally {
+      admin.close();
+    }
+  };
+  const policy = program.command('policy').description('shared access policies');
+  policy.command('list').action(() => withAdmin(async (a, hub) => print((await a.listPolicies({ hub })).policies)));
+  policy
+    .command('show')
+    .requiredOption('-n, --name <policy>')
+    .action((o) => withAdmin(async (a, hub) => print((await a.getPolicy({ hub, keyName: o.name })).policy)));
+  policy
+    .command('renew-key')
+    .requiredOption('-n, --name <policy>')
+    .addOption(new Option('--rk, --renew-key <which>').choices(['primary', 'secondary']).makeOptionMandatory())
+    .action((o) => withAdmin(async (a, hub) => print((await a.regeneratePolicyKey({ hub, keyName: o.name, which: o.renewKey })).policy)));
+
+  program
+    .command('hub')
+    .description('the hub itself')
+    .command('connection-string')
+    .argument('[action]', 'show', 'show')
+    .option('--pn, --policy-name <policy>', 'policy', 'iothubowner')
+    .addOption(new Option('--kt, --key-type <type>').choices(['primary', 'secondary']).default('primary'))
+    .action((_a, o) =>
+      withAdmin(async (a, hub) => {
+        const p = (await a.getPolicy({ hub, keyName: o.policyName })).policy!;
+        const hostName = parseServiceConnectionString(target().connectionString).hostName;
+        print({ connectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: p.keyName, SharedAccessKey: o.keyType === 'secondary' ? p.secondaryKey : p.primaryKey }) });
+      }),
+    );
+
+  program
+    .command('generate-sas-token')
+    .description('a SAS token for a device or module (device key), or for the hub (policy key)')
+    .option('-d, --device-id <id>')
+    .option('-m, --module-id <id>')
+    .option('--du, --duration <seconds>', 'validity in seconds', '3600')
+    .addOption(new Option('--kt, --key-type <type>').choices(['primary', 'secondary']).default('primary'))
+    .action(async (o) => {
+      const client = rest();
+      const expiry = Math.floor(Date.now() / 1000) + Number(o.duration);
+      if (!Number.isInteger(Number(o.duration)) || Number(o.duration) <= 0) throw new Error('--duration must be a positive whole number of seconds.');
+      if (!o.deviceId) {
+        const cs = parseServiceConnectionString(target().connectionString);
+        print({ sas: createSasToken({ resourceUri: cs.hostName, key: cs.sharedAccessKey, keyName: cs.sharedAccessKeyName, expiry, encode: false }) });
+        return;
+      }
+      const entity = (await client.send('GET', o.moduleId ? path('devices', o.deviceId, 'modules', o.moduleId) : path('devices', o.deviceId))) as { authentication?: Auth };
+      const resourceUri = `${client.hostName}/devices/${o.deviceId}${o.moduleId ? `/modules/${o.moduleId}` : ''}`;
+      print({ sas: createSasToken({ resourceUri, key: keyOf(entity.authentication, o.keyType), expiry }), resource: encodeUriComponentStrict(resourceUri) });
+    });
+
+  return program;
+}
+
+/** Run the CLI on `argv` (without node and script). Resolves the exit code; never calls process.exit. */
+export async function runCli(argv: readonly string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 1;
+    io.err(`error: ${e.message ?? String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,85 @@
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ArgumentInvalidError, JSON_CONTENT_TYPE, toDomainError, toHttpError } from '@openiothub/errors';
+import type { Logger } from '@openiothub/logging';
+import type { HubResolver } from '../auth/hub-resolver.js';
+import { splitPath, type Router } from './router.js';
+
+/** IoT Hub api-version values look like 2021-04-12 or 2020-09-30-preview. */
+const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
+
+/** Write a DomainError (or anything thrown) as an IoT Hub HTTP error — the gateway's one HTTP error mapping. */
+export function writeError(res: ServerResponse, err: unknown, log: Logger): void {
+  const domain = toDomainError(err);
+  if (domain.code === 'ServerError' || domain.code === 'ServiceUnavailable') log.error({ err: domain.cause ?? domain }, 'request failed');
+  const out = toHttpError(domain);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(out.status, { ...out.headers, 'content-length': Buffer.byteLength(out.body) }).end(out.body);
+}
+
+/** Dispatch one request: resolve the hub, check api-version, route, write the reply or the error. */
+export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger }) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const run = async () => {
+      const url = new URL(req.url ?? '/', 'https://gateway.invalid');
+      const hub = opts.hubs.resolve(req.headers.host);
+      const apiVersion = url.searchParams.get('api-version');
+      if (!apiVersion || !API_VERSION.test(apiVersion)) {
+        throw new ArgumentInvalidError('The api-version query parameter is required, e.g. api-version=2021-04-12.');
+      }
+      const segments = splitPath(url.pathname);
+      const { handler, params } = opts.router.match(req.method ?? 'GET', segments);
+      const reply = await handler({ req, res, hub, params, query: url.searchParams, segments });
+      const headers: Record<string, string | number> = { ...reply.headers };
+      if (reply.body === undefined) {
+        res.writeHead(reply.status, headers).end();
+      } else {
+        const body = JSON.stringify(reply.body);
+        res.writeHead(reply.status, { ...headers, 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body);
+      }
+    };
+    run().catch((err: unknown) => {
+      if (!req.complete) {
+        // A body we refused to read must not be parsed as the next request: close the connection
+        // after this answer, and drain (not buffer) what the client is still sending meanwhile.
+        res.setHeader('connection', 'close');
+        req.resume();
+      }
+      writeError(res, err, opts.log);
+    });
+  };
+}
+
+/** Start the HTTPS listener; a clear message when the port needs privileges. */
+export async function listenHttps(opts: {
+  host: string;
+  port: number;
+  cert: string;
+  key: string;
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+}): Promise<{ server: Server; port: number }> {
+  const server = createServer({ cert: opts.cert, key: opts.key, keepAliveTimeout: 65_000 }, opts.handler);
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 120_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EACCES') {
+        reject(
+          new Error(
+            `Cannot bind port ${opts.port}: it needs privileges. The Azure SDKs always dial 443 for HTTPS and WebSockets. ` +
+              `Fix: run as root, or grant node the capability (sudo setcap cap_net_bind_service=+ep $(which node)), ` +
+              `or set HTTPS_PORT to another port (then only MQTT/AMQP clients and raw HTTP tools can reach it).`,
+          ),
+        );
+      } else if (err.code === 'EADDRINUSE') {
+        reject(new Error(`Port ${opts.port} is already in use (is another hub running?). Stop it or set HTTPS_PORT.`));
+      } else reject(err);
+    });
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

@@ -1,0 +1,32 @@
+import type { TestProject } from 'vitest/node';
+import { startLocalHub, type LocalHubInfo } from '@openiothub/local';
+import { testContext, testUrls, uniqueName } from '@openiothub/testing';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    hub: LocalHubInfo;
+  }
+}
+
+/**
+ * Start a whole hub in this (the vitest main) process, on the real ports the Azure SDKs dial (443),
+ * against the machine's Postgres and NATS, with a hub name of its own so runs never share devices.
+ * Test files run in forked processes that inherit NODE_EXTRA_CA_CERTS, as an SDK user's would.
+ */
+export default async function setup(project: TestProject) {
+  const ctx = testContext('e2e-hub');
+  const urls = testUrls();
+  const info = await startLocalHub(
+    {
+      dataDir: '.data/e2e',
+      hub: uniqueName('e2e'),
+      env: { ...process.env, DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, HTTPS_PORT: process.env['HTTPS_PORT'] ?? '443' },
+    },
+    ctx,
+  );
+  process.env['NODE_EXTRA_CA_CERTS'] = info.caCertPath;
+  project.provide('hub', info);
+  return async () => {
+    await ctx[Symbol.asyncDispose]();
+  };
+}
