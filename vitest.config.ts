@@ -41,6 +41,8 @@ export default defineConfig({
           globalSetup: ['packages/testing/src/require-backing-services.ts', 'test/e2e/global-setup.ts'],
           // SDK processes must inherit NODE_EXTRA_CA_CERTS set by the global setup: child processes.
           pool: 'forks',
+          // files share one hub and some rotate its policy keys: one file at a time
+          fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

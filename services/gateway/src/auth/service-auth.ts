@@ -45,25 +45,28 @@ export class ServiceAuthorizer {
     }
     if (tokenHub !== opts.hub) throw new UnauthorizedError(`The SAS token is for host "${resource.host}", not this hub.`);
     if (!scopeCovers(resource, opts.path)) throw new UnauthorizedError('The SAS token resource does not cover this request.');
-    const policy = await this.#policy(opts.hub, token.skn);
+    const signedBy = (p: registryV1.SharedAccessPolicy | undefined) => !!p && (verifySasSignature(token, p.primaryKey) || verifySasSignature(token, p.secondaryKey));
+    let policy = await this.#policy(opts.hub, token.skn, false);
+    // a key rotated since we cached the policy: look again (concurrent look-ups of one policy coalesce)
+    if (!signedBy(policy)) policy = await this.#policy(opts.hub, token.skn, true);
     if (!policy) throw new UnauthorizedError(`Unknown shared access policy "${token.skn}".`);
-    if (!verifySasSignature(token, policy.primaryKey) && !verifySasSignature(token, policy.secondaryKey)) {
-      throw new UnauthorizedError('The SAS token signature is invalid.');
-    }
+    if (!signedBy(policy)) throw new UnauthorizedError('The SAS token signature is invalid.');
     if (!hasPermission(policy.rights, opts.permission)) {
       throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ${opts.permission}.`);
     }
     return { hub: opts.hub, policy: policy.keyName, rights: policy.rights };
   }
 
-  #policy(hub: string, keyName: string): Promise<registryV1.SharedAccessPolicy | undefined> {
-    return this.#policies.get(`${hub}\n${keyName}`, async () => {
+  #policy(hub: string, keyName: string, refresh: boolean): Promise<registryV1.SharedAccessPolicy | undefined> {
+    const load = async () => {
       try {
         return (await this.#registry.getPolicy({ hub, keyName })).policy;
       } catch (err) {
         if (err instanceof DomainError && err.code === 'NotFound') return undefined;
         throw err;
       }
-    });
+    };
+    const key = `${hub}\n${keyName}`;
+    return refresh ? this.#policies.refresh(key, load, this.#now()) : this.#policies.get(key, load, this.#now());
   }
 }

@@ -6,6 +6,9 @@ import type { Logger } from '@openiothub/logging';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import { splitPath, type Router } from './router.js';
 
+/** How much of a refused request body is read and discarded before the connection is cut. */
+const MAX_DRAIN_BYTES = 1024 * 1024;
+
 /** IoT Hub api-version values look like 2021-04-12 or 2020-09-30-preview. */
 const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
 
@@ -44,9 +47,13 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
     };
     run().catch((err: unknown) => {
       if (!req.complete) {
-        // A body we refused to read must not be parsed as the next request: close the connection
-        // after this answer, and drain (not buffer) what the client is still sending meanwhile.
-        res.setHeader('connection', 'close');
+        // A client still sending a body we refused must be able to read the answer: discard the
+        // rest (never buffer it) so the connection stays in sync, and cut it past a bound.
+        let drained = 0;
+        req.on('data', (chunk: Buffer) => {
+          drained += chunk.length;
+          if (drained > MAX_DRAIN_BYTES) req.socket?.destroy();
+        });
         req.resume();
       }
       writeError(res, err, opts.log);
