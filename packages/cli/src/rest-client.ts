@@ -1,5 +1,6 @@
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import { createSasToken, parseServiceConnectionString } from '@openiothub/auth';
 
 /** An error answer of the hub, with the IoT Hub error code when the body carried one. */
@@ -19,14 +20,15 @@ export class HubRestClient {
   readonly #host: string;
   readonly #keyName: string;
   readonly #key: string;
-  readonly #ca: string | undefined;
+  readonly #ca: string[] | undefined;
 
   constructor(connectionString: string, caCertPath: string | undefined) {
     const cs = parseServiceConnectionString(connectionString);
     this.#host = cs.hostName;
     this.#keyName = cs.sharedAccessKeyName;
     this.#key = cs.sharedAccessKey;
-    this.#ca = caCertPath ? readFileSync(caCertPath, 'utf8') : undefined;
+    // the hub's CA in addition to the public roots, so a hub with a public certificate still works
+    this.#ca = caCertPath ? [...rootCertificates, readFileSync(caCertPath, 'utf8')] : undefined;
   }
 
   get hostName(): string {

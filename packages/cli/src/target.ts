@@ -38,7 +38,8 @@ export function resolveTarget(opts: { login?: string; localHub?: string; ca?: st
   const grpcPort = local?.ports?.registryGrpc;
   return {
     connectionString,
-    caCertPath: opts.ca ?? env['NODE_EXTRA_CA_CERTS'] ?? local?.caCertPath,
+    // NODE_EXTRA_CA_CERTS needs no handling: Node applies it to every TLS connection by itself
+    caCertPath: opts.ca ?? local?.caCertPath,
     registryGrpc: opts.registry ?? env['REGISTRY_GRPC_URL'] ?? (grpcPort ? `127.0.0.1:${grpcPort}` : undefined),
     hub: local?.hub,
   };

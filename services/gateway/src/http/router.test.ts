@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
+import { ArgumentInvalidError, type DomainError } from '@openiothub/errors';
 import { Router, splitPath } from './router.js';
 import { HubResolver } from '../auth/hub-resolver.js';
 

@@ -1,4 +1,4 @@
-import { registryV1, unaryHandler } from '@openiothub/proto';
+import { type registryV1, unaryHandler } from '@openiothub/proto';
 import type { RegistryService } from '../domain/registry-service.js';
 import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyToProto } from './mapping.js';
 
