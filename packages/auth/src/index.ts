@@ -8,6 +8,8 @@ export {
 } from './sas.js';
 export type { SasToken, CreateSasOptions } from './sas.js';
 export { parseResourceUri, scopeCovers, stripPort } from './resource.js';
+export { classifySasToken } from './principal.js';
+export type { SasPrincipal } from './principal.js';
 export type { ResourceUri } from './resource.js';
 export {
   parseConnectionString,

@@ -4,7 +4,7 @@ import type { GatewayConfig } from './config.js';
 import { HubResolver } from './auth/hub-resolver.js';
 import { ServiceAuthorizer } from './auth/service-auth.js';
 import { Router } from './http/router.js';
-import { createRequestHandler, listenHttps } from './http/server.js';
+import { closeGracefully, createRequestHandler, listenHttps } from './http/server.js';
 import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
 import { createRegistryClient } from './upstream/registry-client.js';
 
@@ -35,12 +35,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     key,
     handler: createRequestHandler({ router, hubs, log }),
   });
-  lifecycle.onStop('https-listener', async () => {
-    // stop accepting, let in-flight requests finish, then close idle keep-alive sockets
-    const closed = new Promise<void>((resolve) => https.server.close(() => resolve()));
-    https.server.closeIdleConnections();
-    await closed;
-  });
+  lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));
   log.info({ httpsPort: https.port }, 'gateway listening');
   return { httpsPort: https.port, hubs };
 }

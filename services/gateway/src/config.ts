@@ -10,6 +10,7 @@ export const gatewayConfigSchema = z.object({
   DEFAULT_HUB: z.string().default('localhost').describe('hub served for the host names localhost, 127.0.0.1 and ::1'),
   HUB_DOMAIN: z.string().default('').describe('DNS suffix of hub host names: {hub}.{HUB_DOMAIN}; empty serves only DEFAULT_HUB'),
   MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(256 * 1024).describe('largest service REST request body accepted'),
+  HTTP_DRAIN_MS: z.coerce.number().int().min(0).default(5000).describe('on shutdown, how long requests in flight may take before connections are cut'),
   POLICY_CACHE_MS: z.coerce.number().int().min(0).default(5000).describe('how long a shared access policy lookup is cached'),
 });
 

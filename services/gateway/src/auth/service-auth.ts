@@ -1,4 +1,4 @@
-import { hasPermission, isSasExpired, parseResourceUri, parseSasToken, scopeCovers, verifySasSignature, type Permission } from '@openiothub/auth';
+import { classifySasToken, hasPermission, isSasExpired, parseSasToken, scopeCovers, verifySasSignature, type Permission } from '@openiothub/auth';
 import { DomainError, UnauthorizedError } from '@openiothub/errors';
 import type { registryV1 } from '@openiothub/proto';
 import type { RegistryClient } from '../upstream/registry-client.js';
@@ -34,9 +34,10 @@ export class ServiceAuthorizer {
   async authorize(opts: { hub: string; authorization: string | undefined; path: readonly string[]; permission: Permission }): Promise<ServicePrincipal> {
     if (!opts.authorization) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature is required.');
     const token = parseSasToken(opts.authorization);
-    if (!token.skn) throw new UnauthorizedError('A device or module token cannot be used on the service API; use a shared access policy.');
+    const principal = classifySasToken(token);
+    if (principal.kind !== 'policy') throw new UnauthorizedError('A device or module token cannot be used on the service API; use a shared access policy.');
     if (isSasExpired(token, this.#now())) throw new UnauthorizedError('The SAS token has expired.');
-    const resource = parseResourceUri(token.resourceUri);
+    const { resource, keyName } = principal;
     let tokenHub: string;
     try {
       tokenHub = this.#hubs.resolve(resource.host);
@@ -46,10 +47,10 @@ export class ServiceAuthorizer {
     if (tokenHub !== opts.hub) throw new UnauthorizedError(`The SAS token is for host "${resource.host}", not this hub.`);
     if (!scopeCovers(resource, opts.path)) throw new UnauthorizedError('The SAS token resource does not cover this request.');
     const signedBy = (p: registryV1.SharedAccessPolicy | undefined) => !!p && (verifySasSignature(token, p.primaryKey) || verifySasSignature(token, p.secondaryKey));
-    let policy = await this.#policy(opts.hub, token.skn, false);
+    let policy = await this.#policy(opts.hub, keyName, false);
     // a key rotated since we cached the policy: look again (concurrent look-ups of one policy coalesce)
-    if (!signedBy(policy)) policy = await this.#policy(opts.hub, token.skn, true);
-    if (!policy) throw new UnauthorizedError(`Unknown shared access policy "${token.skn}".`);
+    if (!signedBy(policy)) policy = await this.#policy(opts.hub, keyName, true);
+    if (!policy) throw new UnauthorizedError(`Unknown shared access policy "${keyName}".`);
     if (!signedBy(policy)) throw new UnauthorizedError('The SAS token signature is invalid.');
     if (!hasPermission(policy.rights, opts.permission)) {
       throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ${opts.permission}.`);

@@ -61,6 +61,22 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
   };
 }
 
+/**
+ * Stop accepting, close idle keep-alive connections at once, give requests in flight `graceMs`
+ * to finish, then cut whatever is left — so shutdown never waits on a client that keeps a
+ * connection open.
+ */
+export async function closeGracefully(server: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+  await Promise.race([closed, grace]);
+  clearTimeout(timer);
+  server.closeAllConnections();
+  await closed;
+}
+
 /** Start the HTTPS listener; a clear message when the port needs privileges. */
 export async function listenHttps(opts: {
   host: string;

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const root = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const PNPM_VERSION = '10.34.9';
 const toolsDir = join(root, '.data', 'tools');
 

@@ -3,12 +3,12 @@
 // Postgres, NATS and Redis, and the hub on its real ports with the Microsoft SDKs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensurePnpm, installAndBuild, root, run, step } from './bootstrap.mjs';
+import { ensurePnpm, installAndBuild, root, run, step } from '../deploy/local/bin/bootstrap.mjs';
 
 const env = ensurePnpm();
 installAndBuild(env);
 step('proto drift');
-run(process.execPath, ['scripts/check-proto-drift.mjs'], env);
+run(process.execPath, ['.ci/check-proto-drift.mjs'], env);
 step('lint');
 run('pnpm', ['exec', 'eslint', '--max-warnings', '0', '.'], env);
 step('typecheck');

@@ -1,6 +1,6 @@
 // Regenerate packages/proto/src/gen from proto/ and fail when the committed code differs.
 import { spawnSync } from 'node:child_process';
-import { root, run } from './bootstrap.mjs';
+import { root, run } from '../deploy/local/bin/bootstrap.mjs';
 
 run('pnpm', ['--filter', '@openiothub/proto', 'run', '--silent', 'generate']);
 const diff = spawnSync('git', ['status', '--porcelain', '--', 'packages/proto/src/gen'], { cwd: root, encoding: 'utf8' });
