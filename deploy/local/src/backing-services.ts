@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
 import type { Logger } from '@openiothub/logging';
+import { freePort, tcpReachable as reachable } from '@openiothub/runtime';
 
 /** Where the backing services are, and how to stop the ones this process started. */
 export interface BackingServices {
@@ -14,27 +14,6 @@ export interface BackingServices {
   /** Human-readable origin of each: "env", "local", "embedded". */
   readonly origins: Readonly<Record<'postgres' | 'nats' | 'redis', string>>;
   stop(): Promise<void>;
-}
-
-function reachable(host: string, port: number, timeoutMs = 800): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('error', () => done(false));
-    s.connect(port, host, () => done(true));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 function which(bin: string, extraDirs: readonly string[] = []): string | undefined {

@@ -2,13 +2,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { createSasToken } from '@openiothub/auth';
 import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
-import { testUrls, uniqueName } from '@openiothub/testing';
+import { freePort, testUrls, uniqueName } from '@openiothub/testing';
 import { ensureDevCertificates } from '../src/index.js';
 
 // Each service runs as its own process from its built entry point, configured only by env.
@@ -20,14 +19,6 @@ const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 function start(name: string, env: Record<string, string>) {
   const child = spawn(process.execPath, [entry(name)], { env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

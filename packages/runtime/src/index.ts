@@ -3,3 +3,4 @@ export { startAdminServer, createMetricsRegistry } from './admin-server.js';
 export type { AdminServer } from './admin-server.js';
 export { runService } from './run-service.js';
 export type { ServiceContext, RuntimeConfig, RunServiceOptions } from './run-service.js';
+export { tcpReachable, freePort } from './net.js';

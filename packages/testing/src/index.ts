@@ -1,3 +1,3 @@
 export { testUrls, uniqueName } from './env.js';
-export { tcpReachable, hostPort } from './probe.js';
+export { tcpReachable, freePort, hostPort } from './probe.js';
 export { testContext } from './context.js';

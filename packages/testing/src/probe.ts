@@ -1,18 +1,4 @@
-import { Socket } from 'node:net';
-
-/** Resolve true when a TCP connection to host:port opens within `timeoutMs`. */
-export function tcpReachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('error', () => done(false));
-    s.connect(port, host, () => done(true));
-  });
-}
+export { tcpReachable, freePort } from '@openiothub/runtime';
 
 /** host and port of a URL, with the scheme's default port. */
 export function hostPort(url: string, defaultPort: number): { host: string; port: number } {
