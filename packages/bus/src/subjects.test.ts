@@ -18,3 +18,13 @@ describe('subject tokens', () => {
     expect(subjects.lifecycle('localhost', 'd', 'm')).toBe('evt.localhost.lifecycle.d.m');
   });
 });
+
+describe('partitionOf', () => {
+  it('is stable, in range, and spreads devices', async () => {
+    const { partitionOf } = await import('./subjects.js');
+    expect(partitionOf('dev1', 4)).toBe(partitionOf('dev1', 4));
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 4000; i++) counts[partitionOf(`device-${i}`, 4)]! += 1;
+    for (const c of counts) expect(c).toBeGreaterThan(800);
+  });
+});

@@ -26,6 +26,8 @@ export function fromSubjectToken(token: string): string {
 export const streams = {
   /** Non-telemetry events: device/module lifecycle, connection state, twin changes. */
   EVENTS: { name: 'EVENTS', subjects: ['evt.>'] },
+  /** Device-to-cloud telemetry, partitioned per hub: `d2c.{hub}.{partition}`. */
+  D2C: { name: 'D2C', subjects: ['d2c.>'] },
 } as const;
 
 export type StreamName = keyof typeof streams;
@@ -44,7 +46,33 @@ export const subjects = {
   identityChanged: (hub: string, deviceId: string) => `reg.${subjectToken(hub)}.changed.${subjectToken(deviceId)}`,
   /** Every identity change of every hub (wildcard for gateways). */
   identityChangedAll: () => 'reg.*.changed.>',
+  /** Telemetry of a hub's partition, stream D2C. */
+  d2c: (hub: string, partition: number) => `d2c.${subjectToken(hub)}.${partition}`,
+  /** Every partition of a hub's telemetry. */
+  d2cAll: (hub: string) => `d2c.${subjectToken(hub)}.*`,
+  /** Connection-state events (deviceConnected / deviceDisconnected), stream EVENTS. */
+  connection: (hub: string, deviceId: string, moduleId?: string) =>
+    `evt.${subjectToken(hub)}.connection.${subjectToken(deviceId)}` + (moduleId ? `.${subjectToken(moduleId)}` : ''),
+  /**
+   * Core NATS, device-directed: the prefix every gateway holding an identity's connection
+   * subscribes to (`{prefix}.>`). A device and each of its modules are separate identities.
+   */
+  identity: (hub: string, deviceId: string, moduleId?: string) =>
+    moduleId ? `mod.${subjectToken(hub)}.${subjectToken(deviceId)}.${subjectToken(moduleId)}` : `dev.${subjectToken(hub)}.${subjectToken(deviceId)}`,
+  /** "A newer connection of this identity exists": the holder of an older one closes it. */
+  kick: (identityPrefix: string) => `${identityPrefix}.kick`,
 } as const;
+
+/** The D2C partition of a device: a stable hash of the device id (the same for its modules). */
+export function partitionOf(deviceId: string, partitions: number): number {
+  // FNV-1a, 32 bit
+  let h = 0x811c9dc5;
+  for (let i = 0; i < deviceId.length; i++) {
+    h ^= deviceId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % partitions;
+}
 
 /** Header names used on bus messages. */
 export const headers = {

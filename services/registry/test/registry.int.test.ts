@@ -20,7 +20,7 @@ beforeAll(async () => {
     NATS_URL: urls.natsUrl,
     GRPC_HOST: '127.0.0.1',
     GRPC_PORT: '0',
-    MAX_DEVICES_PER_HUB: '5',
+    MAX_DEVICES_PER_HUB: '40',
   });
   app = await createRegistryApp(config, ctx);
   raw = new registryV1.RegistryServiceClient(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure());
@@ -105,14 +105,15 @@ describe('devices', () => {
   it('enforces the per-hub device quota and keeps statistics', async () => {
     const small = uniqueName('quota');
     await client.ensureHub({ hub: small });
-    for (let i = 0; i < 5; i++) await client.putDevice({ hub: small, device: device(`d${i}`, i < 2 ? { status: 'disabled' } : {}) });
-    await expect(client.putDevice({ hub: small, device: device('d5') })).rejects.toMatchObject({ code: 'IotHubQuotaExceeded' });
-    expect(await client.getStatistics({ hub: small })).toEqual({ totalDeviceCount: 5, enabledDeviceCount: 3, disabledDeviceCount: 2 });
+    const name = (i: number) => `d${String(i).padStart(2, '0')}`;
+    for (let i = 0; i < 40; i++) await client.putDevice({ hub: small, device: device(name(i), i < 2 ? { status: 'disabled' } : {}) });
+    await expect(client.putDevice({ hub: small, device: device(name(40)) })).rejects.toMatchObject({ code: 'IotHubQuotaExceeded' });
+    expect(await client.getStatistics({ hub: small })).toEqual({ totalDeviceCount: 40, enabledDeviceCount: 38, disabledDeviceCount: 2 });
     // a failed create did not consume quota: delete one, create one
-    await client.deleteDevice({ hub: small, deviceId: 'd0' });
-    await client.putDevice({ hub: small, device: device('d5') });
+    await client.deleteDevice({ hub: small, deviceId: name(0) });
+    await client.putDevice({ hub: small, device: device(name(40)) });
     const listed = await client.listDevices({ hub: small, top: 3 });
-    expect(listed.devices.map((d) => d.deviceId)).toEqual(['d1', 'd2', 'd3']);
+    expect(listed.devices.map((d) => d.deviceId)).toEqual(['d01', 'd02', 'd03']);
   });
 
   it('bulk-creates, reports per-device errors, and deletes', async () => {
@@ -192,5 +193,43 @@ describe('lifecycle events', () => {
     expect(got.map((g) => g.op)).toEqual(['createDeviceIdentity', 'deleteDeviceIdentity']);
     expect(got[0]?.body.deviceId).toBe(id);
     await jsm.consumers.delete('EVENTS', consumer.name);
+  });
+});
+
+describe('connection state', () => {
+  const report = (deviceId: string, connected: boolean, connectionId: string, at: Date, moduleId = '') =>
+    client.reportConnection({ hub, deviceId, moduleId, connected, connectionId, at });
+
+  it('tracks connects and disconnects, ignoring a late disconnect of an older connection', async () => {
+    const id = uniqueName('conn');
+    await client.putDevice({ hub, device: device(id) });
+    const t0 = new Date(Date.now() - 10_000);
+    expect((await report(id, true, 'c1', t0)).applied).toBe(true);
+    expect((await client.getDevice({ hub, deviceId: id })).device).toMatchObject({ connectionState: 'Connected', connectionStateUpdatedTime: t0, lastActivityTime: t0 });
+    // a newer connection (another gateway), then the old one's disconnect arrives late
+    const t1 = new Date(t0.getTime() + 1000);
+    expect((await report(id, true, 'c2', t1)).applied).toBe(true);
+    expect((await report(id, false, 'c1', new Date(t1.getTime() + 10))).applied).toBe(false);
+    expect((await client.getDevice({ hub, deviceId: id })).device?.connectionState).toBe('Connected');
+    // a connect report older than the recorded one is ignored too
+    expect((await report(id, true, 'c0', new Date(t0.getTime() - 5000))).applied).toBe(false);
+    expect((await report(id, false, 'c2', new Date(t1.getTime() + 20))).applied).toBe(true);
+    expect((await client.getDevice({ hub, deviceId: id })).device?.connectionState).toBe('Disconnected');
+    expect((await report(uniqueName('ghost'), true, 'c', t0)).applied).toBe(false);
+  });
+
+  it('tracks modules separately and records activity without going backwards', async () => {
+    const id = uniqueName('conn');
+    await client.putDevice({ hub, device: device(id) });
+    await client.putModule({ hub, module: registryV1.Module.fromPartial({ deviceId: id, moduleId: 'm' }) });
+    const t = new Date(Date.now() - 60_000);
+    await report(id, true, 'mc', t, 'm');
+    expect((await client.getModule({ hub, deviceId: id, moduleId: 'm' })).module?.connectionState).toBe('Connected');
+    expect((await client.getDevice({ hub, deviceId: id })).device?.connectionState).toBe('Disconnected');
+    const later = new Date(t.getTime() + 30_000);
+    await client.recordActivity({ hub, entries: [{ deviceId: id, moduleId: '', at: later }, { deviceId: id, moduleId: 'm', at: later }] });
+    await client.recordActivity({ hub, entries: [{ deviceId: id, moduleId: '', at: t }] });
+    expect((await client.getDevice({ hub, deviceId: id })).device?.lastActivityTime).toEqual(later);
+    expect((await client.getModule({ hub, deviceId: id, moduleId: 'm' })).module?.lastActivityTime).toEqual(later);
   });
 });

@@ -43,3 +43,36 @@ export function lifecycleEvent(opts: {
   if (isModule) headers[h.moduleId] = opts.moduleId as string;
   return { subject: opts.subject, headers, body: Buffer.from(JSON.stringify(body)) };
 }
+
+/**
+ * A connection-state event (Event Grid's Microsoft.Devices.DeviceConnected / DeviceDisconnected,
+ * devguide §6.3), published to JetStream for routing.
+ */
+export function connectionEvent(opts: {
+  subject: string;
+  hub: string;
+  deviceId: string;
+  moduleId?: string | undefined;
+  connected: boolean;
+  connectionId: string;
+  at: Date;
+}): OutboxEvent {
+  const opType = opts.connected ? 'deviceConnected' : 'deviceDisconnected';
+  const body = {
+    hubName: opts.hub,
+    deviceId: opts.deviceId,
+    ...(opts.moduleId ? { moduleId: opts.moduleId } : {}),
+    deviceConnectionStateEventInfo: { sequenceNumber: opts.connectionId },
+  };
+  const headers: Record<string, string> = {
+    [h.messageSource]: 'deviceConnectionStateEvents',
+    [h.opType]: opType,
+    [h.hubName]: opts.hub,
+    [h.deviceId]: opts.deviceId,
+    [h.operationTimestamp]: opts.at.toISOString(),
+    'content-type': 'application/json',
+    'content-encoding': 'utf-8',
+  };
+  if (opts.moduleId) headers[h.moduleId] = opts.moduleId;
+  return { subject: opts.subject, headers, body: Buffer.from(JSON.stringify(body)) };
+}

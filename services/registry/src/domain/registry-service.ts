@@ -1,8 +1,8 @@
 import { defaultPolicies, generateSymmetricKey } from '@openiothub/auth';
 import { subjects } from '@openiothub/bus';
 import { ArgumentInvalidError, DeviceNotFoundError, DomainError } from '@openiothub/errors';
-import type { Expected, HubRow, PolicyRow, RegistryStore, Statistics } from '../store/registry-store.js';
-import { lifecycleEvent } from './events.js';
+import type { ActivityEntry, ConnectionReport, Expected, HubRow, PolicyRow, RegistryStore, Statistics } from '../store/registry-store.js';
+import { connectionEvent, lifecycleEvent } from './events.js';
 import {
   MAX_LIST,
   MAX_MODULES_PER_DEVICE,
@@ -275,5 +275,32 @@ export class RegistryService {
     const module = await this.#store.getModule(hub, deviceId, moduleId);
     if (!module) return undefined;
     return { status: device.status, generationId: module.generationId, authentication: module.authentication };
+  }
+
+  // ---- connection state (reported by gateways) ----
+
+  /**
+   * Record that a device or module connected or disconnected over MQTT/AMQP (HTTPS never changes
+   * connectionState, devguide checklist 166). Emits deviceConnected/deviceDisconnected when applied.
+   */
+  reportConnection(hub: string, report: ConnectionReport): Promise<boolean> {
+    if (!report.connectionId) throw new ArgumentInvalidError('connectionId is required.');
+    return this.#store.reportConnection(hub, report, () =>
+      connectionEvent({
+        subject: subjects.connection(hub, report.deviceId, report.moduleId || undefined),
+        hub,
+        deviceId: report.deviceId,
+        moduleId: report.moduleId || undefined,
+        connected: report.connected,
+        connectionId: report.connectionId,
+        at: report.at,
+      }),
+    );
+  }
+
+  /** Batched lastActivityTime updates; at most 1000 entries per call. */
+  recordActivity(hub: string, entries: readonly ActivityEntry[]): Promise<void> {
+    if (entries.length > 1000) throw new ArgumentInvalidError('At most 1000 activity entries per call.');
+    return this.#store.recordActivity(hub, entries);
   }
 }

@@ -63,5 +63,21 @@ export function registryHandlers(svc: RegistryService): registryV1.RegistryServi
         },
       };
     }),
+    reportConnection: unaryHandler(async (req) => ({
+      applied: await svc.reportConnection(req.hub, {
+        deviceId: req.deviceId,
+        moduleId: req.moduleId,
+        connected: req.connected,
+        connectionId: req.connectionId,
+        at: req.at ?? new Date(),
+      }),
+    })),
+    recordActivity: unaryHandler(async (req) => {
+      await svc.recordActivity(
+        req.hub,
+        req.entries.map((e) => ({ deviceId: e.deviceId, moduleId: e.moduleId, at: e.at ?? new Date() })),
+      );
+      return {};
+    }),
   };
 }

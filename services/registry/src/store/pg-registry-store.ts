@@ -3,7 +3,7 @@ import { isForeignKeyViolation, isUniqueViolation, withTransaction, type Pool, t
 import { randomUUID } from 'node:crypto';
 import type { DeviceIdentity, ModuleIdentity } from '../domain/identity.js';
 import type { OutboxEvent } from '../domain/events.js';
-import type { Expected, HubRow, NewDevice, NewModule, PolicyRow, RegistryStore, Statistics } from './registry-store.js';
+import type { ActivityEntry, ConnectionReport, Expected, HubRow, NewDevice, NewModule, PolicyRow, RegistryStore, Statistics } from './registry-store.js';
 
 const DEVICE_COLUMNS = `device_id, generation_id, version, status, status_reason, status_updated_time, auth_type,
   primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, device_scope, parent_scopes,
@@ -299,5 +299,46 @@ export class PgRegistryStore implements RegistryStore {
   async listModules(hub: string, deviceId: string): Promise<ModuleIdentity[]> {
     const r = await this.#pool.query(`SELECT ${MODULE_COLUMNS} FROM registry.modules WHERE hub = $1 AND device_id = $2 ORDER BY module_id`, [hub, deviceId]);
     return r.rows.map(toModule);
+  }
+
+  async reportConnection(hub: string, r: ConnectionReport, event: () => OutboxEvent): Promise<boolean> {
+    const table = r.moduleId ? 'registry.modules' : 'registry.devices';
+    const key = r.moduleId ? 'hub = $1 AND device_id = $2 AND module_id = $3' : 'hub = $1 AND device_id = $2 AND $3 = \'\'';
+    // A connect applies unless a later connect was already recorded; a disconnect only ends the
+    // connection it names. Reports can arrive out of order from different gateways.
+    const sql = r.connected
+      ? `UPDATE ${table} SET connection_state = 'Connected', connection_state_updated_time = $4, connection_id = $5,
+           last_activity_time = GREATEST(COALESCE(last_activity_time, $4), $4)
+         WHERE ${key} AND (connection_state_updated_time IS NULL OR connection_state_updated_time <= $4)`
+      : `UPDATE ${table} SET connection_state = 'Disconnected', connection_state_updated_time = GREATEST(connection_state_updated_time, $4)
+         WHERE ${key} AND connection_id = $5 AND connection_state = 'Connected'`;
+    const result = await this.#withEvents(async (c) => {
+      const u = await c.query(sql, [hub, r.deviceId, r.moduleId, r.at, r.connectionId]);
+      if (u.rowCount === 0) return false;
+      await this.#writeEvent(c, event());
+      return true;
+    });
+    return result;
+  }
+
+  async recordActivity(hub: string, entries: readonly ActivityEntry[]): Promise<void> {
+    const devices = entries.filter((e) => !e.moduleId);
+    const modules = entries.filter((e) => e.moduleId);
+    if (devices.length > 0) {
+      await this.#pool.query(
+        `UPDATE registry.devices d SET last_activity_time = GREATEST(COALESCE(d.last_activity_time, a.at), a.at)
+           FROM unnest($2::text[], $3::timestamptz[]) AS a(device_id, at)
+          WHERE d.hub = $1 AND d.device_id = a.device_id`,
+        [hub, devices.map((e) => e.deviceId), devices.map((e) => e.at)],
+      );
+    }
+    if (modules.length > 0) {
+      await this.#pool.query(
+        `UPDATE registry.modules m SET last_activity_time = GREATEST(COALESCE(m.last_activity_time, a.at), a.at)
+           FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS a(device_id, module_id, at)
+          WHERE m.hub = $1 AND m.device_id = a.device_id AND m.module_id = a.module_id`,
+        [hub, modules.map((e) => e.deviceId), modules.map((e) => e.moduleId), modules.map((e) => e.at)],
+      );
+    }
   }
 }

@@ -23,6 +23,20 @@ export interface Statistics {
 export type NewDevice = Omit<DeviceIdentity, 'version'>;
 export type NewModule = Omit<ModuleIdentity, 'version'>;
 
+export interface ConnectionReport {
+  readonly deviceId: string;
+  readonly moduleId: string;
+  readonly connected: boolean;
+  readonly connectionId: string;
+  readonly at: Date;
+}
+
+export interface ActivityEntry {
+  readonly deviceId: string;
+  readonly moduleId: string;
+  readonly at: Date;
+}
+
 /** '*' matches any version; a number must equal the stored version. */
 export type Expected = '*' | number;
 
@@ -49,5 +63,10 @@ export interface RegistryStore {
   updateModule(hub: string, deviceId: string, moduleId: string, expected: Expected, mutate: (current: ModuleIdentity) => NewModule): Promise<ModuleIdentity>;
   deleteModule(hub: string, deviceId: string, moduleId: string, expected: Expected, event: (m: ModuleIdentity) => OutboxEvent): Promise<ModuleIdentity>;
   getModule(hub: string, deviceId: string, moduleId: string): Promise<ModuleIdentity | undefined>;
+
+  /** Apply a connection report (see RegistryService.reportConnection); true when it changed the state. */
+  reportConnection(hub: string, report: ConnectionReport, event: () => OutboxEvent): Promise<boolean>;
+  /** Advance lastActivityTime (never backwards) for many identities of one hub. */
+  recordActivity(hub: string, entries: readonly ActivityEntry[]): Promise<void>;
   listModules(hub: string, deviceId: string): Promise<ModuleIdentity[]>;
 }

@@ -260,6 +260,36 @@ export interface LookupCredentialsResponse {
   authentication?: Authentication | undefined;
 }
 
+export interface ReportConnectionRequest {
+  hub: string;
+  deviceId: string;
+  /** empty for the device itself */
+  moduleId: string;
+  connected: boolean;
+  /** unique per connection; a disconnect must name the connection it ends */
+  connectionId: string;
+  at?: Date | undefined;
+}
+
+export interface ReportConnectionResponse {
+  /** false when the report was stale (another connection is current) or the identity is gone */
+  applied: boolean;
+}
+
+export interface ActivityEntry {
+  deviceId: string;
+  moduleId: string;
+  at?: Date | undefined;
+}
+
+export interface RecordActivityRequest {
+  hub: string;
+  entries: ActivityEntry[];
+}
+
+export interface RecordActivityResponse {
+}
+
 function createBaseHub(): Hub {
   return { name: "", createdTime: undefined };
 }
@@ -4334,6 +4364,482 @@ export const LookupCredentialsResponse: MessageFns<LookupCredentialsResponse> = 
   },
 };
 
+function createBaseReportConnectionRequest(): ReportConnectionRequest {
+  return { hub: "", deviceId: "", moduleId: "", connected: false, connectionId: "", at: undefined };
+}
+
+export const ReportConnectionRequest: MessageFns<ReportConnectionRequest> = {
+  encode(message: ReportConnectionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.moduleId !== "") {
+      writer.uint32(26).string(message.moduleId);
+    }
+    if (message.connected !== false) {
+      writer.uint32(32).bool(message.connected);
+    }
+    if (message.connectionId !== "") {
+      writer.uint32(42).string(message.connectionId);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportConnectionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportConnectionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.moduleId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.connected = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportConnectionRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      moduleId: isSet(object.moduleId)
+        ? globalThis.String(object.moduleId)
+        : isSet(object.module_id)
+        ? globalThis.String(object.module_id)
+        : "",
+      connected: isSet(object.connected) ? globalThis.Boolean(object.connected) : false,
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+    };
+  },
+
+  toJSON(message: ReportConnectionRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.moduleId !== "") {
+      obj.moduleId = message.moduleId;
+    }
+    if (message.connected !== false) {
+      obj.connected = message.connected;
+    }
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportConnectionRequest>, I>>(base?: I): ReportConnectionRequest {
+    return ReportConnectionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportConnectionRequest>, I>>(object: I): ReportConnectionRequest {
+    const message = createBaseReportConnectionRequest();
+    message.hub = object.hub ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.moduleId = object.moduleId ?? "";
+    message.connected = object.connected ?? false;
+    message.connectionId = object.connectionId ?? "";
+    message.at = object.at ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReportConnectionResponse(): ReportConnectionResponse {
+  return { applied: false };
+}
+
+export const ReportConnectionResponse: MessageFns<ReportConnectionResponse> = {
+  encode(message: ReportConnectionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applied !== false) {
+      writer.uint32(8).bool(message.applied);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportConnectionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportConnectionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.applied = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportConnectionResponse {
+    return { applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false };
+  },
+
+  toJSON(message: ReportConnectionResponse): unknown {
+    const obj: any = {};
+    if (message.applied !== false) {
+      obj.applied = message.applied;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportConnectionResponse>, I>>(base?: I): ReportConnectionResponse {
+    return ReportConnectionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportConnectionResponse>, I>>(object: I): ReportConnectionResponse {
+    const message = createBaseReportConnectionResponse();
+    message.applied = object.applied ?? false;
+    return message;
+  },
+};
+
+function createBaseActivityEntry(): ActivityEntry {
+  return { deviceId: "", moduleId: "", at: undefined };
+}
+
+export const ActivityEntry: MessageFns<ActivityEntry> = {
+  encode(message: ActivityEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    if (message.moduleId !== "") {
+      writer.uint32(18).string(message.moduleId);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ActivityEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseActivityEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.moduleId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ActivityEntry {
+    return {
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      moduleId: isSet(object.moduleId)
+        ? globalThis.String(object.moduleId)
+        : isSet(object.module_id)
+        ? globalThis.String(object.module_id)
+        : "",
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+    };
+  },
+
+  toJSON(message: ActivityEntry): unknown {
+    const obj: any = {};
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.moduleId !== "") {
+      obj.moduleId = message.moduleId;
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ActivityEntry>, I>>(base?: I): ActivityEntry {
+    return ActivityEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ActivityEntry>, I>>(object: I): ActivityEntry {
+    const message = createBaseActivityEntry();
+    message.deviceId = object.deviceId ?? "";
+    message.moduleId = object.moduleId ?? "";
+    message.at = object.at ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRecordActivityRequest(): RecordActivityRequest {
+  return { hub: "", entries: [] };
+}
+
+export const RecordActivityRequest: MessageFns<RecordActivityRequest> = {
+  encode(message: RecordActivityRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    for (const v of message.entries) {
+      ActivityEntry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordActivityRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordActivityRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entries.push(ActivityEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordActivityRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => ActivityEntry.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RecordActivityRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => ActivityEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordActivityRequest>, I>>(base?: I): RecordActivityRequest {
+    return RecordActivityRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordActivityRequest>, I>>(object: I): RecordActivityRequest {
+    const message = createBaseRecordActivityRequest();
+    message.hub = object.hub ?? "";
+    message.entries = object.entries?.map((e) => ActivityEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRecordActivityResponse(): RecordActivityResponse {
+  return {};
+}
+
+export const RecordActivityResponse: MessageFns<RecordActivityResponse> = {
+  encode(_: RecordActivityResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordActivityResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordActivityResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RecordActivityResponse {
+    return {};
+  },
+
+  toJSON(_: RecordActivityResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordActivityResponse>, I>>(base?: I): RecordActivityResponse {
+    return RecordActivityResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordActivityResponse>, I>>(_: I): RecordActivityResponse {
+    const message = createBaseRecordActivityResponse();
+    return message;
+  },
+};
+
 /**
  * The identity registry: hubs, device and module identities, shared access policies.
  * Errors carry the IoT Hub error code name in trailer metadata `iothub-error-code`.
@@ -4494,6 +5000,33 @@ export const RegistryServiceService = {
       Buffer.from(LookupCredentialsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LookupCredentialsResponse => LookupCredentialsResponse.decode(value),
   },
+  /**
+   * A device or module connected or disconnected (MQTT/AMQP). A disconnect applies only to the
+   * connection that is current, so a late report from an old gateway cannot undo a newer connect.
+   */
+  reportConnection: {
+    path: "/openiothub.registry.v1.RegistryService/ReportConnection" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportConnectionRequest): Buffer =>
+      Buffer.from(ReportConnectionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportConnectionRequest => ReportConnectionRequest.decode(value),
+    responseSerialize: (value: ReportConnectionResponse): Buffer =>
+      Buffer.from(ReportConnectionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportConnectionResponse => ReportConnectionResponse.decode(value),
+  },
+  /** Batched lastActivityTime updates from a gateway. */
+  recordActivity: {
+    path: "/openiothub.registry.v1.RegistryService/RecordActivity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordActivityRequest): Buffer =>
+      Buffer.from(RecordActivityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordActivityRequest => RecordActivityRequest.decode(value),
+    responseSerialize: (value: RecordActivityResponse): Buffer =>
+      Buffer.from(RecordActivityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordActivityResponse => RecordActivityResponse.decode(value),
+  },
 } as const;
 
 export interface RegistryServiceServer extends UntypedServiceImplementation {
@@ -4515,6 +5048,13 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   listModules: handleUnaryCall<ListModulesRequest, ListModulesResponse>;
   /** Narrow, cacheable lookup for the gateway's authentication: keys, status, generation. */
   lookupCredentials: handleUnaryCall<LookupCredentialsRequest, LookupCredentialsResponse>;
+  /**
+   * A device or module connected or disconnected (MQTT/AMQP). A disconnect applies only to the
+   * connection that is current, so a late report from an old gateway cannot undo a newer connect.
+   */
+  reportConnection: handleUnaryCall<ReportConnectionRequest, ReportConnectionResponse>;
+  /** Batched lastActivityTime updates from a gateway. */
+  recordActivity: handleUnaryCall<RecordActivityRequest, RecordActivityResponse>;
 }
 
 export interface RegistryServiceClient extends Client {
@@ -4759,6 +5299,41 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LookupCredentialsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A device or module connected or disconnected (MQTT/AMQP). A disconnect applies only to the
+   * connection that is current, so a late report from an old gateway cannot undo a newer connect.
+   */
+  reportConnection(
+    request: ReportConnectionRequest,
+    callback: (error: ServiceError | null, response: ReportConnectionResponse) => void,
+  ): ClientUnaryCall;
+  reportConnection(
+    request: ReportConnectionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportConnectionResponse) => void,
+  ): ClientUnaryCall;
+  reportConnection(
+    request: ReportConnectionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportConnectionResponse) => void,
+  ): ClientUnaryCall;
+  /** Batched lastActivityTime updates from a gateway. */
+  recordActivity(
+    request: RecordActivityRequest,
+    callback: (error: ServiceError | null, response: RecordActivityResponse) => void,
+  ): ClientUnaryCall;
+  recordActivity(
+    request: RecordActivityRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordActivityResponse) => void,
+  ): ClientUnaryCall;
+  recordActivity(
+    request: RecordActivityRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordActivityResponse) => void,
   ): ClientUnaryCall;
 }
 
