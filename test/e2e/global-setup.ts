@@ -21,7 +21,7 @@ export default async function setup(project: TestProject) {
       dataDir: '.data/e2e',
       // a test client may still hold a keep-alive connection at teardown: do not wait for it
       hub: uniqueName('e2e'),
-      env: { ...process.env, DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, HTTPS_PORT: process.env['HTTPS_PORT'] ?? '443', HTTP_DRAIN_MS: '500' },
+      env: { ...process.env, DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, HTTPS_PORT: process.env['HTTPS_PORT'] ?? '443', HTTP_DRAIN_MS: '500', MQTT_PORT: process.env['MQTT_PORT'] ?? '8883' },
     },
     ctx,
   );

@@ -10,7 +10,7 @@ import { freePort, tcpReachable as reachable } from '@openiothub/runtime';
 export interface BackingServices {
   readonly databaseUrl: string;
   readonly natsUrl: string;
-  readonly redisUrl: string | undefined;
+  readonly redisUrl: string;
   /** Human-readable origin of each: "env", "local", "embedded". */
   readonly origins: Readonly<Record<'postgres' | 'nats' | 'redis', string>>;
   stop(): Promise<void>;
@@ -118,9 +118,7 @@ export async function resolveBackingServices(opts: { env: Record<string, string 
         redisUrl = `redis://127.0.0.1:${port}`;
         origins.redis = 'embedded';
       } else {
-        // nothing uses Redis yet (C2D locks arrive with the messaging service): say so, do not fail
-        origins.redis = 'missing';
-        opts.log.warn('Redis: nothing on 127.0.0.1:6379 and no redis-server on PATH; C2D features will need it (apt-get install redis-server or REDIS_URL).');
+        problems.push('Redis: nothing on 127.0.0.1:6379, REDIS_URL is not set, and no redis-server binary is on PATH. Install it (apt-get install redis-server) or set REDIS_URL.');
       }
     }
   }
@@ -129,7 +127,7 @@ export async function resolveBackingServices(opts: { env: Record<string, string 
     for (const c of children) c.kill('SIGTERM');
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
-  if (problems.length > 0 || !databaseUrl || !natsUrl) {
+  if (problems.length > 0 || !databaseUrl || !natsUrl || !redisUrl) {
     await stop();
     throw new Error(`The local hub cannot start; missing backing services:\n  - ${problems.join('\n  - ')}`);
   }

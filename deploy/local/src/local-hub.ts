@@ -13,8 +13,8 @@ export interface LocalHubInfo {
   readonly hostName: string;
   readonly ownerConnectionString: string;
   readonly caCertPath: string;
-  readonly ports: { readonly https: number; readonly registryGrpc: number };
-  readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string | undefined };
+  readonly ports: { readonly https: number; readonly mqtt: number; readonly registryGrpc: number };
+  readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
 }
 
 /** Options for {@link startLocalHub}. */
@@ -41,7 +41,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
   ctx.lifecycle.onStop('backing-services', () => backing.stop());
   ctx.log.info({ origins: backing.origins }, 'backing services');
 
-  const shared = { ...opts.env, DATABASE_URL: backing.databaseUrl, NATS_URL: backing.natsUrl };
+  const shared = { ...opts.env, DATABASE_URL: backing.databaseUrl, NATS_URL: backing.natsUrl, REDIS_URL: backing.redisUrl };
   const registry = await createRegistryApp(
     loadRegistryConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['REGISTRY_GRPC_PORT'] ?? '0', DEFAULT_HUB: hub }),
     ctx,
@@ -64,7 +64,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     hostName,
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
     caCertPath: certs.caCertPath,
-    ports: { https: gateway.httpsPort, registryGrpc: registry.grpcPort },
+    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, registryGrpc: registry.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
   };
   await mkdir(dataDir, { recursive: true });

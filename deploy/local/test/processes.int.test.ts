@@ -51,7 +51,7 @@ describe('services as separate processes', () => {
 
   it('registry and gateway run from env, serve a request together, and exit 0 on SIGTERM', async () => {
     const hub = uniqueName('proc');
-    const [grpcPort, regAdmin, gwAdmin, httpsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [grpcPort, regAdmin, gwAdmin, httpsPort, mqttPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const registry = start('registry', {
       DATABASE_URL: urls.databaseUrl,
       NATS_URL: urls.natsUrl,
@@ -65,6 +65,10 @@ describe('services as separate processes', () => {
     const gateway = start('gateway', {
       HTTPS_HOST: '127.0.0.1',
       HTTPS_PORT: String(httpsPort),
+      MQTT_HOST: '127.0.0.1',
+      MQTT_PORT: String(mqttPort),
+      NATS_URL: urls.natsUrl,
+      REDIS_URL: urls.redisUrl,
       ADMIN_PORT: String(gwAdmin),
       TLS_CERT_PATH: certs.serverCertPath,
       TLS_KEY_PATH: certs.serverKeyPath,

@@ -1,41 +1,109 @@
 import { readFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
+import { Counter, Gauge } from 'prom-client';
+import { connectNats, ensureStreams, fromSubjectToken, LeanJetStreamPublisher, subjects } from '@openiothub/bus';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { GatewayConfig } from './config.js';
+import { DeviceAuthenticator } from './auth/device-auth.js';
 import { HubResolver } from './auth/hub-resolver.js';
 import { ServiceAuthorizer } from './auth/service-auth.js';
 import { Router } from './http/router.js';
 import { closeGracefully, createRequestHandler, listenHttps } from './http/server.js';
 import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
+import type { MqttDeps } from './mqtt/deps.js';
+import { createUpgradeHandler, listenMqtts, MqttConnections } from './mqtt/server.js';
+import { Presence } from './session/presence.js';
+import { SessionStore } from './session/session-store.js';
+import { D2CIngest } from './telemetry/d2c-ingest.js';
+import { ConnectionReporter } from './upstream/connection-reporter.js';
+import { PolicyCache } from './upstream/policy-cache.js';
 import { createRegistryClient } from './upstream/registry-client.js';
 
 /** What a running gateway exposes to an in-process host. */
 export interface GatewayApp {
   readonly httpsPort: number;
+  readonly mqttPort: number;
   readonly hubs: HubResolver;
+  readonly connections: MqttConnections;
 }
 
-/** Composition root: upstream clients → authorizers → routes → listeners. */
+/** Composition root: upstream clients → authenticators → sessions → routes and listeners. */
 export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContext): Promise<GatewayApp> {
-  const { log, lifecycle } = ctx;
+  const { log, lifecycle, metrics } = ctx;
   const [cert, key] = await Promise.all([readFile(config.TLS_CERT_PATH, 'utf8'), readFile(config.TLS_KEY_PATH, 'utf8')]);
 
   const registry = createRegistryClient(config.REGISTRY_GRPC_URL);
   lifecycle.onStop('registry-client', () => registry.close());
+  const nc = await connectNats(config.NATS_URL, 'openiothub-gateway');
+  lifecycle.onStop('nats', () => nc.drain());
+  lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
+  await ensureStreams(nc, ['D2C', 'EVENTS']);
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+  await redis.connect();
+  lifecycle.onStop('redis', async () => void (await redis.quit()));
+  lifecycle.addReadinessCheck('redis', () => redis.status === 'ready');
 
   const hubs = new HubResolver({ defaultHub: config.DEFAULT_HUB, domain: config.HUB_DOMAIN });
-  const auth = new ServiceAuthorizer({ registry, hubs, cacheMs: config.POLICY_CACHE_MS });
+  const policies = new PolicyCache({ registry, ttlMs: config.POLICY_CACHE_MS });
+  const auth = new ServiceAuthorizer({ policies, hubs });
+  const deviceAuth = new DeviceAuthenticator({ registry, policies, hubs, cacheMs: config.CREDENTIALS_CACHE_MS });
+
+  const publisher = new LeanJetStreamPublisher(nc);
+  lifecycle.onStop('d2c-publisher', () => publisher.close());
+  const reporter = new ConnectionReporter({ registry, log, flushMs: config.ACTIVITY_FLUSH_MS });
+  lifecycle.onStop('connection-reporter', () => reporter.stop());
+  const presence = new Presence(nc);
+  const connections = new MqttConnections();
+
+  const mqttDeps: MqttDeps = {
+    log,
+    hubs,
+    auth: deviceAuth,
+    presence,
+    sessions: new SessionStore(redis, config.MQTT_SESSION_TTL_SECONDS),
+    ingest: new D2CIngest({ publisher, partitions: config.D2C_PARTITIONS }),
+    reporter,
+    maxKeepAliveSeconds: config.MQTT_MAX_KEEPALIVE_SECONDS,
+    maxInFlight: config.MQTT_MAX_IN_FLIGHT,
+    metrics: {
+      connections: new Gauge({ name: 'openiothub_gateway_connections', help: 'open device connections', labelNames: ['transport'], registers: [metrics] }),
+      d2cMessages: new Counter({ name: 'openiothub_gateway_d2c_messages_total', help: 'telemetry messages stored', labelNames: ['transport'], registers: [metrics] }),
+      rejectedConnects: new Counter({ name: 'openiothub_gateway_rejected_connects_total', help: 'refused device connects', labelNames: ['reason'], registers: [metrics] }),
+    },
+  };
+
+  // The registry announces credential/status changes: drop caches, close disabled or deleted identities at once.
+  nc.subscribe(subjects.identityChangedAll(), {
+    callback: (err, msg) => {
+      if (err) return;
+      const [, hubToken, , deviceToken] = msg.subject.split('.');
+      if (!hubToken || !deviceToken) return;
+      const hub = fromSubjectToken(hubToken);
+      const deviceId = fromSubjectToken(deviceToken);
+      deviceAuth.invalidate(hub, deviceId);
+      for (const claimant of presence.localOf(hub, deviceId)) {
+        deviceAuth.lookup(hub, deviceId, claimant.moduleId, true).then(
+          (c) => {
+            if (!c.found || c.status !== 'enabled') claimant.revoke();
+          },
+          (e: unknown) => log.warn({ err: e, hub, deviceId }, 'could not re-check a changed identity'),
+        );
+      }
+    },
+  });
 
   const router = new Router();
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
-  const https = await listenHttps({
-    host: config.HTTPS_HOST,
-    port: config.HTTPS_PORT,
-    cert,
-    key,
-    handler: createRequestHandler({ router, hubs, log }),
-  });
+  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });
+  https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));
-  log.info({ httpsPort: https.port }, 'gateway listening');
-  return { httpsPort: https.port, hubs };
+  const mqtts = await listenMqtts({ host: config.MQTT_HOST, port: config.MQTT_PORT, cert, key, deps: mqttDeps, connections });
+  lifecycle.onStop('mqtt-listener', async () => {
+    const closed = new Promise<void>((resolve) => mqtts.server.close(() => resolve()));
+    connections.closeAll();
+    await closed;
+  });
+  log.info({ httpsPort: https.port, mqttPort: mqtts.port }, 'gateway listening');
+  return { httpsPort: https.port, mqttPort: mqtts.port, hubs, connections };
 }

@@ -11,6 +11,16 @@ export const gatewayConfigSchema = z.object({
   HUB_DOMAIN: z.string().default('').describe('DNS suffix of hub host names: {hub}.{HUB_DOMAIN}; empty serves only DEFAULT_HUB'),
   MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(256 * 1024).describe('largest service REST request body accepted'),
   HTTP_DRAIN_MS: z.coerce.number().int().min(0).default(5000).describe('on shutdown, how long requests in flight may take before connections are cut'),
+  MQTT_HOST: z.string().default('0.0.0.0').describe('address the MQTT/TLS listener binds'),
+  MQTT_PORT: port(8883).describe('MQTT 3.1.1 over TLS'),
+  NATS_URL: z.string().min(1).describe('NATS server URL(s) with JetStream: telemetry, presence, identity changes'),
+  REDIS_URL: z.string().min(1).describe('Redis URL: MQTT persistent sessions'),
+  D2C_PARTITIONS: z.coerce.number().int().min(1).max(32).default(4).describe('telemetry partitions per hub (subjects d2c.{hub}.{n})'),
+  MQTT_MAX_KEEPALIVE_SECONDS: z.coerce.number().int().positive().default(1177).describe('IoT Hub caps the MQTT keep-alive at 1177 s'),
+  MQTT_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(100).describe('QoS 1 messages per connection awaiting JetStream before reading pauses'),
+  MQTT_SESSION_TTL_SECONDS: z.coerce.number().int().positive().default(7 * 86400).describe('how long a persistent MQTT session outlives its connection'),
+  CREDENTIALS_CACHE_MS: z.coerce.number().int().min(0).default(60_000).describe('device credential cache; dropped at once when the registry announces a change'),
+  ACTIVITY_FLUSH_MS: z.coerce.number().int().positive().default(5000).describe('how often lastActivityTime updates are written to the registry'),
   POLICY_CACHE_MS: z.coerce.number().int().min(0).default(5000).describe('how long a shared access policy lookup is cached'),
 });
 

@@ -27,6 +27,15 @@ export class HubResolver {
     throw new DomainError('IotHubNotFound', `No IoT hub is served at host "${host}".`);
   }
 
+  /** True when `host` (as written in a token or username) addresses `hub`. */
+  serves(host: string, hub: string): boolean {
+    try {
+      return this.resolve(host) === hub;
+    } catch {
+      return false;
+    }
+  }
+
   /** The host name devices and services should use for a hub. */
   hostNameOf(hub: string): string {
     return hub === this.#defaultHub || !this.#domain ? 'localhost' : `${hub}.${this.#domain}`;

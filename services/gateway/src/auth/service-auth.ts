@@ -1,8 +1,6 @@
 import { classifySasToken, hasPermission, isSasExpired, parseSasToken, scopeCovers, verifySasSignature, type Permission } from '@openiothub/auth';
-import { DomainError, UnauthorizedError } from '@openiothub/errors';
-import type { registryV1 } from '@openiothub/proto';
-import type { RegistryClient } from '../upstream/registry-client.js';
-import { TtlCache } from '../upstream/ttl-cache.js';
+import { UnauthorizedError } from '@openiothub/errors';
+import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { HubResolver } from './hub-resolver.js';
 
 /** Who a service request was authorized as. */
@@ -19,15 +17,13 @@ export interface ServicePrincipal {
  * IotHubUnauthorizedAccess, as IoT Hub answers.
  */
 export class ServiceAuthorizer {
-  readonly #registry: RegistryClient;
+  readonly #policies: PolicyCache;
   readonly #hubs: HubResolver;
-  readonly #policies: TtlCache<registryV1.SharedAccessPolicy | undefined>;
   readonly #now: () => number;
 
-  constructor(opts: { registry: RegistryClient; hubs: HubResolver; cacheMs: number; now?: () => number }) {
-    this.#registry = opts.registry;
+  constructor(opts: { policies: PolicyCache; hubs: HubResolver; now?: () => number }) {
+    this.#policies = opts.policies;
     this.#hubs = opts.hubs;
-    this.#policies = new TtlCache({ ttlMs: opts.cacheMs });
     this.#now = opts.now ?? Date.now;
   }
 
@@ -38,36 +34,14 @@ export class ServiceAuthorizer {
     if (principal.kind !== 'policy') throw new UnauthorizedError('A device or module token cannot be used on the service API; use a shared access policy.');
     if (isSasExpired(token, this.#now())) throw new UnauthorizedError('The SAS token has expired.');
     const { resource, keyName } = principal;
-    let tokenHub: string;
-    try {
-      tokenHub = this.#hubs.resolve(resource.host);
-    } catch {
-      throw new UnauthorizedError(`The SAS token is for host "${resource.host}", not this hub.`);
-    }
-    if (tokenHub !== opts.hub) throw new UnauthorizedError(`The SAS token is for host "${resource.host}", not this hub.`);
+    if (!this.#hubs.serves(resource.host, opts.hub)) throw new UnauthorizedError(`The SAS token is for host "${resource.host}", not this hub.`);
     if (!scopeCovers(resource, opts.path)) throw new UnauthorizedError('The SAS token resource does not cover this request.');
-    const signedBy = (p: registryV1.SharedAccessPolicy | undefined) => !!p && (verifySasSignature(token, p.primaryKey) || verifySasSignature(token, p.secondaryKey));
-    let policy = await this.#policy(opts.hub, keyName, false);
-    // a key rotated since we cached the policy: look again (concurrent look-ups of one policy coalesce)
-    if (!signedBy(policy)) policy = await this.#policy(opts.hub, keyName, true);
-    if (!policy) throw new UnauthorizedError(`Unknown shared access policy "${keyName}".`);
-    if (!signedBy(policy)) throw new UnauthorizedError('The SAS token signature is invalid.');
+    const { policy, exists } = await this.#policies.verify(opts.hub, keyName, (k1, k2) => verifySasSignature(token, k1) || verifySasSignature(token, k2));
+    if (!exists) throw new UnauthorizedError(`Unknown shared access policy "${keyName}".`);
+    if (!policy) throw new UnauthorizedError('The SAS token signature is invalid.');
     if (!hasPermission(policy.rights, opts.permission)) {
       throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ${opts.permission}.`);
     }
     return { hub: opts.hub, policy: policy.keyName, rights: policy.rights };
-  }
-
-  #policy(hub: string, keyName: string, refresh: boolean): Promise<registryV1.SharedAccessPolicy | undefined> {
-    const load = async () => {
-      try {
-        return (await this.#registry.getPolicy({ hub, keyName })).policy;
-      } catch (err) {
-        if (err instanceof DomainError && err.code === 'NotFound') return undefined;
-        throw err;
-      }
-    };
-    const key = `${hub}\n${keyName}`;
-    return refresh ? this.#policies.refresh(key, load, this.#now()) : this.#policies.get(key, load, this.#now());
   }
 }

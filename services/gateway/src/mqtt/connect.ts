@@ -1,0 +1,97 @@
+import { DomainError, ConnackCode } from '@openiothub/errors';
+import type { IConnectPacket } from 'mqtt-packet';
+import type { MqttConnection } from './connection.js';
+import { classifyPublish, isDpsUsername, parseClientId, parsePropertyBag, parseUsername, type SubscriptionKind } from './topics.js';
+
+/**
+ * CONNECT: protocol 3.1.1 only; ClientId `deviceId[/moduleId]` matching the username; SAS token
+ * as password; a will only for the identity's own telemetry topic. Then the persisted session
+ * (clean session 0), one connection per identity (older ones are closed), CONNACK.
+ * Every failure answers CONNACK with the code IoT Hub uses and closes (sdk-compat §4.9).
+ */
+export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Promise<void> {
+  const { deps } = conn;
+  const refuse = (returnCode: number, reason: string, extra: Record<string, unknown> = {}) => {
+    deps.metrics.rejectedConnects.inc({ reason });
+    deps.log.info({ clientId: p.clientId, reason, returnCode, transport: conn.transport, ...extra }, 'device connect refused');
+    conn.send({ cmd: 'connack', returnCode, sessionPresent: false });
+    conn.close('auth-failed', reason);
+  };
+
+  if (p.protocolVersion !== 4) return refuse(ConnackCode.unacceptableProtocolVersion, 'only MQTT 3.1.1 is supported');
+  if (isDpsUsername(p.username ?? '')) return refuse(ConnackCode.notAuthorized, 'device provisioning is not served on this endpoint yet');
+  const id = parseClientId(p.clientId);
+  if (!id) return refuse(ConnackCode.identifierRejected, 'ClientId must be deviceId or deviceId/moduleId');
+  const user = parseUsername(p.username ?? '');
+  if (!user) return refuse(ConnackCode.badUsernameOrPassword, 'username must be {hostname}/{deviceId}[/{moduleId}]/?api-version=…');
+  if (user.deviceId !== id.deviceId || user.moduleId !== id.moduleId) return refuse(ConnackCode.notAuthorized, 'ClientId and username name different identities');
+  let hub: string;
+  try {
+    hub = deps.hubs.resolve(user.host);
+  } catch {
+    return refuse(ConnackCode.notAuthorized, `no hub at host ${user.host}`);
+  }
+  if (!p.password || p.password.length === 0) return refuse(ConnackCode.badUsernameOrPassword, 'a SAS token is required as password');
+  if (p.will) {
+    const target = classifyPublish(p.will.topic, id);
+    if (target.kind !== 'telemetry' || !parsePropertyBag(target.bag) || p.will.qos === 2) {
+      return refuse(ConnackCode.notAuthorized, 'the will topic must be the identity telemetry topic');
+    }
+  }
+
+  let auth;
+  try {
+    auth = await deps.auth.authenticate({ hub, deviceId: id.deviceId, moduleId: id.moduleId, password: p.password.toString('utf8') });
+  } catch (err) {
+    const e = err instanceof DomainError ? err : undefined;
+    if (!e) deps.log.error({ err, hub, deviceId: id.deviceId }, 'device authentication failed unexpectedly');
+    return refuse(e ? e.spec.connack : ConnackCode.serverUnavailable, e?.message ?? 'internal error', { hub, code: e?.code ?? 'ServerError' });
+  }
+  if (conn.closed) return;
+
+  let subscriptions: Set<SubscriptionKind>;
+  let sessionPresent = false;
+  try {
+    if (p.clean !== false) {
+      await deps.sessions.clear(hub, p.clientId);
+      subscriptions = new Set();
+    } else {
+      const stored = await deps.sessions.load(hub, p.clientId);
+      sessionPresent = stored !== undefined;
+      subscriptions = stored ?? new Set();
+      if (!stored) await deps.sessions.save(hub, p.clientId, subscriptions);
+    }
+  } catch (err) {
+    deps.log.error({ err, hub }, 'session store unavailable');
+    return refuse(ConnackCode.serverUnavailable, 'session store unavailable');
+  }
+
+  const release = await deps.presence.claim(hub, id.deviceId, id.moduleId, {
+    connectionId: conn.id,
+    connectedAt: conn.connectedAt,
+    moduleId: id.moduleId,
+    kick: () => conn.close('link-creation-conflict'),
+    revoke: () => conn.close('device-disabled'),
+  });
+  if (conn.closed) {
+    release();
+    return;
+  }
+  conn.send({ cmd: 'connack', returnCode: 0, sessionPresent });
+  deps.metrics.connections.inc({ transport: conn.transport });
+  deps.reporter.report(hub, id.deviceId, id.moduleId, true, conn.id, new Date(conn.connectedAt));
+  deps.log.info({ hub, deviceId: id.deviceId, moduleId: id.moduleId, connectionId: conn.id, transport: conn.transport, sessionPresent }, 'device connected');
+  conn.open(
+    {
+      auth,
+      identity: id,
+      clientId: p.clientId,
+      modelId: user.params.get('model-id') || undefined,
+      cleanSession: p.clean === true,
+      subscriptions,
+      will: p.will,
+      release,
+    },
+    p.keepalive ?? 0,
+  );
+}

@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
+import type { DeviceAuthResult } from '../auth/device-auth.js';
+import type { MqttDeps } from './deps.js';
+import { classifyPublish, parsePropertyBag, type Identity, type SubscriptionKind } from './topics.js';
+import { handleConnect } from './connect.js';
+import { handlePublish, type PendingAck } from './publish.js';
+import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
+
+/** Why a connection ended, for logs and metrics (IoT Hub's Connections log codes, protocols-ops §7.4). */
+export type CloseReason =
+  | 'client-disconnect'
+  | 'network'
+  | 'keepalive-timeout'
+  | 'token-expired'
+  | 'link-creation-conflict'
+  | 'device-disabled'
+  | 'protocol-violation'
+  | 'auth-failed'
+  | 'server-shutdown'
+  | 'telemetry-failed';
+
+/** The connection's state after a successful CONNECT. */
+export interface Established {
+  readonly auth: DeviceAuthResult;
+  readonly identity: Identity;
+  readonly clientId: string;
+  readonly modelId: string | undefined;
+  readonly cleanSession: boolean;
+  readonly subscriptions: Set<SubscriptionKind>;
+  readonly will: IConnectPacket['will'] | undefined;
+  release: () => void;
+}
+
+/**
+ * One MQTT 3.1.1 connection (TLS socket or WebSocket stream): parses packets, dispatches them to
+ * one handler per packet type, writes answers coalesced per tick, and owns the timers
+ * (keep-alive, token expiry). Handlers live in connect.ts, publish.ts and subscribe.ts.
+ */
+export class MqttConnection {
+  readonly id = randomUUID();
+  readonly connectedAt = Date.now();
+  readonly deps: MqttDeps;
+  readonly transport: 'mqtt' | 'mqtt-ws';
+  readonly remoteAddress: string | undefined;
+  readonly #stream: Duplex;
+  readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
+  /** QoS 1 telemetry PUBACKs in arrival order; sent only from the head (MQTT 3.1.1 §4.6). */
+  readonly pendingAcks: PendingAck[] = [];
+  established: Established | undefined;
+  #state: 'new' | 'connecting' | 'open' | 'closed' = 'new';
+  #backlog: Packet[] = [];
+  #keepAliveMs = 0;
+  #keepAliveTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #corked = false;
+  #paused = false;
+
+  constructor(stream: Duplex, deps: MqttDeps, info: { transport: 'mqtt' | 'mqtt-ws'; remoteAddress: string | undefined }) {
+    this.#stream = stream;
+    this.deps = deps;
+    this.transport = info.transport;
+    this.remoteAddress = info.remoteAddress;
+    this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
+    this.#parser.on('error', (err: Error) => this.close('protocol-violation', err.message));
+    stream.on('data', (chunk: Buffer) => {
+      this.#touch();
+      this.#parser.parse(chunk);
+    });
+    stream.on('error', () => this.close('network'));
+    stream.on('close', () => this.close('network'));
+    // CONNECT must arrive promptly (MQTT 3.1.1 §3.1: a server SHOULD close otherwise)
+    this.#armKeepAlive(30_000);
+  }
+
+  get state(): 'new' | 'connecting' | 'open' | 'closed' {
+    return this.#state;
+  }
+
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** Write a packet; writes in one tick go out in one TLS record. */
+  send(packet: Packet): void {
+    if (this.#state === 'closed' || this.#stream.destroyed) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#stream.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#stream.uncork();
+      });
+    }
+    this.#stream.write(mqttPacket.generate(packet, { protocolVersion: 4 }));
+  }
+
+  /** Stop reading until resume() (back-pressure while telemetry waits for JetStream). */
+  pause(): void {
+    if (!this.#paused) {
+      this.#paused = true;
+      this.#stream.pause();
+    }
+  }
+
+  resume(): void {
+    if (this.#paused && this.#state !== 'closed') {
+      this.#paused = false;
+      this.#stream.resume();
+    }
+  }
+
+  /** Called by the CONNECT handler once authenticated. */
+  open(established: Established, keepAliveSeconds: number): void {
+    this.established = established;
+    this.#state = 'open';
+    const cap = this.deps.maxKeepAliveSeconds;
+    const k = keepAliveSeconds === 0 ? cap : Math.min(keepAliveSeconds, cap);
+    this.#keepAliveMs = k * 1500; // 1.5 × keep-alive (MQTT 3.1.1 §3.1.2.10)
+    this.#armKeepAlive(this.#keepAliveMs);
+    const untilExpiry = established.auth.expiresAt - Date.now();
+    // the hub severs a connection when its token expires (devguide §10.5)
+    this.#expiryTimer = setTimeout(() => this.close('token-expired'), Math.min(Math.max(untilExpiry, 0), 2_147_483_647));
+    this.#expiryTimer.unref();
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    for (const p of backlog) this.#dispatch(p);
+    this.resume();
+  }
+
+  #touch(): void {
+    if (this.#keepAliveMs > 0) this.#armKeepAlive(this.#keepAliveMs);
+  }
+
+  #armKeepAlive(ms: number): void {
+    clearTimeout(this.#keepAliveTimer);
+    this.#keepAliveTimer = setTimeout(() => this.close('keepalive-timeout'), ms);
+    this.#keepAliveTimer.unref();
+  }
+
+  #onPacket(p: Packet): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'new') {
+      if (p.cmd !== 'connect') return this.close('protocol-violation', 'the first packet must be CONNECT');
+      this.#state = 'connecting';
+      this.pause();
+      void handleConnect(this, p as IConnectPacket);
+      return;
+    }
+    if (p.cmd === 'connect') return this.close('protocol-violation', 'a second CONNECT');
+    if (this.#state === 'connecting') {
+      this.#backlog.push(p);
+      return;
+    }
+    this.#dispatch(p);
+  }
+
+  #dispatch(p: Packet): void {
+    switch (p.cmd) {
+      case 'publish':
+        return handlePublish(this, p);
+      case 'subscribe':
+        return void handleSubscribe(this, p);
+      case 'unsubscribe':
+        return void handleUnsubscribe(this, p);
+      case 'pingreq':
+        return this.send({ cmd: 'pingresp' });
+      case 'puback':
+        return; // acknowledgements of cloud-to-device deliveries arrive with C2D
+      case 'disconnect':
+        return this.close('client-disconnect');
+      default:
+        return this.close('protocol-violation', `unexpected ${p.cmd}`);
+    }
+  }
+
+  /**
+   * End the connection. Without a prior DISCONNECT the will (if any) is sent as telemetry
+   * (protocols-ops §1.4). Idempotent.
+   */
+  close(reason: CloseReason, detail?: string): void {
+    if (this.#state === 'closed') return;
+    const wasOpen = this.#state === 'open';
+    this.#state = 'closed';
+    clearTimeout(this.#keepAliveTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#stream.destroy();
+    const est = this.established;
+    if (!est || !wasOpen) return;
+    est.release();
+    const { log, metrics, reporter } = this.deps;
+    metrics.connections.dec({ transport: this.transport });
+    reporter.report(est.auth.hub, est.auth.deviceId, est.auth.moduleId, false, this.id, new Date());
+    log.info({ hub: est.auth.hub, deviceId: est.auth.deviceId, moduleId: est.auth.moduleId, reason, detail, connectionId: this.id }, 'device disconnected');
+    if (reason !== 'client-disconnect' && est.will) {
+      void this.#sendWill(est);
+    }
+  }
+
+  async #sendWill(est: Established): Promise<void> {
+    const will = est.will!;
+    try {
+      const target = classifyPublish(will.topic, est.identity);
+      const bag = target.kind === 'telemetry' ? parsePropertyBag(target.bag) : undefined;
+      await this.deps.ingest.send(
+        { auth: est.auth, modelId: est.modelId },
+        { body: will.payload as Buffer, system: bag?.system ?? {}, application: { ...(bag?.application ?? {}), 'iothub-MessageType': 'Will' } },
+      );
+    } catch (err) {
+      this.deps.log.warn({ err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'will message not delivered');
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import type { Logger } from '@openiothub/logging';
+import type { Counter, Gauge } from 'prom-client';
+import type { DeviceAuthenticator } from '../auth/device-auth.js';
+import type { HubResolver } from '../auth/hub-resolver.js';
+import type { Presence } from '../session/presence.js';
+import type { SessionStore } from '../session/session-store.js';
+import type { D2CIngest } from '../telemetry/d2c-ingest.js';
+import type { ConnectionReporter } from '../upstream/connection-reporter.js';
+
+/** Everything an MQTT connection needs from the gateway. */
+export interface MqttDeps {
+  readonly log: Logger;
+  readonly hubs: HubResolver;
+  readonly auth: DeviceAuthenticator;
+  readonly presence: Presence;
+  readonly sessions: SessionStore;
+  readonly ingest: D2CIngest;
+  readonly reporter: ConnectionReporter;
+  /** IoT Hub caps keep-alive at 1177 s; 0 from a client means "use the cap". */
+  readonly maxKeepAliveSeconds: number;
+  /** QoS 1 telemetry a connection may have waiting for JetStream before reading pauses. */
+  readonly maxInFlight: number;
+  readonly metrics: {
+    readonly connections: Gauge;
+    readonly d2cMessages: Counter;
+    readonly rejectedConnects: Counter;
+  };
+}

@@ -1,0 +1,71 @@
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { MqttConnection } from './connection.js';
+import type { MqttDeps } from './deps.js';
+
+/** Live MQTT connections of this process, for shutdown. */
+export class MqttConnections {
+  readonly #all = new Set<MqttConnection>();
+
+  accept(stream: Duplex, deps: MqttDeps, info: { transport: 'mqtt' | 'mqtt-ws'; remoteAddress: string | undefined }): void {
+    const conn = new MqttConnection(stream, deps, info);
+    this.#all.add(conn);
+    stream.once('close', () => this.#all.delete(conn));
+  }
+
+  get size(): number {
+    return this.#all.size;
+  }
+
+  /** Close every connection (devices reconnect elsewhere); their wills are not sent. */
+  closeAll(): void {
+    for (const c of this.#all) c.close('server-shutdown');
+    this.#all.clear();
+  }
+}
+
+/** MQTT over TLS (8883). A handshake that fails is dropped without a log line per attempt. */
+export async function listenMqtts(opts: { host: string; port: number; cert: string; key: string; deps: MqttDeps; connections: MqttConnections }): Promise<{ server: Server; port: number }> {
+  const server = createServer({ cert: opts.cert, key: opts.key, handshakeTimeout: 10_000 }, (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    opts.connections.accept(socket, opts.deps, { transport: 'mqtt', remoteAddress: socket.remoteAddress });
+  });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`MQTT port ${opts.port} is already in use (is another hub running?). Stop it or set MQTT_PORT.`) : err),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/**
+ * WebSocket upgrades on the HTTPS port. The SDKs dial `/$iothub/websocket`; a HostName with a
+ * port yields `/:18443/$iothub/websocket`, so any path ending that way is accepted (sdk-compat §4.7).
+ * Subprotocol `mqtt` is MQTT; AMQP (`AMQPWSB10`) arrives with the AMQP endpoint.
+ */
+export function createUpgradeHandler(opts: { deps: MqttDeps; connections: MqttConnections }) {
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 512 * 1024,
+    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+  });
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+    if (!path.endsWith('/$iothub/websocket') || !protocols.includes('mqtt')) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => undefined);
+      opts.connections.accept(stream, opts.deps, { transport: 'mqtt-ws', remoteAddress: req.socket.remoteAddress });
+    });
+  };
+}

@@ -1,0 +1,58 @@
+import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
+import type { MqttConnection } from './connection.js';
+import { classifySubscription } from './topics.js';
+
+/** SUBACK return code for a filter IoT Hub does not support (MQTT 3.1.1 §3.9.3). */
+const FAILURE = 0x80;
+
+/**
+ * SUBSCRIBE: only IoT Hub's filters for this identity are granted, at most QoS 1 (a QoS 2
+ * request is granted 1, protocols-ops §1.6); any other filter gets 0x80. A persistent session
+ * stores the set before SUBACK, so a reconnect elsewhere finds it.
+ */
+export async function handleSubscribe(conn: MqttConnection, p: ISubscribePacket): Promise<void> {
+  const est = conn.established;
+  if (!est) return;
+  const granted: number[] = [];
+  let changed = false;
+  for (const s of p.subscriptions) {
+    const kind = classifySubscription(s.topic, est.identity);
+    if (!kind) {
+      granted.push(FAILURE);
+      continue;
+    }
+    granted.push(Math.min(s.qos, 1));
+    if (!est.subscriptions.has(kind)) {
+      est.subscriptions.add(kind);
+      changed = true;
+    }
+  }
+  if (!(await persist(conn, changed))) return;
+  conn.send({ cmd: 'suback', messageId: p.messageId, granted });
+}
+
+/** UNSUBSCRIBE: drop the subscriptions named; unknown filters are ignored. */
+export async function handleUnsubscribe(conn: MqttConnection, p: IUnsubscribePacket): Promise<void> {
+  const est = conn.established;
+  if (!est) return;
+  let changed = false;
+  for (const filter of p.unsubscriptions) {
+    const kind = classifySubscription(filter, est.identity);
+    if (kind && est.subscriptions.delete(kind)) changed = true;
+  }
+  if (!(await persist(conn, changed))) return;
+  conn.send({ cmd: 'unsuback', messageId: p.messageId, granted: [] });
+}
+
+async function persist(conn: MqttConnection, changed: boolean): Promise<boolean> {
+  const est = conn.established!;
+  if (!changed || est.cleanSession) return true;
+  try {
+    await conn.deps.sessions.save(est.auth.hub, est.clientId, est.subscriptions);
+    return true;
+  } catch (err) {
+    conn.deps.log.warn({ err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'session not saved; closing');
+    conn.close('server-shutdown', 'session store unavailable');
+    return false;
+  }
+}

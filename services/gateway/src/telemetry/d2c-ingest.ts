@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { encodeD2C, partitionOf, subjects, type LeanJetStreamPublisher } from '@openiothub/bus';
+import { DomainError } from '@openiothub/errors';
+import type { DeviceAuthResult } from '../auth/device-auth.js';
+
+/** IoT Hub: device-to-cloud messages up to 256 KB (body plus properties). */
+export const MAX_D2C_BYTES = 256 * 1024;
+
+/** One message as a transport received it. */
+export interface IncomingTelemetry {
+  readonly body: Uint8Array;
+  readonly system: Readonly<Record<string, string>>;
+  readonly application: Readonly<Record<string, string>>;
+}
+
+/** What the connection adds to every message it sends. */
+export interface ConnectionContext {
+  readonly auth: DeviceAuthResult;
+  /** IoT Plug and Play model id from the CONNECT username, if any. */
+  readonly modelId: string | undefined;
+}
+
+/**
+ * Device-to-cloud ingest, shared by every transport: size check, system properties stamped by the
+ * hub (devguide §2.3, anti-spoofing §2.4: connection properties always come from the hub), publish
+ * to the hub's D2C partition. Resolves only once JetStream stored the message.
+ */
+export class D2CIngest {
+  readonly #publisher: LeanJetStreamPublisher;
+  readonly #partitions: number;
+  readonly #maxBytes: number;
+
+  constructor(opts: { publisher: LeanJetStreamPublisher; partitions: number; maxBytes?: number }) {
+    this.#publisher = opts.publisher;
+    this.#partitions = opts.partitions;
+    this.#maxBytes = opts.maxBytes ?? MAX_D2C_BYTES;
+  }
+
+  /** Size IoT Hub counts: body plus application property names and values. */
+  static sizeOf(msg: IncomingTelemetry): number {
+    let n = msg.body.length;
+    for (const [k, v] of Object.entries(msg.application)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+    for (const [k, v] of Object.entries(msg.system)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+    return n;
+  }
+
+  async send(ctx: ConnectionContext, msg: IncomingTelemetry, now = new Date()): Promise<void> {
+    if (D2CIngest.sizeOf(msg) > this.#maxBytes) {
+      throw new DomainError('MessageTooLarge', `The message is larger than ${this.#maxBytes} bytes.`);
+    }
+    const { auth } = ctx;
+    const givenId = msg.system['message-id'];
+    const system: Record<string, string> = {
+      ...msg.system,
+      'message-id': givenId || randomUUID(),
+      'iothub-connection-device-id': auth.deviceId,
+      'iothub-connection-auth-method': JSON.stringify({ scope: auth.scope, type: 'sas', issuer: 'iothub', acceptingIpFilterRule: null }),
+      'iothub-connection-auth-generation-id': auth.generationId,
+      'iothub-enqueuedtime': now.toISOString(),
+      'iothub-message-source': 'Telemetry',
+    };
+    if (auth.moduleId) system['iothub-connection-module-id'] = auth.moduleId;
+    else delete system['iothub-connection-module-id'];
+    if (ctx.modelId) system['dt-dataschema'] = ctx.modelId;
+    // de-duplicate resends of one message id within JetStream's window; hub-made ids are unique anyway
+    const msgId = givenId ? `${auth.hub}/${auth.deviceId}/${auth.moduleId ?? ''}/${givenId}` : system['message-id'];
+    const { headers, data } = encodeD2C({ body: msg.body, systemProperties: system, applicationProperties: msg.application }, msgId as string);
+    await this.#publisher.publish(subjects.d2c(auth.hub, partitionOf(auth.deviceId, this.#partitions)), data, headers);
+  }
+}
