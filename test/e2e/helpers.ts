@@ -60,7 +60,7 @@ export async function iothub(...argv: string[]): Promise<{ code: number; out: st
   const h = hub();
   const code = await runCli(
     ['--login', h.ownerConnectionString, '--ca', h.caCertPath, '--registry', `127.0.0.1:${h.ports.registryGrpc}`, '--hub', h.hub, ...argv],
-    { out: (s) => void (out += s), err: (s) => void (err += s), env: { OPENIOTHUB_LOCAL_HUB: '/nonexistent' } },
+    { out: (s) => void (out += s), err: (s) => void (err += s), env: { OPENIOTHUB_LOCAL_HUB: '/nonexistent', NATS_URL: h.backing.natsUrl } },
   );
   return { code, out, err, json: () => JSON.parse(out) };
 }

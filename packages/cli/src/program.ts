@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { buildConnectionString, createSasToken, deviceConnectionString, encodeUriComponentStrict, parseServiceConnectionString } from '@openiothub/auth';
 import { HubRestClient } from './rest-client.js';
 import { registryAdmin } from './registry-admin.js';
+import { monitorEvents } from './monitor-events.js';
 import { resolveTarget, type Target } from './target.js';
 
 /** Where the CLI writes. Tests pass collectors. */
@@ -9,6 +10,8 @@ export interface Io {
   out(text: string): void;
   err(text: string): void;
   env: Record<string, string | undefined>;
+  /** Aborts long-running commands (monitor-events). */
+  signal?: AbortSignal;
 }
 
 type Json = Record<string, unknown>;
@@ -216,6 +219,27 @@ export function buildProgram(io: Io): Command {
       const entity = (await client.send('GET', o.moduleId ? path('devices', o.deviceId, 'modules', o.moduleId) : path('devices', o.deviceId))) as { authentication?: Auth };
       const resourceUri = `${client.hostName}/devices/${o.deviceId}${o.moduleId ? `/modules/${o.moduleId}` : ''}`;
       print({ sas: createSasToken({ resourceUri, key: keyOf(entity.authentication, o.keyType), expiry }), resource: encodeUriComponentStrict(resourceUri) });
+    });
+
+  program
+    .command('monitor-events')
+    .description('print device-to-cloud messages as they arrive')
+    .option('-d, --device-id <id>', 'only this device')
+    .option('-m, --module-id <id>', 'only this module')
+    .addOption(new Option('-p, --properties <which>', 'include system and application properties').choices(['all', 'none']).default('none'))
+    .option('--nats <url>', 'NATS URL of the hub (default: the local hub)')
+    .option('--max <n>', 'stop after n events (0: never)', '0')
+    .option('-t, --timeout <seconds>', 'stop after this many seconds (0: never)', '0')
+    .action(async (o) => {
+      const t = target();
+      const natsUrl = o.nats ?? io.env['NATS_URL'] ?? t.natsUrl;
+      if (!natsUrl) throw new Error('monitor-events needs the hub NATS URL: --nats, NATS_URL, or a running local hub.');
+      const hub = (program.opts() as { hub?: string }).hub ?? t.hub ?? parseServiceConnectionString(t.connectionString).hostName.split('.')[0]!;
+      io.err(`Watching telemetry of hub ${hub}${o.deviceId ? `, device ${o.deviceId}` : ''}. Ctrl+C stops.\n`);
+      await monitorEvents(
+        { natsUrl, hub, deviceId: o.deviceId, moduleId: o.moduleId, properties: o.properties, max: Number(o.max), timeoutSeconds: Number(o.timeout), signal: io.signal },
+        (e) => print(e),
+      );
     });
 
   return program;

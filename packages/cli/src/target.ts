@@ -7,6 +7,7 @@ export interface Target {
   readonly caCertPath: string | undefined;
   readonly registryGrpc: string | undefined;
   readonly hub: string | undefined;
+  readonly natsUrl: string | undefined;
 }
 
 interface LocalHubJson {
@@ -14,6 +15,7 @@ interface LocalHubJson {
   ownerConnectionString?: string;
   caCertPath?: string;
   ports?: { registryGrpc?: number };
+  backing?: { natsUrl?: string };
 }
 
 function readLocalHub(path: string): LocalHubJson | undefined {
@@ -42,5 +44,6 @@ export function resolveTarget(opts: { login?: string; localHub?: string; ca?: st
     caCertPath: opts.ca ?? local?.caCertPath,
     registryGrpc: opts.registry ?? env['REGISTRY_GRPC_URL'] ?? (grpcPort ? `127.0.0.1:${grpcPort}` : undefined),
     hub: local?.hub,
+    natsUrl: local?.backing?.natsUrl,
   };
 }

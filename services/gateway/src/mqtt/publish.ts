@@ -24,7 +24,10 @@ export function handlePublish(conn: MqttConnection, p: IPublishPacket): void {
       return telemetry(conn, p, target.bag);
     case 'twin-get':
     case 'twin-patch-reported':
-      // device twins arrive with the twin service; answer in the format the SDK reads as an error
+      // responses reach only a connection subscribed to $iothub/twin/res/# (kept across reconnects
+      // in a persistent session). Twins arrive with the twin service; until then the answer is
+      // an error in the format the SDK reads (errorCode + message).
+      if (!est.subscriptions.has('twin-responses')) return;
       conn.send({
         cmd: 'publish',
         topic: `$iothub/twin/res/503/?$rid=${target.rid}`,
