@@ -185,7 +185,13 @@ export class MqttConnection {
     this.#state = 'closed';
     clearTimeout(this.#keepAliveTimer);
     clearTimeout(this.#expiryTimer);
-    this.#stream.destroy();
+    // flush what is written (a refusing CONNACK), then close; destroy if the peer does not let go
+    if (this.#corked) {
+      this.#corked = false;
+      this.#stream.uncork();
+    }
+    this.#stream.end();
+    setTimeout(() => this.#stream.destroy(), 1000).unref();
     const est = this.established;
     if (!est || !wasOpen) return;
     est.release();
