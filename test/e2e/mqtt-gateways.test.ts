@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Client, Message } from 'azure-iot-device';
+import { Mqtt } from 'azure-iot-device-mqtt';
+import { NoRetry } from 'azure-iot-common';
+import { Registry } from 'azure-iothub';
+import { freePort } from '@openiothub/testing';
+import { closedByServer, collectTelemetry, createDevice, identityToken, rawConnect, usernameOf } from './devices.js';
+import { hub, ownerConnectionString } from './helpers.js';
+
+const gatewayMain = resolve(import.meta.dirname, '../../services/gateway/dist/main.js');
+let second: ChildProcess | undefined;
+let secondMqttPort = 0;
+let telemetry: Awaited<ReturnType<typeof collectTelemetry>>;
+
+beforeAll(async () => {
+  telemetry = await collectTelemetry();
+  if (!existsSync(gatewayMain)) throw new Error(`${gatewayMain} is missing: build first (npm test does)`);
+  const h = hub();
+  const certs = dirname(h.caCertPath);
+  const [httpsPort, mqttPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  secondMqttPort = mqttPort;
+  second = spawn(process.execPath, [gatewayMain], {
+    stdio: 'ignore',
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      LOG_LEVEL: 'warn',
+      HTTPS_HOST: '127.0.0.1',
+      HTTPS_PORT: String(httpsPort),
+      MQTT_HOST: '127.0.0.1',
+      MQTT_PORT: String(mqttPort),
+      ADMIN_PORT: String(adminPort),
+      TLS_CERT_PATH: join(certs, 'server.pem'),
+      TLS_KEY_PATH: join(certs, 'server-key.pem'),
+      REGISTRY_GRPC_URL: `127.0.0.1:${h.ports.registryGrpc}`,
+      NATS_URL: h.backing.natsUrl,
+      REDIS_URL: h.backing.redisUrl,
+      DEFAULT_HUB: h.hub,
+    },
+  });
+  const deadline = Date.now() + 20_000;
+  while (!(await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline || second.exitCode !== null) throw new Error('second gateway did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+afterAll(async () => {
+  await telemetry?.stop();
+  if (second && second.exitCode === null) {
+    const exited = new Promise((r) => second!.once('exit', r));
+    second.kill('SIGTERM');
+    await exited;
+  }
+});
+
+describe('two gateway processes', () => {
+  it('the same device connecting to the second gateway drops its connection on the first (SDK)', async () => {
+    const d = await createDevice('two');
+    const first = Client.fromConnectionString(d.connectionString, Mqtt);
+    first.setRetryPolicy(new NoRetry());
+    await first.open();
+    const dropped = new Promise<void>((r) => first.once('disconnect', () => r()));
+    const viaSecond = Client.fromConnectionString(`${d.connectionString};GatewayHostName=localhost:${secondMqttPort}`, Mqtt);
+    await viaSecond.open();
+    await dropped;
+    const msg = new Message('through the second gateway');
+    await viaSecond.sendEvent(msg);
+    const got = await telemetry.waitFor((m) => m.systemProperties['iothub-connection-device-id'] === d.deviceId);
+    expect(Buffer.from(got.body).toString()).toBe('through the second gateway');
+    await viaSecond.close();
+    await first.close().catch(() => undefined);
+  });
+
+  it('a persistent session made on one gateway is present on the other', async () => {
+    const d = await createDevice('two');
+    const a = await rawConnect({ clientId: d.deviceId, username: usernameOf(d), password: identityToken(d) });
+    await a.subscribeAsync({ '$iothub/methods/POST/#': { qos: 0 } });
+    await a.endAsync();
+    const b = await rawConnect({ clientId: d.deviceId, username: usernameOf(d), password: identityToken(d), port: secondMqttPort });
+    expect((b as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent).toBe(true);
+    // and the first gateway closes an older connection when a newer one arrives there
+    const c = await rawConnect({ clientId: d.deviceId, username: usernameOf(d), password: identityToken(d) });
+    await closedByServer(b);
+    await c.endAsync();
+    b.end(true);
+  });
+});
+
+describe('SAS renewal', () => {
+  it('keeps subscriptions across the SDK renewal reconnect, which does not re-subscribe', async () => {
+    const d = await createDevice('renew');
+    const registry = Registry.fromConnectionString(ownerConnectionString());
+    const client = Client.fromConnectionString(d.connectionString, Mqtt);
+    // a new token every 5 s: the SDK disconnects and reconnects with clean session off (sdk-compat §4.8)
+    await client.setOptions({ tokenRenewal: { tokenValidTimeInSeconds: 8, tokenRenewalMarginInSeconds: 3 } });
+    await client.open();
+    // getTwin subscribes to $iothub/twin/res/#; the hub's answer (twins are not served yet) proves delivery
+    await expect(client.getTwin()).rejects.toThrow(/not available/);
+    const connectedAt = async () => (await registry.get(d.deviceId)).responseBody.connectionStateUpdatedTime as unknown as string;
+    const before = await connectedAt();
+    const deadline = Date.now() + 20_000;
+    while ((await connectedAt()) === before) {
+      if (Date.now() > deadline) throw new Error('no renewal reconnect within 20 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // after the reconnect the SDK sends no SUBSCRIBE; the answer still arrives (a lost
+    // subscription would make getTwin time out instead)
+    await expect(client.getTwin()).rejects.toThrow(/not available/);
+    await client.sendEvent(new Message('after renewal'));
+    await telemetry.waitFor((m) => m.systemProperties['iothub-connection-device-id'] === d.deviceId && Buffer.from(m.body).toString() === 'after renewal');
+    expect((await registry.get(d.deviceId)).responseBody.connectionState).toBe('Connected');
+    await client.close();
+  });
+
+  it('rejects a wrong key through the SDK as UnauthorizedError', async () => {
+    const d = await createDevice('sdkneg');
+    const wrong = d.connectionString.replace(/SharedAccessKey=.*/, `SharedAccessKey=${Buffer.alloc(32, 5).toString('base64')}`);
+    const client = Client.fromConnectionString(wrong, Mqtt);
+    await expect(client.open()).rejects.toMatchObject({ name: 'UnauthorizedError' });
+  });
+});
