@@ -232,4 +232,30 @@ describe('connection state', () => {
     expect((await client.getDevice({ hub, deviceId: id })).device?.lastActivityTime).toEqual(later);
     expect((await client.getModule({ hub, deviceId: id, moduleId: 'm' })).module?.lastActivityTime).toEqual(later);
   });
+
+  it('publishes deviceConnected and deviceDisconnected events', async () => {
+    const id = uniqueName('cevt');
+    await client.putDevice({ hub, device: device(id) });
+    const jsm = await jetstreamManager(nc);
+    const consumer = await jsm.consumers.add('EVENTS', {
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      filter_subject: subjects.connection(hub, id),
+      inactive_threshold: 60_000_000_000,
+    });
+    const at = new Date();
+    await report(id, true, 'e1', at);
+    await report(id, false, 'e1', new Date(at.getTime() + 1));
+    await report(id, false, 'e1', new Date(at.getTime() + 2)); // not applied: no event
+    await app.relay.flush();
+    const c = await jetstream(nc).consumers.get('EVENTS', consumer.name);
+    const got: Array<string | undefined> = [];
+    for await (const m of await c.fetch({ max_messages: 3, expires: 1500 })) {
+      got.push(m.headers?.get('opType'));
+      expect(m.json<{ deviceId: string }>().deviceId).toBe(id);
+      m.ack();
+    }
+    expect(got).toEqual(['deviceConnected', 'deviceDisconnected']);
+    await jsm.consumers.delete('EVENTS', consumer.name);
+  });
 });

@@ -81,12 +81,14 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   deps.metrics.connections.inc({ transport: conn.transport });
   deps.reporter.report(hub, id.deviceId, id.moduleId, true, conn.id, new Date(conn.connectedAt));
   deps.log.info({ hub, deviceId: id.deviceId, moduleId: id.moduleId, connectionId: conn.id, transport: conn.transport, sessionPresent }, 'device connected');
+  const modelId = user.params.get('model-id') || undefined;
   conn.open(
     {
       auth,
+      telemetry: deps.ingest.contextFor(auth, modelId),
       identity: id,
       clientId: p.clientId,
-      modelId: user.params.get('model-id') || undefined,
+      modelId,
       cleanSession: p.clean === true,
       subscriptions,
       will: p.will,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import type { DeviceAuthResult } from '../auth/device-auth.js';
+import type { ConnectionContext } from '../telemetry/d2c-ingest.js';
 import type { MqttDeps } from './deps.js';
 import { classifyPublish, parsePropertyBag, type Identity, type SubscriptionKind } from './topics.js';
 import { handleConnect } from './connect.js';
@@ -24,6 +25,8 @@ export type CloseReason =
 /** The connection's state after a successful CONNECT. */
 export interface Established {
   readonly auth: DeviceAuthResult;
+  /** System properties this connection stamps on its telemetry. */
+  readonly telemetry: ConnectionContext;
   readonly identity: Identity;
   readonly clientId: string;
   readonly modelId: string | undefined;
@@ -210,7 +213,7 @@ export class MqttConnection {
       const target = classifyPublish(will.topic, est.identity);
       const bag = target.kind === 'telemetry' ? parsePropertyBag(target.bag) : undefined;
       await this.deps.ingest.send(
-        { auth: est.auth, modelId: est.modelId },
+        est.telemetry,
         { body: will.payload as Buffer, system: bag?.system ?? {}, application: { ...(bag?.application ?? {}), 'iothub-MessageType': 'Will' } },
       );
     } catch (err) {

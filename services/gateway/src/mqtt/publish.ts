@@ -58,7 +58,7 @@ function telemetry(conn: MqttConnection, p: IPublishPacket, rawBag: string): voi
     conn.pendingAcks.push(entry);
     if (conn.pendingAcks.length >= deps.maxInFlight) conn.pause();
   }
-  deps.ingest.send({ auth: est.auth, modelId: est.modelId }, { body, system: bag.system, application }).then(
+  deps.ingest.send(est.telemetry, { body, system: bag.system, application }).then(
     () => {
       deps.metrics.d2cMessages.inc({ transport: conn.transport });
       deps.reporter.activity(est.auth.hub, est.auth.deviceId, est.auth.moduleId, new Date());

@@ -13,11 +13,25 @@ export interface IncomingTelemetry {
   readonly application: Readonly<Record<string, string>>;
 }
 
-/** What the connection adds to every message it sends. */
+/** What the connection adds to every message it sends; built once per connection by {@link D2CIngest.contextFor}. */
 export interface ConnectionContext {
   readonly auth: DeviceAuthResult;
-  /** IoT Plug and Play model id from the CONNECT username, if any. */
-  readonly modelId: string | undefined;
+  /** Connection system properties, the same for every message of the connection (anti-spoofing: always the hub's). */
+  readonly stamp: Readonly<Record<string, string>>;
+  /** The D2C partition subject of this device. */
+  readonly subject: string;
+}
+
+function stampOf(auth: DeviceAuthResult, modelId: string | undefined): Record<string, string> {
+  const stamp: Record<string, string> = {
+    'iothub-connection-device-id': auth.deviceId,
+    'iothub-connection-auth-method': JSON.stringify({ scope: auth.scope, type: 'sas', issuer: 'iothub', acceptingIpFilterRule: null }),
+    'iothub-connection-auth-generation-id': auth.generationId,
+    'iothub-message-source': 'Telemetry',
+  };
+  if (auth.moduleId) stamp['iothub-connection-module-id'] = auth.moduleId;
+  if (modelId) stamp['dt-dataschema'] = modelId;
+  return stamp;
 }
 
 /**
@@ -44,27 +58,22 @@ export class D2CIngest {
     return n;
   }
 
+  /** The per-connection part of every message (devguide §2.3), computed once at connect. */
+  contextFor(auth: DeviceAuthResult, modelId: string | undefined): ConnectionContext {
+    return { auth, stamp: stampOf(auth, modelId), subject: subjects.d2c(auth.hub, partitionOf(auth.deviceId, this.#partitions)) };
+  }
+
   async send(ctx: ConnectionContext, msg: IncomingTelemetry, now = new Date()): Promise<void> {
     if (D2CIngest.sizeOf(msg) > this.#maxBytes) {
       throw new DomainError('MessageTooLarge', `The message is larger than ${this.#maxBytes} bytes.`);
     }
     const { auth } = ctx;
     const givenId = msg.system['message-id'];
-    const system: Record<string, string> = {
-      ...msg.system,
-      'message-id': givenId || randomUUID(),
-      'iothub-connection-device-id': auth.deviceId,
-      'iothub-connection-auth-method': JSON.stringify({ scope: auth.scope, type: 'sas', issuer: 'iothub', acceptingIpFilterRule: null }),
-      'iothub-connection-auth-generation-id': auth.generationId,
-      'iothub-enqueuedtime': now.toISOString(),
-      'iothub-message-source': 'Telemetry',
-    };
-    if (auth.moduleId) system['iothub-connection-module-id'] = auth.moduleId;
-    else delete system['iothub-connection-module-id'];
-    if (ctx.modelId) system['dt-dataschema'] = ctx.modelId;
+    const system: Record<string, string> = { ...msg.system, ...ctx.stamp, 'iothub-enqueuedtime': now.toISOString() };
+    if (!givenId) system['message-id'] = randomUUID();
     // de-duplicate resends of one message id within JetStream's window; hub-made ids are unique anyway
     const msgId = givenId ? `${auth.hub}/${auth.deviceId}/${auth.moduleId ?? ''}/${givenId}` : system['message-id'];
     const { headers, data } = encodeD2C({ body: msg.body, systemProperties: system, applicationProperties: msg.application }, msgId as string);
-    await this.#publisher.publish(subjects.d2c(auth.hub, partitionOf(auth.deviceId, this.#partitions)), data, headers);
+    await this.#publisher.publish(ctx.subject, data, headers);
   }
 }
