@@ -103,6 +103,15 @@ describe('a connected device that breaks the rules is disconnected', () => {
     await c.endAsync();
   });
 
+  it('the connection is closed when its SAS token expires (devguide §10.5)', async () => {
+    const d = await createDevice('exp');
+    const t0 = Date.now();
+    const client = await connectAs(d, { password: identityToken(d, 2) });
+    await closedByServer(client, 10_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+    client.end(true);
+  });
+
   it('a client that stops sending is dropped after 1.5 × its keep-alive', async () => {
     const d = await createDevice('ka');
     const closed = await new Promise<number>((resolve, reject) => {
