@@ -95,6 +95,17 @@ async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: n
   let acked = 0;
   const end = performance.now() + opts.seconds * 1000;
   const perClient = opts.rate ? opts.rate / clients.length : 0;
+  /** QoS 1 publish that records its PUBACK latency, then calls `after`. */
+  const timedPublish = (c: MqttClient, topic: string, after: () => void) => {
+    const t = performance.now();
+    c.publish(topic, payload, { qos: 1 }, (err) => {
+      if (!err) {
+        acked++;
+        latencies.push(performance.now() - t);
+      }
+      after();
+    });
+  };
   await Promise.all(
     clients.map(async (c) => {
       const topic = `devices/${(c.options.clientId as string)}/messages/events/`;
@@ -107,13 +118,8 @@ async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: n
               return;
             }
             outstanding++;
-            const t = performance.now();
-            c.publish(topic, payload, { qos: 1 }, (err) => {
+            timedPublish(c, topic, () => {
               outstanding--;
-              if (!err) {
-                acked++;
-                latencies.push(performance.now() - t);
-              }
               send();
             });
           };
@@ -131,14 +137,7 @@ async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: n
             while (sent < due && now < end) {
               sent++;
               outstanding++;
-              const t = performance.now();
-              c.publish(topic, payload, { qos: 1 }, (err) => {
-                outstanding--;
-                if (!err) {
-                  acked++;
-                  latencies.push(performance.now() - t);
-                }
-              });
+              timedPublish(c, topic, () => outstanding--);
             }
             if (now >= end && outstanding === 0) {
               clearInterval(tick);
