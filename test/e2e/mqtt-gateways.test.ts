@@ -8,11 +8,12 @@ import { NoRetry } from 'azure-iot-common';
 import { Registry } from 'azure-iothub';
 import { freePort } from '@openiothub/testing';
 import { closedByServer, collectTelemetry, createDevice, identityToken, rawConnect, usernameOf } from './devices.js';
-import { hub, ownerConnectionString } from './helpers.js';
+import { hub, ownerConnectionString, ownerToken } from './helpers.js';
 
 const gatewayMain = resolve(import.meta.dirname, '../../services/gateway/dist/main.js');
 let second: ChildProcess | undefined;
 let secondMqttPort = 0;
+let secondHttpsPort = 0;
 let telemetry: Awaited<ReturnType<typeof collectTelemetry>>;
 
 beforeAll(async () => {
@@ -22,6 +23,7 @@ beforeAll(async () => {
   const certs = dirname(h.caCertPath);
   const [httpsPort, mqttPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
   secondMqttPort = mqttPort;
+  secondHttpsPort = httpsPort;
   second = spawn(process.execPath, [gatewayMain], {
     stdio: 'ignore',
     env: {
@@ -86,6 +88,23 @@ describe('two gateway processes', () => {
     await closedByServer(b);
     await c.endAsync();
     b.end(true);
+  });
+});
+
+describe('direct methods across gateways', () => {
+  it('a method invoked through the second gateway reaches the device held by the first', async () => {
+    const d = await createDevice('xgw');
+    const client = Client.fromConnectionString(d.connectionString, Mqtt);
+    await client.open();
+    client.onDeviceMethod('ping', (req, res) => void res.send(200, { pong: req.payload }));
+    const res = await fetch(`https://localhost:${secondHttpsPort}/twins/${d.deviceId}/methods?api-version=2021-04-12`, {
+      method: 'POST',
+      headers: { authorization: ownerToken(), 'content-type': 'application/json' },
+      body: JSON.stringify({ methodName: 'ping', payload: 7, responseTimeoutInSeconds: 10 }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 200, payload: { pong: 7 } });
+    await client.close();
   });
 });
 

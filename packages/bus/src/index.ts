@@ -6,5 +6,6 @@ export { encodeD2C, decodeD2C } from './d2c-codec.js';
 export type { D2CMessage } from './d2c-codec.js';
 export { LeanJetStreamPublisher } from './lean-publisher.js';
 export { followD2C } from './d2c-reader.js';
+export type { MethodRequest, MethodReply } from './methods.js';
 export type { ReadD2CMessage } from './d2c-reader.js';
 export type { PubAck } from './lean-publisher.js';

@@ -61,6 +61,10 @@ export const subjects = {
     moduleId ? `mod.${subjectToken(hub)}.${subjectToken(deviceId)}.${subjectToken(moduleId)}` : `dev.${subjectToken(hub)}.${subjectToken(deviceId)}`,
   /** "A newer connection of this identity exists": the holder of an older one closes it. */
   kick: (identityPrefix: string) => `${identityPrefix}.kick`,
+  /** Direct method request (core NATS request/reply), answered by the gateway holding the identity. */
+  method: (identityPrefix: string) => `${identityPrefix}.method`,
+  /** Desired-property patch to push to the identity, if connected and subscribed. */
+  desired: (identityPrefix: string) => `${identityPrefix}.desired`,
 } as const;
 
 /** The D2C partition of a device: a stable hash of the device id (the same for its modules). */

@@ -10,6 +10,7 @@ import { ServiceAuthorizer } from './auth/service-auth.js';
 import { Router } from './http/router.js';
 import { closeGracefully, createRequestHandler, listenHttps } from './http/server.js';
 import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
+import { registerMethodRoutes } from './http/service-api/method-routes.js';
 import type { MqttDeps } from './mqtt/deps.js';
 import { createUpgradeHandler, listenMqtts, MqttConnections } from './mqtt/server.js';
 import { Presence } from './session/presence.js';
@@ -94,6 +95,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
 
   const router = new Router();
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
   const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections }));

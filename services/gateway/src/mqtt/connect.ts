@@ -72,6 +72,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
     moduleId: id.moduleId,
     kick: () => conn.close('link-creation-conflict'),
     revoke: () => conn.close('device-disabled'),
+    deliver: (kind, msg) => conn.deliver(kind, msg),
   });
   if (conn.closed) {
     release();

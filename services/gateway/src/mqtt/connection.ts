@@ -5,7 +5,9 @@ import type { DeviceAuthResult } from '../auth/device-auth.js';
 import type { ConnectionContext } from '../telemetry/d2c-ingest.js';
 import type { MqttDeps } from './deps.js';
 import { classifyPublish, parsePropertyBag, type Identity, type SubscriptionKind } from './topics.js';
+import type { Msg } from '@nats-io/transport-node';
 import { handleConnect } from './connect.js';
+import { abandonMethods, deliverMethodRequest, type PendingMethod } from './methods.js';
 import { handlePublish, type PendingAck } from './publish.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 
@@ -51,6 +53,9 @@ export class MqttConnection {
   readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
   /** QoS 1 telemetry PUBACKs in arrival order; sent only from the head (MQTT 3.1.1 §4.6). */
   readonly pendingAcks: PendingAck[] = [];
+  /** Direct method requests sent to the device, by $rid. */
+  readonly pendingMethods = new Map<string, PendingMethod>();
+  #requestIds = 0;
   established: Established | undefined;
   #state: 'new' | 'connecting' | 'open' | 'closed' = 'new';
   #backlog: Packet[] = [];
@@ -97,6 +102,17 @@ export class MqttConnection {
       });
     }
     this.#stream.write(mqttPacket.generate(packet, { protocolVersion: 4 }));
+  }
+
+  /** A fresh `$rid` for a request this hub sends to the device. */
+  nextRequestId(): string {
+    this.#requestIds += 1;
+    return this.#requestIds.toString(16);
+  }
+
+  /** A device-directed message from the bus (presence routes it here). */
+  deliver(kind: string, msg: Msg): void {
+    if (kind === 'method') deliverMethodRequest(this, msg);
   }
 
   /** Stop reading until resume() (back-pressure while telemetry waits for JetStream). */
@@ -198,6 +214,7 @@ export class MqttConnection {
     const est = this.established;
     if (!est || !wasOpen) return;
     est.release();
+    abandonMethods(this);
     const { log, metrics, reporter } = this.deps;
     metrics.connections.dec({ transport: this.transport });
     reporter.report(est.auth.hub, est.auth.deviceId, est.auth.moduleId, false, this.id, new Date());

@@ -1,6 +1,7 @@
 import { DomainError } from '@openiothub/errors';
 import type { IPublishPacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.js';
+import { handleMethodResponse } from './methods.js';
 import { classifyPublish, parsePropertyBag } from './topics.js';
 
 /** A QoS 1 telemetry PUBLISH waiting for JetStream before its PUBACK may go out. */
@@ -38,7 +39,7 @@ export function handlePublish(conn: MqttConnection, p: IPublishPacket): void {
       });
       return;
     case 'method-response':
-      return; // no direct method is awaiting an answer until methods are served
+      return handleMethodResponse(conn, target.status, target.rid, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload);
     case 'forbidden':
       return conn.close('protocol-violation', `publish to a topic this identity may not use: ${p.topic}`);
   }

@@ -1,5 +1,5 @@
 import { subjects, type NatsConnection } from '@openiothub/bus';
-import type { Subscription } from '@nats-io/transport-node';
+import type { Msg, Subscription } from '@nats-io/transport-node';
 
 /** A live connection of one identity that presence can close. */
 export interface Claimant {
@@ -10,6 +10,8 @@ export interface Claimant {
   kick(): void;
   /** Close because the identity was disabled or deleted. */
   revoke(): void;
+  /** A device-directed message for this identity (`method`, `desired`, …); `msg.respond` answers requests. */
+  deliver(kind: string, msg: Msg): void;
 }
 
 interface Announce {
@@ -20,7 +22,8 @@ interface Announce {
 const newer = (a: Announce, b: Announce) => a.connectedAt > b.connectedAt || (a.connectedAt === b.connectedAt && a.connectionId > b.connectionId);
 
 /**
- * One connection per identity, across every gateway process (devguide: a new connection drops
+ * One connection per identity, across every gateway process, and the route of device-directed
+ * messages (methods, desired patches) to the process that holds it (devguide: a new connection drops
  * the existing one). A gateway holding a connection subscribes to the identity's subject; a new
  * connection announces itself there, and every older holder closes — last wins, decided by
  * (connectedAt, connectionId) so a simultaneous pair agrees on the winner.
@@ -45,7 +48,11 @@ export class Presence {
     }
     const sub = this.#nc.subscribe(`${prefix}.>`, {
       callback: (err, msg) => {
-        if (err || msg.subject !== subjects.kick(prefix)) return;
+        if (err) return;
+        if (msg.subject !== subjects.kick(prefix)) {
+          claimant.deliver(msg.subject.slice(prefix.length + 1), msg);
+          return;
+        }
         let other: Announce;
         try {
           other = JSON.parse(new TextDecoder().decode(msg.data)) as Announce;

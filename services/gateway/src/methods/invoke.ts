@@ -1,0 +1,72 @@
+import { subjects, type MethodReply, type MethodRequest, type NatsConnection } from '@openiothub/bus';
+import { ArgumentInvalidError, DomainError, domainErrorFromCode } from '@openiothub/errors';
+import { RequestError, TimeoutError } from '@nats-io/transport-node';
+
+/** IoT Hub: method timeouts 5–300 s (default 30), connect timeout 0–300 s, payloads ≤ 128 KB (devguide §13.1). */
+export const METHOD_LIMITS = { minTimeout: 5, maxTimeout: 300, defaultTimeout: 30, maxPayloadBytes: 128 * 1024 } as const;
+
+/** Direct-method names: printable US-ASCII without `$ ( ) < > @ , ; : \\ " ' / [ ] ? = { }`, space or tab (devguide §1.5). */
+const METHOD_NAME = /^[!#%&*+\-.0-9A-Z^_`a-z|~]{1,128}$/;
+
+/** A validated invocation. */
+export interface Invocation extends MethodRequest {
+  readonly connectTimeoutInSeconds: number;
+}
+
+/** Validate a REST invocation body (`timeoutInSeconds` is the old name of `responseTimeoutInSeconds`). */
+export function parseInvocation(body: unknown): Invocation {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ArgumentInvalidError('The method invocation must be a JSON object.');
+  const o = body as Record<string, unknown>;
+  const methodName = o['methodName'];
+  if (typeof methodName !== 'string' || !METHOD_NAME.test(methodName)) {
+    throw new ArgumentInvalidError('methodName is required: 1-128 printable ASCII characters, none of $()<>@,;:\\"\'/[]?={} or spaces.');
+  }
+  const seconds = (key: string, min: number, def: number) => {
+    const v = o[key];
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > METHOD_LIMITS.maxTimeout) {
+      throw new ArgumentInvalidError(`${key} must be a whole number of seconds from ${min} to ${METHOD_LIMITS.maxTimeout}.`);
+    }
+    return v;
+  };
+  const responseTimeoutInSeconds = seconds('responseTimeoutInSeconds', METHOD_LIMITS.minTimeout, seconds('timeoutInSeconds', METHOD_LIMITS.minTimeout, METHOD_LIMITS.defaultTimeout));
+  const connectTimeoutInSeconds = seconds('connectTimeoutInSeconds', 0, 0);
+  const payload = o['payload'] === undefined ? null : o['payload'];
+  if (Buffer.byteLength(JSON.stringify(payload)) > METHOD_LIMITS.maxPayloadBytes) {
+    throw new DomainError('RequestEntityTooLarge', `The method payload is larger than ${METHOD_LIMITS.maxPayloadBytes} bytes.`);
+  }
+  return { methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds };
+}
+
+const isNoResponders = (err: unknown) => err instanceof RequestError && err.isNoResponders();
+const isTimeout = (err: unknown) => err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
+
+/**
+ * Invoke a direct method on whichever gateway process holds the identity. No holder: 404
+ * DeviceNotOnline at once — or, with a connect timeout, ask again until it passes. No answer in
+ * the response timeout: 504 GatewayTimeout.
+ */
+export async function invokeMethod(nc: NatsConnection, target: { hub: string; deviceId: string; moduleId?: string | undefined }, inv: Invocation): Promise<{ status: number; payload: unknown }> {
+  const subject = subjects.method(subjects.identity(target.hub, target.deviceId, target.moduleId));
+  const request: MethodRequest = { methodName: inv.methodName, payload: inv.payload, responseTimeoutInSeconds: inv.responseTimeoutInSeconds };
+  const connectDeadline = Date.now() + inv.connectTimeoutInSeconds * 1000;
+  const who = target.moduleId ? `Module ${target.moduleId} on device ${target.deviceId}` : `Device ${target.deviceId}`;
+  for (;;) {
+    try {
+      const msg = await nc.request(subject, JSON.stringify(request), { timeout: inv.responseTimeoutInSeconds * 1000 });
+      const reply = msg.json<MethodReply>();
+      if ('error' in reply) throw domainErrorFromCode(reply.error, reply.message);
+      return { status: reply.status, payload: reply.payload };
+    } catch (err) {
+      if (isNoResponders(err)) {
+        if (Date.now() < connectDeadline) {
+          await new Promise((r) => setTimeout(r, Math.min(500, connectDeadline - Date.now())));
+          continue;
+        }
+        throw new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to direct methods.`);
+      }
+      if (isTimeout(err)) throw new DomainError('GatewayTimeout', `${who} did not answer method ${inv.methodName} within ${inv.responseTimeoutInSeconds} s.`);
+      throw err;
+    }
+  }
+}
