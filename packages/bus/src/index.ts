@@ -5,6 +5,7 @@ export type { NatsConnection } from './connect.js';
 export { encodeD2C, decodeD2C } from './d2c-codec.js';
 export type { D2CMessage } from './d2c-codec.js';
 export { LeanJetStreamPublisher } from './lean-publisher.js';
+export { jetStreamOutboxPublisher } from './outbox-publish.js';
 export { followD2C } from './d2c-reader.js';
 export type { MethodRequest, MethodReply } from './methods.js';
 export type { ReadD2CMessage } from './d2c-reader.js';

@@ -53,6 +53,9 @@ export const subjects = {
   /** Connection-state events (deviceConnected / deviceDisconnected), stream EVENTS. */
   connection: (hub: string, deviceId: string, moduleId?: string) =>
     `evt.${subjectToken(hub)}.connection.${subjectToken(deviceId)}` + (moduleId ? `.${subjectToken(moduleId)}` : ''),
+  /** Twin change notifications (updateTwin / replaceTwin), stream EVENTS. */
+  twinChange: (hub: string, deviceId: string, moduleId?: string) =>
+    `evt.${subjectToken(hub)}.twin.${subjectToken(deviceId)}` + (moduleId ? `.${subjectToken(moduleId)}` : ''),
   /**
    * Core NATS, device-directed: the prefix every gateway holding an identity's connection
    * subscribes to (`{prefix}.>`). A device and each of its modules are separate identities.

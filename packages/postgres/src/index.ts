@@ -60,3 +60,5 @@ export function isUniqueViolation(err: unknown): boolean {
 export function isForeignKeyViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === '23503';
 }
+export { OutboxRelay, writeOutbox } from './outbox.js';
+export type { OutboxEvent, OutboxPublish } from './outbox.js';

@@ -1,11 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import { connectNats, ensureStreams, subjects } from '@openiothub/bus';
-import { createPool, migrate } from '@openiothub/postgres';
+import { connectNats, ensureStreams, jetStreamOutboxPublisher, subjects } from '@openiothub/bus';
+import { createPool, migrate, OutboxRelay } from '@openiothub/postgres';
 import { grpc, registryV1 } from '@openiothub/proto';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { RegistryConfig } from './config.js';
 import { RegistryService } from './domain/registry-service.js';
-import { OutboxRelay } from './events/outbox-relay.js';
 import { registryHandlers } from './rpc/handlers.js';
 import { PgRegistryStore } from './store/pg-registry-store.js';
 
@@ -31,7 +30,12 @@ export async function createRegistryApp(config: RegistryConfig, ctx: ServiceCont
   lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
   await ensureStreams(nc, ['EVENTS']);
 
-  const relay = new OutboxRelay({ pool, nc, log });
+  const relay = new OutboxRelay({
+    pool,
+    schema: 'registry',
+    publish: jetStreamOutboxPublisher(nc),
+    onError: (err) => log.warn({ err }, 'outbox relay pass failed; will retry'),
+  });
   const store = new PgRegistryStore(pool, () => relay.kick());
   const service = new RegistryService({
     store,

@@ -1,11 +1,8 @@
 import { headers as h } from '@openiothub/bus';
 
-/** One event to publish, as stored in the outbox. */
-export interface OutboxEvent {
-  readonly subject: string;
-  readonly headers: Record<string, string>;
-  readonly body: Buffer;
-}
+import type { OutboxEvent } from '@openiothub/postgres';
+
+export type { OutboxEvent };
 
 /**
  * A device or module lifecycle notification as IoT Hub emits it (devguide §6.1): application

@@ -1,6 +1,5 @@
 import { DomainError, DeviceNotFoundError, PreconditionFailedError } from '@openiothub/errors';
-import { isForeignKeyViolation, isUniqueViolation, withTransaction, type Pool, type PoolClient } from '@openiothub/postgres';
-import { randomUUID } from 'node:crypto';
+import { isForeignKeyViolation, isUniqueViolation, withTransaction, writeOutbox, type Pool, type PoolClient } from '@openiothub/postgres';
 import type { DeviceIdentity, ModuleIdentity } from '../domain/identity.js';
 import type { OutboxEvent } from '../domain/events.js';
 import type { ActivityEntry, ConnectionReport, Expected, HubRow, NewDevice, NewModule, PolicyRow, RegistryStore, Statistics } from './registry-store.js';
@@ -90,13 +89,8 @@ export class PgRegistryStore implements RegistryStore {
     return result;
   }
 
-  async #writeEvent(c: PoolClient, e: OutboxEvent): Promise<void> {
-    await c.query('INSERT INTO registry.outbox (event_id, subject, headers, body) VALUES ($1, $2, $3, $4)', [
-      randomUUID(),
-      e.subject,
-      JSON.stringify(e.headers),
-      e.body,
-    ]);
+  #writeEvent(c: PoolClient, e: OutboxEvent): Promise<void> {
+    return writeOutbox(c, 'registry', e);
   }
 
   async ensureHub(hub: string, policies: readonly PolicyRow[]): Promise<{ hub: HubRow; created: boolean }> {

@@ -1,0 +1,33 @@
+import { twinV1, unaryHandler } from '@openiothub/proto';
+import { ArgumentInvalidError } from '@openiothub/errors';
+import type { TwinKey, TwinService } from '../domain/twin-service.js';
+
+function keyOf(k: twinV1.TwinKey | undefined): TwinKey {
+  if (!k?.hub || !k.deviceId) throw new ArgumentInvalidError('hub and deviceId are required.');
+  return { hub: k.hub, deviceId: k.deviceId, moduleId: k.moduleId };
+}
+
+function deviceOf(d: twinV1.DeviceContext | undefined) {
+  if (!d?.generationId) throw new ArgumentInvalidError('generationId is required.');
+  return { ...keyOf(d.key), generationId: d.generationId, modelId: d.modelId };
+}
+
+/** The gRPC TwinService implementation: translate, call the domain, translate back. */
+export function twinHandlers(svc: TwinService): twinV1.TwinServiceServer {
+  return {
+    getTwin: unaryHandler(async (req) => {
+      const r = await svc.getTwin(keyOf(req.key));
+      return { twinJson: JSON.stringify(r.twin), etag: r.etag };
+    }),
+    updateTwin: unaryHandler(async (req) => {
+      const r = await svc.updateTwin(keyOf(req.key), req.patchJson, req.ifMatch);
+      return { twinJson: JSON.stringify(r.twin), etag: r.etag };
+    }),
+    replaceTwin: unaryHandler(async (req) => {
+      const r = await svc.replaceTwin(keyOf(req.key), req.twinJson, req.ifMatch);
+      return { twinJson: JSON.stringify(r.twin), etag: r.etag };
+    }),
+    getDeviceTwin: unaryHandler(async (req) => ({ twinJson: JSON.stringify(await svc.getDeviceTwin(deviceOf(req.device))) })),
+    patchReported: unaryHandler(async (req) => ({ reportedVersion: await svc.patchReported(deviceOf(req.device), req.patchJson) })),
+  };
+}

@@ -1,0 +1,38 @@
+import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
+import type { IdentityInfo, IdentitySource } from '../domain/twin-service.js';
+
+const NEVER = '0001-01-01T00:00:00Z';
+const iso = (d: Date | undefined) => (d ? d.toISOString() : NEVER);
+
+/** Identities from the registry's gRPC API. */
+export function registryIdentities(url: string): IdentitySource & { close(): void } {
+  const raw = new registryV1.RegistryServiceClient(url, grpc.credentials.createInsecure());
+  const client = promiseClient(raw, registryV1.RegistryServiceService);
+  return {
+    close: () => raw.close(),
+    async get(hub, deviceId, moduleId): Promise<IdentityInfo> {
+      const device = (await client.getDevice({ hub, deviceId })).device!;
+      const module = moduleId ? (await client.getModule({ hub, deviceId, moduleId })).module! : undefined;
+      const src = module ?? device;
+      const auth = src.authentication;
+      return {
+        deviceId,
+        moduleId,
+        generationId: src.generationId,
+        deviceEtag: src.etag,
+        status: device.status,
+        statusReason: device.statusReason,
+        statusUpdateTime: iso(device.statusUpdatedTime),
+        connectionState: src.connectionState,
+        lastActivityTime: iso(src.lastActivityTime),
+        cloudToDeviceMessageCount: src.cloudToDeviceMessageCount,
+        authenticationType: auth?.type ?? 'sas',
+        x509Thumbprint: {
+          primaryThumbprint: auth?.x509Thumbprint?.primaryThumbprint || null,
+          secondaryThumbprint: auth?.x509Thumbprint?.secondaryThumbprint || null,
+        },
+        iotEdge: device.iotEdge,
+      };
+    },
+  };
+}
