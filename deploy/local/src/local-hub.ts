@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { buildConnectionString } from '@openiothub/auth';
 import { createGatewayApp, loadGatewayConfig } from '@openiothub/gateway';
 import { createRegistryApp, loadRegistryConfig } from '@openiothub/registry';
+import { createTwinApp, loadTwinConfig } from '@openiothub/twin';
 import type { ServiceContext } from '@openiothub/runtime';
 import { resolveBackingServices } from './backing-services.js';
 import { ensureDevCertificates } from './certs.js';
@@ -13,7 +14,7 @@ export interface LocalHubInfo {
   readonly hostName: string;
   readonly ownerConnectionString: string;
   readonly caCertPath: string;
-  readonly ports: { readonly https: number; readonly mqtt: number; readonly registryGrpc: number };
+  readonly ports: { readonly https: number; readonly mqtt: number; readonly registryGrpc: number; readonly twinGrpc: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
 }
 
@@ -46,12 +47,17 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     loadRegistryConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['REGISTRY_GRPC_PORT'] ?? '0', DEFAULT_HUB: hub }),
     ctx,
   );
+  const twin = await createTwinApp(
+    loadTwinConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['TWIN_GRPC_PORT'] ?? '0', REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}` }),
+    ctx,
+  );
   const gateway = await createGatewayApp(
     loadGatewayConfig({
       ...shared,
       TLS_CERT_PATH: certs.serverCertPath,
       TLS_KEY_PATH: certs.serverKeyPath,
       REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}`,
+      TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}`,
       DEFAULT_HUB: hub,
     }),
     ctx,
@@ -64,7 +70,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     hostName,
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
     caCertPath: certs.caCertPath,
-    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, registryGrpc: registry.grpcPort },
+    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
   };
   await mkdir(dataDir, { recursive: true });

@@ -11,6 +11,8 @@ import { Router } from './http/router.js';
 import { closeGracefully, createRequestHandler, listenHttps } from './http/server.js';
 import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
 import { registerMethodRoutes } from './http/service-api/method-routes.js';
+import { registerTwinRoutes } from './http/service-api/twin-routes.js';
+import { createTwinClient } from './upstream/twin-client.js';
 import type { MqttDeps } from './mqtt/deps.js';
 import { createUpgradeHandler, listenMqtts, MqttConnections } from './mqtt/server.js';
 import { Presence } from './session/presence.js';
@@ -35,6 +37,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
 
   const registry = createRegistryClient(config.REGISTRY_GRPC_URL);
   lifecycle.onStop('registry-client', () => registry.close());
+  const twin = createTwinClient(config.TWIN_GRPC_URL);
+  lifecycle.onStop('twin-client', () => twin.close());
   const nc = await connectNats(config.NATS_URL, 'openiothub-gateway');
   lifecycle.onStop('nats', () => nc.drain());
   lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
@@ -64,6 +68,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     sessions: new SessionStore(redis, config.MQTT_SESSION_TTL_SECONDS),
     ingest: new D2CIngest({ publisher, partitions: config.D2C_PARTITIONS }),
     reporter,
+    twin,
     maxKeepAliveSeconds: config.MQTT_MAX_KEEPALIVE_SECONDS,
     maxInFlight: config.MQTT_MAX_IN_FLIGHT,
     metrics: {
@@ -96,6 +101,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const router = new Router();
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
   const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections }));

@@ -27,7 +27,8 @@ export class ServiceAuthorizer {
     this.#now = opts.now ?? Date.now;
   }
 
-  async authorize(opts: { hub: string; authorization: string | undefined; path: readonly string[]; permission: Permission }): Promise<ServicePrincipal> {
+  /** Authorize; with several permissions, any one of them suffices. */
+  async authorize(opts: { hub: string; authorization: string | undefined; path: readonly string[]; permission: Permission | readonly Permission[] }): Promise<ServicePrincipal> {
     if (!opts.authorization) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature is required.');
     const token = parseSasToken(opts.authorization);
     const principal = classifySasToken(token);
@@ -39,8 +40,9 @@ export class ServiceAuthorizer {
     const { policy, exists } = await this.#policies.verify(opts.hub, keyName, (k1, k2) => verifySasSignature(token, k1) || verifySasSignature(token, k2));
     if (!exists) throw new UnauthorizedError(`Unknown shared access policy "${keyName}".`);
     if (!policy) throw new UnauthorizedError('The SAS token signature is invalid.');
-    if (!hasPermission(policy.rights, opts.permission)) {
-      throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ${opts.permission}.`);
+    const anyOf: readonly Permission[] = typeof opts.permission === 'string' ? [opts.permission] : opts.permission;
+    if (!anyOf.some((p) => hasPermission(policy.rights, p))) {
+      throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ${anyOf.join(' or ')}.`);
     }
     return { hub: opts.hub, policy: policy.keyName, rights: policy.rights };
   }

@@ -8,6 +8,7 @@ import { classifyPublish, parsePropertyBag, type Identity, type SubscriptionKind
 import type { Msg } from '@nats-io/transport-node';
 import { handleConnect } from './connect.js';
 import { abandonMethods, deliverMethodRequest, type PendingMethod } from './methods.js';
+import { deliverDesired } from './twin.js';
 import { handlePublish, type PendingAck } from './publish.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 
@@ -113,6 +114,7 @@ export class MqttConnection {
   /** A device-directed message from the bus (presence routes it here). */
   deliver(kind: string, msg: Msg): void {
     if (kind === 'method') deliverMethodRequest(this, msg);
+    else if (kind === 'desired') deliverDesired(this, msg);
   }
 
   /** Stop reading until resume() (back-pressure while telemetry waits for JetStream). */

@@ -2,6 +2,7 @@ import { DomainError } from '@openiothub/errors';
 import type { IPublishPacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.js';
 import { handleMethodResponse } from './methods.js';
+import { handleReportedPatch, handleTwinGet } from './twin.js';
 import { classifyPublish, parsePropertyBag } from './topics.js';
 
 /** A QoS 1 telemetry PUBLISH waiting for JetStream before its PUBACK may go out. */
@@ -24,20 +25,9 @@ export function handlePublish(conn: MqttConnection, p: IPublishPacket): void {
     case 'telemetry':
       return telemetry(conn, p, target.bag);
     case 'twin-get':
+      return handleTwinGet(conn, target.rid);
     case 'twin-patch-reported':
-      // responses reach only a connection subscribed to $iothub/twin/res/# (kept across reconnects
-      // in a persistent session). Twins arrive with the twin service; until then the answer is
-      // an error in the format the SDK reads (errorCode + message).
-      if (!est.subscriptions.has('twin-responses')) return;
-      conn.send({
-        cmd: 'publish',
-        topic: `$iothub/twin/res/503/?$rid=${target.rid}`,
-        payload: JSON.stringify({ errorCode: 503001, message: 'Device twins are not available on this hub yet.' }),
-        qos: 0,
-        retain: false,
-        dup: false,
-      });
-      return;
+      return handleReportedPatch(conn, target.rid, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload);
     case 'method-response':
       return handleMethodResponse(conn, target.status, target.rid, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload);
     case 'forbidden':

@@ -16,6 +16,7 @@ export const TWIN_LIMITS = {
 } as const;
 
 // C0 and C1 control characters, '.', '$' and space are not allowed in keys
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const BAD_KEY = /[\u0000-\u001f\u007f-\u009f.$ ]/;
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -1,4 +1,4 @@
-import { twinV1, unaryHandler } from '@openiothub/proto';
+import { type twinV1, unaryHandler } from '@openiothub/proto';
 import { ArgumentInvalidError } from '@openiothub/errors';
 import type { TwinKey, TwinService } from '../domain/twin-service.js';
 

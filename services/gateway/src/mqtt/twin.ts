@@ -1,0 +1,64 @@
+import { toDomainError } from '@openiothub/errors';
+import type { Msg } from '@nats-io/transport-node';
+import type { MqttConnection } from './connection.js';
+
+/** Publish a twin response; it reaches only a connection subscribed to `$iothub/twin/res/#`. */
+function respond(conn: MqttConnection, status: number, rid: string, body: string, version?: number): void {
+  if (!conn.established?.subscriptions.has('twin-responses')) return;
+  conn.send({
+    cmd: 'publish',
+    topic: `$iothub/twin/res/${status}/?$rid=${rid}${version === undefined ? '' : `&$version=${version}`}`,
+    payload: body,
+    qos: 0,
+    retain: false,
+    dup: false,
+  });
+}
+
+/** Errors as the SDK reads them: a JSON body with `errorCode` and `message` (sdk-compat §4.5). */
+function respondError(conn: MqttConnection, rid: string, err: unknown): void {
+  const e = toDomainError(err);
+  if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') conn.deps.log.warn({ err: e.cause ?? e }, 'twin request failed');
+  respond(conn, e.spec.http, rid, JSON.stringify({ errorCode: e.spec.numeric, message: e.message }));
+}
+
+function deviceContext(conn: MqttConnection) {
+  const est = conn.established!;
+  return {
+    key: { hub: est.auth.hub, deviceId: est.auth.deviceId, moduleId: est.auth.moduleId ?? '' },
+    generationId: est.auth.generationId,
+    modelId: est.modelId ?? '',
+  };
+}
+
+/** `$iothub/twin/GET/?$rid=…` → `$iothub/twin/res/200/?$rid=…` with `{desired, reported}`. */
+export function handleTwinGet(conn: MqttConnection, rid: string): void {
+  conn.deps.twin.getDeviceTwin({ device: deviceContext(conn) }).then(
+    (r) => respond(conn, 200, rid, r.twinJson),
+    (err: unknown) => respondError(conn, rid, err),
+  );
+}
+
+/** `$iothub/twin/PATCH/properties/reported/?$rid=…` → `…/res/204/?$rid=…&$version={reported $version}`, empty body. */
+export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buffer): void {
+  conn.deps.twin.patchReported({ device: deviceContext(conn), patchJson: body.toString('utf8') }).then(
+    (r) => respond(conn, 204, rid, '', r.reportedVersion),
+    (err: unknown) => respondError(conn, rid, err),
+  );
+}
+
+/**
+ * A desired patch from the twin service (`{…, "$version": N}`), pushed to
+ * `$iothub/twin/PATCH/properties/desired/?$version=N` only to a subscribed connection; nulls are
+ * kept (they tell the device what was deleted).
+ */
+export function deliverDesired(conn: MqttConnection, msg: Msg): void {
+  if (!conn.established?.subscriptions.has('desired')) return;
+  let version: unknown;
+  try {
+    version = (msg.json<{ $version?: unknown }>() ?? {}).$version;
+  } catch {
+    return;
+  }
+  conn.send({ cmd: 'publish', topic: `$iothub/twin/PATCH/properties/desired/?$version=${String(version)}`, payload: Buffer.from(msg.data), qos: 0, retain: false, dup: false });
+}
