@@ -82,3 +82,41 @@ describe('iothub CLI', () => {
     expect(ownerConnectionString()).toContain('SharedAccessKeyName=iothubowner');
   });
 });
+
+describe('iothub CLI: twins and methods', () => {
+  it('shows, updates and replaces twins, and invokes device and module methods', async () => {
+    const { createDevice, createModule } = await import('./devices.js');
+    const { Client, ModuleClient } = await import('azure-iot-device');
+    const { Mqtt } = await import('azure-iot-device-mqtt');
+    const d = await createDevice('clitwin');
+    const shown = (await iothub('device-twin', 'show', '-d', d.deviceId)).json() as { etag: string };
+    expect(shown.etag).toBe('AAAAAAAAAAE=');
+    const upd = await iothub('device-twin', 'update', '-d', d.deviceId, '--desired', '{"interval":5}', '--tags', '{"site":"a"}', '--etag', shown.etag);
+    expect(upd.json()).toMatchObject({ tags: { site: 'a' }, properties: { desired: { interval: 5, $version: 2 } } });
+    const stale = await iothub('device-twin', 'update', '-d', d.deviceId, '--tags', '{"site":"b"}', '--etag', shown.etag);
+    expect(stale.code).toBe(1);
+    expect(stale.err).toContain('PreconditionFailed');
+    const rep = await iothub('device-twin', 'replace', '-d', d.deviceId, '--json', '{"tags":{"x":1},"properties":{"desired":{"y":2}}}');
+    expect(rep.json()).toMatchObject({ tags: { x: 1 }, properties: { desired: { y: 2 } } });
+    const bad = await iothub('device-twin', 'update', '-d', d.deviceId, '--desired', 'not json');
+    expect(bad.code).toBe(1);
+
+    const device = Client.fromConnectionString(d.connectionString, Mqtt);
+    await device.open();
+    device.onDeviceMethod('echo', (req, res) => void res.send(200, req.payload));
+    const called = await iothub('invoke-device-method', '-d', d.deviceId, '--mn', 'echo', '--mp', '{"a":1}', '--to', '10');
+    expect(called.json()).toEqual({ status: 200, payload: { a: 1 } });
+    await device.close();
+    const offline = await iothub('invoke-device-method', '-d', d.deviceId, '--mn', 'echo');
+    expect(offline.code).toBe(1);
+    expect(offline.err).toContain('DeviceNotOnline');
+
+    const m = await createModule(d.deviceId, 'mod');
+    const mod = ModuleClient.fromConnectionString(m.connectionString, Mqtt);
+    await mod.open();
+    mod.onMethod('ping', (_req, res) => void res!.send(201, 'pong'));
+    expect((await iothub('invoke-module-method', '-d', d.deviceId, '-m', 'mod', '--mn', 'ping')).json()).toEqual({ status: 201, payload: 'pong' });
+    expect((await iothub('device-twin', 'show', '-d', d.deviceId, '-m', 'mod')).json()).toMatchObject({ moduleId: 'mod' });
+    await mod.close();
+  });
+});
