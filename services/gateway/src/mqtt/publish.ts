@@ -21,17 +21,20 @@ export function handlePublish(conn: MqttConnection, p: IPublishPacket): void {
   if (!est) return;
   if (p.qos === 2) return conn.close('protocol-violation', 'QoS 2 is not supported');
   const target = classifyPublish(p.topic, est.identity);
+  if (target.kind === 'telemetry') return telemetry(conn, p, target.bag);
+  if (target.kind === 'forbidden') return conn.close('protocol-violation', `publish to a topic this identity may not use: ${p.topic}`);
+  // requests (twin, method answers) are acknowledged on receipt when sent at QoS 1, in order with telemetry
+  if (p.qos === 1) {
+    conn.pendingAcks.push({ messageId: p.messageId as number, done: true });
+    flushAcks(conn);
+  }
   switch (target.kind) {
-    case 'telemetry':
-      return telemetry(conn, p, target.bag);
     case 'twin-get':
       return handleTwinGet(conn, target.rid);
     case 'twin-patch-reported':
       return handleReportedPatch(conn, target.rid, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload);
     case 'method-response':
       return handleMethodResponse(conn, target.status, target.rid, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload);
-    case 'forbidden':
-      return conn.close('protocol-violation', `publish to a topic this identity may not use: ${p.topic}`);
   }
 }
 
