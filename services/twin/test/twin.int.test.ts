@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { subjects } from '@openiothub/bus';
+import { grpc, promiseClient, registryV1, twinV1 } from '@openiothub/proto';
+import { createRegistryApp, loadRegistryConfig } from '@openiothub/registry';
+import { testContext, testUrls, uniqueName } from '@openiothub/testing';
+import { createTwinApp, loadTwinConfig, type TwinApp } from '../src/index.js';
+
+const urls = testUrls();
+const ctx = testContext('twin-int');
+const hub = uniqueName('twinhub');
+let twinApp: TwinApp;
+let registry: ReturnType<typeof promiseClient<registryV1.RegistryServiceClient>>;
+let twin: ReturnType<typeof promiseClient<twinV1.TwinServiceClient>>;
+let nc: NatsConnection;
+const closers: Array<() => void> = [];
+
+beforeAll(async () => {
+  const reg = await createRegistryApp(loadRegistryConfig({ DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', DEFAULT_HUB: hub }), ctx);
+  twinApp = await createTwinApp(loadTwinConfig({ DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', REGISTRY_GRPC_URL: `127.0.0.1:${reg.grpcPort}` }), ctx);
+  const r = new registryV1.RegistryServiceClient(`127.0.0.1:${reg.grpcPort}`, grpc.credentials.createInsecure());
+  const t = new twinV1.TwinServiceClient(`127.0.0.1:${twinApp.grpcPort}`, grpc.credentials.createInsecure());
+  closers.push(() => r.close(), () => t.close());
+  registry = promiseClient(r, registryV1.RegistryServiceService);
+  twin = promiseClient(t, twinV1.TwinServiceService);
+  nc = await connect({ servers: urls.natsUrl });
+});
+
+afterAll(async () => {
+  for (const c of closers) c();
+  await nc?.close();
+  await ctx[Symbol.asyncDispose]();
+});
+
+// twin documents are free-form JSON; tests read them loosely
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = Record<string, any>;
+const key = (deviceId: string, moduleId = '') => ({ hub, deviceId, moduleId });
+const twinOf = async (deviceId: string) => JSON.parse((await twin.getTwin({ key: key(deviceId) })).twinJson) as Loose;
+
+describe('twin service against Postgres and the registry', () => {
+  it('gives a re-created device (new generation) a fresh twin', async () => {
+    const id = uniqueName('gen');
+    const d1 = (await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) })).device!;
+    await twin.updateTwin({ key: key(id), patchJson: JSON.stringify({ tags: { old: true } }) });
+    await twin.patchReported({ device: { key: key(id), generationId: d1.generationId, modelId: '' }, patchJson: '{"r":1}' });
+    expect((await twinOf(id)).tags).toEqual({ old: true });
+    await registry.deleteDevice({ hub, deviceId: id });
+    await expect(twin.getTwin({ key: key(id) })).rejects.toMatchObject({ code: 'DeviceNotFound' });
+    await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) });
+    const fresh = await twinOf(id);
+    expect(fresh.tags).toEqual({});
+    expect(fresh.properties.reported).toMatchObject({ $version: 1 });
+    expect(fresh.properties.reported.r).toBeUndefined();
+  });
+
+  it('keeps versions strictly increasing under concurrent writes', async () => {
+    const id = uniqueName('conc');
+    const d = (await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) })).device!;
+    const device = { key: key(id), generationId: d.generationId, modelId: '' };
+    const versions = await Promise.all(Array.from({ length: 20 }, (_, i) => twin.patchReported({ device, patchJson: JSON.stringify({ [`k${i}`]: i }) })));
+    expect(versions.map((v) => v.reportedVersion).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => twin.updateTwin({ key: key(id), patchJson: JSON.stringify({ properties: { desired: { [`d${i}`]: i } } }) })));
+    const t = await twinOf(id);
+    expect(t.properties.desired.$version).toBe(11);
+    expect(t.version).toBe(31);
+    expect(Object.keys(t.properties.reported).filter((k) => k.startsWith('k'))).toHaveLength(20);
+  });
+
+  it('publishes twin-change events and pushes desired patches over NATS', async () => {
+    const id = uniqueName('evt');
+    await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) });
+    const pushes: unknown[] = [];
+    const sub = nc.subscribe(subjects.desired(subjects.identity(hub, id)), { callback: (_e, m) => void pushes.push(m.json()) });
+    await nc.flush();
+    const jsm = await jetstreamManager(nc);
+    const consumer = await jsm.consumers.add('EVENTS', { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: subjects.twinChange(hub, id), inactive_threshold: 60_000_000_000 });
+    await twin.updateTwin({ key: key(id), patchJson: JSON.stringify({ tags: { a: 1 }, properties: { desired: { x: 1 } } }) });
+    await twin.replaceTwin({ key: key(id), twinJson: JSON.stringify({ properties: { desired: { y: 2 } } }) });
+    await twinApp.relay.flush();
+    const c = await jetstream(nc).consumers.get('EVENTS', consumer.name);
+    const ops: Array<string | undefined> = [];
+    const bodies: Loose[] = [];
+    for await (const m of await c.fetch({ max_messages: 2, expires: 2000 })) {
+      ops.push(m.headers?.get('opType'));
+      bodies.push(m.json());
+      m.ack();
+    }
+    expect(ops).toEqual(['updateTwin', 'replaceTwin']);
+    expect(bodies[0]).toMatchObject({ tags: { a: 1 }, properties: { desired: { x: 1, $version: 2 } } });
+    await nc.flush();
+    const deadline = Date.now() + 5000;
+    while (pushes.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(pushes).toEqual([{ x: 1, $version: 2 }, { x: null, y: 2, $version: 3 }]);
+    sub.unsubscribe();
+    await jsm.consumers.delete('EVENTS', consumer.name);
+  });
+});
