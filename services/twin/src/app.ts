@@ -21,7 +21,7 @@ export interface TwinApp {
 /** Composition root: Postgres → store → domain → gRPC; NATS for pushes and events; registry for identities. */
 export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Promise<TwinApp> {
   const { log, lifecycle } = ctx;
-  const pool = createPool(config.DATABASE_URL, 'openiothub-twin');
+  const pool = createPool(config.DATABASE_URL, 'openiothub-twin', config.DATABASE_POOL_SIZE);
   lifecycle.onStop('postgres', () => pool.end());
   const applied = await migrate(pool, 'twin', MIGRATIONS);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');

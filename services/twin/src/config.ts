@@ -3,6 +3,7 @@ import { baseSchema, parseConfig, port, z } from '@openiothub/config';
 export const twinConfigSchema = z.object({
   ...baseSchema,
   DATABASE_URL: z.string().min(1).describe('Postgres URL; the twin service owns schema "twin"'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(20).describe('Postgres connections; each twin write holds one for a short transaction'),
   NATS_URL: z.string().min(1).describe('NATS URL(s): desired-property pushes and twin-change events'),
   REGISTRY_GRPC_URL: z.string().default('127.0.0.1:50051').describe('host:port of the registry gRPC service (identity fields of twins)'),
   GRPC_HOST: z.string().default('0.0.0.0').describe('address the gRPC server binds'),

@@ -8,61 +8,24 @@
  * IN_FLIGHT per device (10), SECONDS per phase (10), IDLE connections (2000), PAYLOAD bytes (256),
  * PROFILE=1 to write a CPU profile of the gateway to .data/profiles.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { createSasToken } from '@openiothub/auth';
 import { connectNats, LeanJetStreamPublisher } from '@openiothub/bus';
-import { ensureDevCertificates } from '@openiothub/local';
-import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
-import { freePort } from '@openiothub/runtime';
-import { testUrls, uniqueName } from '@openiothub/testing';
+import { connectDevice, inBatches, int, log, registerDevices, root, startBenchHub, urls } from './harness.js';
 import { percentile, processUsage, table } from './stats.js';
 
-const int = (name: string, def: number) => (process.env[name] ? Number(process.env[name]) : def);
+const stops: Array<() => Promise<void>> = [];
+
 const cfg = { devices: int('DEVICES', 100), inFlight: int('IN_FLIGHT', 10), seconds: int('SECONDS', 10), idle: int('IDLE', 2000), payload: int('PAYLOAD', 256) };
-const root = resolve(import.meta.dirname, '../../..');
-const urls = testUrls();
-const hub = uniqueName('bench');
-const KEY = Buffer.alloc(32, 42).toString('base64');
 const payload = Buffer.alloc(cfg.payload, 'x');
-const children: ChildProcess[] = [];
-const log = (s: string) => process.stderr.write(`${s}\n`);
-
-async function startService(name: string, env: Record<string, string>, adminPort: number, nodeArgs: string[] = []): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'services', name, 'dist', 'main.js')], { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ADMIN_PORT: String(adminPort), ...env } });
-  children.push(child);
-  const deadline = Date.now() + 30_000;
-  while (!(await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start (build first: npm run build)`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return child;
-}
-
-function connectDevice(deviceId: string, port: number, ca: Buffer, keepalive = 60): Promise<MqttClient> {
-  const password = createSasToken({ resourceUri: `localhost/devices/${deviceId}`, key: KEY, expiry: Math.floor(Date.now() / 1000) + 7200 });
-  return new Promise((res, rej) => {
-    const c = mqtt.connect({ protocol: 'mqtts', host: 'localhost', port, ca, protocolVersion: 4, clean: false, clientId: deviceId, username: `localhost/${deviceId}/?api-version=2021-04-12`, password, reconnectPeriod: 0, keepalive });
-    c.once('connect', () => res(c));
-    c.once('error', rej);
-  });
-}
-
-async function inBatches<T>(n: number, batch: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < n; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => fn(i + j)))));
-  return out;
-}
 
 /** Raw JetStream baselines: the official client pipelined (window 256), and the lean publisher. */
 async function baselines(messages: number) {
   const nc = await connectNats(urls.natsUrl, 'bench-baseline');
   const jsm = await jetstreamManager(nc);
-  const stream = `BENCH_${hub.replace(/-/g, '_').toUpperCase()}`;
+  const stream = `BENCH_${Date.now()}`;
   await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`] });
   const run = async (label: string, publish: (i: number) => Promise<unknown>) => {
     const window = 256;
@@ -153,52 +116,27 @@ async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: n
 }
 
 async function main() {
-  log(`bench:d2c  devices=${cfg.devices} inFlight=${cfg.inFlight} seconds=${cfg.seconds} idle=${cfg.idle} payload=${cfg.payload}B  hub=${hub}`);
-  const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-bench-')));
-  const ca = readFileSync(certs.caCertPath);
-  const [grpcPort, regAdmin, gwAdmin, httpsPort, mqttPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  await startService('registry', { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(grpcPort), DEFAULT_HUB: hub }, regAdmin);
-  const gateway = await startService(
-    'gateway',
-    {
-      HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort),
-      TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath, REGISTRY_GRPC_URL: `127.0.0.1:${grpcPort}`,
-      NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
-    },
-    gwAdmin,
-    // PROFILE=1: a V8 CPU profile of the gateway, written when it exits (open in Chrome DevTools)
-    process.env['PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, '.data', 'profiles')}`] : [],
-  );
-  const pid = gateway.pid as number;
-
-  const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
-  const registry = promiseClient(raw, registryV1.RegistryServiceService);
+  log(`bench:d2c  devices=${cfg.devices} inFlight=${cfg.inFlight} seconds=${cfg.seconds} idle=${cfg.idle} payload=${cfg.payload}B`);
+  const h = await startBenchHub({ twin: false });
+  stops.push(() => h.stop());
+  const pid = h.gatewayPid;
   const total = Math.max(cfg.devices, cfg.idle);
-  const ids = Array.from({ length: total }, (_, i) => `bench-${String(i).padStart(6, '0')}`);
-  for (let i = 0; i < ids.length; i += 100) {
-    await registry.bulkDevices({
-      hub,
-      operations: ids.slice(i, i + 100).map((deviceId) =>
-        registryV1.BulkDeviceOperation.fromPartial({ importMode: 'create', device: { deviceId, authentication: { type: 'sas', symmetricKey: { primaryKey: KEY, secondaryKey: KEY } } } }),
-      ),
-    });
-  }
-  raw.close();
-  log(`${total} devices registered`);
+  const ids = await registerDevices(h, total);
+  log(`${total} devices registered in hub ${h.hub}`);
 
   // --- idle connections ---
   // first, on the fresh gateway: after a load phase, garbage collection moves RSS by more than the connections cost
   await new Promise((r) => setTimeout(r, 2000));
   const idleBefore = await processUsage(pid);
   const t0 = performance.now();
-  const idle = await inBatches(cfg.idle, 100, (i) => connectDevice(ids[i]!, mqttPort, ca, 300));
+  const idle = await inBatches(cfg.idle, 100, (i) => connectDevice(h, ids[i]!, 300));
   const connectSeconds = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 2000));
   const idleAfter = await processUsage(pid);
   await inBatches(idle.length, 200, (i) => idle[i]!.endAsync());
 
   // --- load phases ---
-  const clients = await inBatches(cfg.devices, 50, (i) => connectDevice(ids[i]!, mqttPort, ca));
+  const clients = await inBatches(cfg.devices, 50, (i) => connectDevice(h, ids[i]!));
   await drive(clients, { seconds: 2, inFlight: cfg.inFlight }); // warm-up (JIT, caches)
   const u0 = await processUsage(pid);
   const sat = await drive(clients, { seconds: cfg.seconds, inFlight: cfg.inFlight });
@@ -212,7 +150,7 @@ async function main() {
 
   // --- purge the bench hub's telemetry ---
   const nc = await connectNats(urls.natsUrl, 'bench-cleanup');
-  await (await jetstreamManager(nc)).streams.purge('D2C', { filter: `d2c.${hub}.>` }).catch(() => undefined);
+  await (await jetstreamManager(nc)).streams.purge('D2C', { filter: `d2c.${h.hub}.>` }).catch(() => undefined);
   await nc.close();
 
   const official = base[0]!['msg/s'];
@@ -236,11 +174,5 @@ main()
     process.exitCode = 1;
   })
   .finally(async () => {
-    await Promise.all(
-      children.map((c) => {
-        const exited = new Promise((r) => c.once('exit', r));
-        c.kill('SIGTERM');
-        return exited;
-      }),
-    );
+    for (const stop of stops) await stop();
   });

@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { createSasToken } from '@openiothub/auth';
+import { ensureDevCertificates } from '@openiothub/local';
+import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
+import { freePort } from '@openiothub/runtime';
+import { testUrls, uniqueName } from '@openiothub/testing';
+
+export const root = resolve(import.meta.dirname, '../../..');
+export const urls = testUrls();
+/** One key for every benchmark device. */
+export const KEY = Buffer.alloc(32, 42).toString('base64');
+export const log = (s: string) => process.stderr.write(`${s}\n`);
+export const int = (name: string, def: number) => (process.env[name] ? Number(process.env[name]) : def);
+
+/** A hub made of separately started service processes (their CPU and RSS are their own). */
+export interface BenchHub {
+  readonly hub: string;
+  readonly ca: Buffer;
+  readonly mqttPort: number;
+  readonly httpsPort: number;
+  readonly gatewayPid: number;
+  readonly registryGrpc: number;
+  readonly twinGrpc: number;
+  /** A service SAS token for the owner policy. */
+  ownerToken(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** PROFILE=1 (the gateway) or PROFILE=gateway,twin: V8 CPU profiles in .data/profiles, written at exit. */
+function profileArgs(name: string): string[] {
+  const p = process.env['PROFILE'];
+  if (!p) return [];
+  const names = p === '1' ? ['gateway'] : p.split(',');
+  return names.includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${join(root, '.data', 'profiles')}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+}
+
+async function startService(children: ChildProcess[], name: string, env: Record<string, string>, adminPort: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...profileArgs(name), join(root, 'services', name, 'dist', 'main.js')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ADMIN_PORT: String(adminPort), ...env },
+  });
+  children.push(child);
+  const deadline = Date.now() + 30_000;
+  while (!(await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start (build first: npm run build)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return child;
+}
+
+/** Start registry, (optionally) twin, and gateway as processes. */
+export async function startBenchHub(opts: { twin: boolean }): Promise<BenchHub> {
+  const children: ChildProcess[] = [];
+  const hub = uniqueName('bench');
+  const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-bench-')));
+  const [registryGrpc, twinGrpc, regAdmin, twinAdmin, gwAdmin, httpsPort, mqttPort] = (await Promise.all(Array.from({ length: 7 }, () => freePort()))) as [number, number, number, number, number, number, number];
+  const common = { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1' };
+  await startService(children, 'registry', { ...common, GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub }, regAdmin);
+  if (opts.twin) await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}` }, twinAdmin);
+  const gateway = await startService(
+    children,
+    'gateway',
+    {
+      HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort),
+      TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
+      REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`,
+      NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
+    },
+    gwAdmin,
+  );
+  return {
+    hub,
+    ca: readFileSync(certs.caCertPath),
+    mqttPort,
+    httpsPort,
+    gatewayPid: gateway.pid as number,
+    registryGrpc,
+    twinGrpc,
+    async ownerToken() {
+      const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${registryGrpc}`, grpc.credentials.createInsecure());
+      const p = (await promiseClient(raw, registryV1.RegistryServiceService).getPolicy({ hub, keyName: 'iothubowner' })).policy!;
+      raw.close();
+      return createSasToken({ resourceUri: 'localhost', key: p.primaryKey, keyName: 'iothubowner', expiry: Math.floor(Date.now() / 1000) + 7200, encode: false });
+    },
+    async stop() {
+      await Promise.all(
+        children.map((c) => {
+          if (c.exitCode !== null) return undefined;
+          const exited = new Promise((r) => c.once('exit', r));
+          c.kill('SIGTERM');
+          return exited;
+        }),
+      );
+    },
+  };
+}
+
+/** Register `n` devices (bulk API, 100 at a time) all with {@link KEY}; returns their ids. */
+export async function registerDevices(h: BenchHub, n: number): Promise<string[]> {
+  const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${h.registryGrpc}`, grpc.credentials.createInsecure());
+  const registry = promiseClient(raw, registryV1.RegistryServiceService);
+  const ids = Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(6, '0')}`);
+  for (let i = 0; i < ids.length; i += 100) {
+    await registry.bulkDevices({
+      hub: h.hub,
+      operations: ids.slice(i, i + 100).map((deviceId) =>
+        registryV1.BulkDeviceOperation.fromPartial({ importMode: 'create', device: { deviceId, authentication: { type: 'sas', symmetricKey: { primaryKey: KEY, secondaryKey: KEY } } } }),
+      ),
+    });
+  }
+  raw.close();
+  return ids;
+}
+
+/** Connect one device over MQTT/TLS (mqtt.js, 3.1.1, clean session off). */
+export function connectDevice(h: BenchHub, deviceId: string, keepalive = 60): Promise<MqttClient> {
+  const password = createSasToken({ resourceUri: `localhost/devices/${deviceId}`, key: KEY, expiry: Math.floor(Date.now() / 1000) + 7200 });
+  return new Promise((res, rej) => {
+    const c = mqtt.connect({ protocol: 'mqtts', host: 'localhost', port: h.mqttPort, ca: h.ca, protocolVersion: 4, clean: false, clientId: deviceId, username: `localhost/${deviceId}/?api-version=2021-04-12`, password, reconnectPeriod: 0, keepalive });
+    c.once('connect', () => res(c));
+    c.once('error', rej);
+  });
+}
+
+/** Run `fn` for 0..n-1, `batch` at a time. */
+export async function inBatches<T>(n: number, batch: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => fn(i + j)))));
+  return out;
+}
+
+/** A keep-alive HTTPS client for the hub's REST API. */
+export function restClient(h: BenchHub, token: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, ca: h.ca });
+  return {
+    send(method: string, path: string, body: unknown): Promise<{ status: number; body: string }> {
+      const payload = Buffer.from(JSON.stringify(body));
+      return new Promise((resolveReq, reject) => {
+        const req = request(
+          { host: 'localhost', port: h.httpsPort, method, path: `${path}?api-version=2021-04-12`, agent, headers: { authorization: token, 'content-type': 'application/json', 'content-length': payload.length, 'if-match': '"*"' } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolveReq({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+/** Drive `op` with `concurrency` loops for `seconds`; latencies in ms, sorted. */
+export async function closedLoop(seconds: number, concurrency: number, op: (i: number) => Promise<void>): Promise<{ count: number; latencies: number[] }> {
+  const end = performance.now() + seconds * 1000;
+  const latencies: number[] = [];
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const i = n++;
+        const t = performance.now();
+        await op(i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { count: latencies.length, latencies };
+}
