@@ -28,4 +28,7 @@ if (summary) {
   const skipped = summary.numPendingTests + summary.numTodoTests;
   process.stdout.write(`\ntests: ${summary.numPassedTests} passed, ${summary.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 }
+if (r.status !== 0 && (!summary || summary.numFailedTests === 0)) {
+  process.stdout.write('vitest failed outside the test count (unhandled errors or a suite that could not load): see above\n');
+}
 process.exit(r.status ?? 1);
