@@ -62,7 +62,7 @@ export async function startBenchHub(opts: { twin: boolean }): Promise<BenchHub> 
   const [registryGrpc, twinGrpc, regAdmin, twinAdmin, gwAdmin, httpsPort, mqttPort] = (await Promise.all(Array.from({ length: 7 }, () => freePort()))) as [number, number, number, number, number, number, number];
   const common = { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1' };
   await startService(children, 'registry', { ...common, GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub }, regAdmin);
-  if (opts.twin) await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}` }, twinAdmin);
+  if (opts.twin) await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, DATABASE_POOL_SIZE: process.env['TWIN_POOL'] ?? '20' }, twinAdmin);
   const gateway = await startService(
     children,
     'gateway',

@@ -2,7 +2,8 @@
  * `npm run bench:twin`: reported-property patches (device → hub over MQTT) and desired-property
  * pushes (service REST → device) per second with p50/p99, over DEVICES (1000) connected devices,
  * beside a raw Postgres JSONB update loop with the same concurrency in the same run.
- * Env: DEVICES (1000), SECONDS (10), CONCURRENCY (200 reported, 50 desired).
+ * Env: DEVICES (1000), SECONDS (10), CONCURRENCY (200 reported), REST_CONCURRENCY (50 desired),
+ * TWIN_POOL (the twin service's Postgres pool, 20), PROFILE=twin,gateway for CPU profiles.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -71,21 +71,41 @@ export class TwinStore {
         );
         r = await select();
       }
-      const s = toState(r.rows[0] as Row);
+      const row = r.rows[0] as Row;
+      const s = toState(row);
+      const before = { tags: JSON.stringify(s.tags), desired: JSON.stringify(s.desired), reported: JSON.stringify(s.reported) };
       const events = fn(s);
       if (events === undefined) return s;
-      // the update and its events in one statement: one round trip fewer per write
+      // write only what changed: a reported patch must not rewrite tags, desired and their metadata
+      const params: unknown[] = [ref.hub, ref.deviceId, ref.moduleId, s.version, s.etagVersion, s.modelId];
+      const sets = ['version = $4', 'etag_version = $5', 'model_id = $6'];
+      const set = (column: string, value: unknown) => {
+        params.push(value);
+        sets.push(`${column} = $${params.length}`);
+      };
+      const tags = JSON.stringify(s.tags);
+      if (tags !== before.tags) set('tags', tags);
+      const desired = JSON.stringify(s.desired);
+      if (desired !== before.desired || s.desiredVersion !== Number(row['desired_version'])) {
+        set('desired', desired);
+        set('desired_meta', JSON.stringify(s.desiredMeta));
+        set('desired_version', s.desiredVersion);
+      }
+      const reported = JSON.stringify(s.reported);
+      if (reported !== before.reported || s.reportedVersion !== Number(row['reported_version'])) {
+        set('reported', reported);
+        set('reported_meta', JSON.stringify(s.reportedMeta));
+        set('reported_version', s.reportedVersion);
+      }
+      // the update and its first event in one statement: one round trip fewer per write
       const first = events[0];
+      params.push(first?.subject ?? null, first ? JSON.stringify(first.headers) : null, first?.body ?? null);
+      const n = params.length;
       await c.query(
-        `WITH u AS (
-           UPDATE twin.twins SET model_id = $4, tags = $5, desired = $6, desired_meta = $7, desired_version = $8, reported = $9,
-                  reported_meta = $10, reported_version = $11, version = $12, etag_version = $13
-            WHERE hub = $1 AND device_id = $2 AND module_id = $3 RETURNING 1)
+        `WITH u AS (UPDATE twin.twins SET ${sets.join(', ')} WHERE hub = $1 AND device_id = $2 AND module_id = $3 RETURNING 1)
          INSERT INTO twin.outbox (event_id, subject, headers, body)
-         SELECT gen_random_uuid(), $14, $15, $16 FROM u WHERE $14::text IS NOT NULL`,
-        [ref.hub, ref.deviceId, ref.moduleId, s.modelId, JSON.stringify(s.tags), JSON.stringify(s.desired), JSON.stringify(s.desiredMeta), s.desiredVersion,
-          JSON.stringify(s.reported), JSON.stringify(s.reportedMeta), s.reportedVersion, s.version, s.etagVersion,
-          first?.subject ?? null, first ? JSON.stringify(first.headers) : null, first?.body ?? null],
+         SELECT gen_random_uuid(), $${n - 2}, $${n - 1}, $${n} FROM u WHERE $${n - 2}::text IS NOT NULL`,
+        params,
       );
       for (const e of events.slice(1)) await writeOutbox(c, 'twin', e);
       wroteEvents = events.length > 0;
