@@ -71,3 +71,14 @@ export async function policyConnectionString(name: string): Promise<string> {
   if (r.code !== 0) throw new Error(r.err);
   return (r.json() as { connectionString: string }).connectionString;
 }
+
+/** Call `fn` until `ok` holds (every 100 ms), or fail after `ms`: the tests' one way to wait on state. */
+export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

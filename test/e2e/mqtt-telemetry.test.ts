@@ -3,7 +3,7 @@ import { Client, Message, ModuleClient } from 'azure-iot-device';
 import { Mqtt, MqttWs } from 'azure-iot-device-mqtt';
 import { Registry } from 'azure-iothub';
 import { collectTelemetry, createDevice, createModule } from './devices.js';
-import { iothub, ownerConnectionString } from './helpers.js';
+import { iothub, ownerConnectionString, poll } from './helpers.js';
 
 let telemetry: Awaited<ReturnType<typeof collectTelemetry>>;
 beforeAll(async () => {
@@ -77,19 +77,11 @@ describe('connection state and monitor-events', () => {
     const registry = Registry.fromConnectionString(ownerConnectionString());
     const client = Client.fromConnectionString(d.connectionString, Mqtt);
     await client.open();
-    const poll = async (want: string) => {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const dev = (await registry.get(d.deviceId)).responseBody;
-        if (dev.connectionState === want) return dev;
-        if (Date.now() > deadline) throw new Error(`connectionState stayed ${dev.connectionState}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
-    const connected = await poll('Connected');
+    const state = (want: string) => poll(async () => (await registry.get(d.deviceId)).responseBody, (dev) => dev.connectionState === want, 10_000, `connectionState ${want}`);
+    const connected = await state('Connected');
     expect(Date.parse(connected.lastActivityTime as unknown as string)).toBeGreaterThan(Date.now() - 60_000);
     await client.close();
-    await poll('Disconnected');
+    await state('Disconnected');
   });
 
   it('iothub monitor-events prints the event with its properties', async () => {

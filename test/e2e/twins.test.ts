@@ -3,7 +3,7 @@ import { Client as DeviceClient, ModuleClient, type Twin as DeviceTwin } from 'a
 import { Mqtt, MqttWs } from 'azure-iot-device-mqtt';
 import { Client as ServiceClient, Registry } from 'azure-iothub';
 import { createDevice, createModule } from './devices.js';
-import { hubFetch, ownerConnectionString } from './helpers.js';
+import { hubFetch, ownerConnectionString, poll } from './helpers.js';
 
 const registry = () => Registry.fromConnectionString(ownerConnectionString());
 
@@ -26,16 +26,6 @@ function nextDesired(twin: DeviceTwin, pred: (d: Record<string, unknown>) => boo
  */
 function report(twin: DeviceTwin, patch: Record<string, unknown>): Promise<void> {
   return new Promise((resolve, reject) => twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve())));
-}
-
-async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe.each([

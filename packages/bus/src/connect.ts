@@ -47,3 +47,20 @@ export async function ensureStreams(
 function isNotFound(err: unknown): boolean {
   return /not found/i.test(String((err as Error)?.message ?? err));
 }
+
+/**
+ * A service's bus connection: connected, drained on stop, reported in readiness, with the named
+ * streams in place.
+ */
+export async function openBus(opts: {
+  url: string;
+  name: string;
+  streams: readonly StreamName[];
+  lifecycle: { onStop(name: string, fn: () => Promise<void> | void): void; addReadinessCheck(name: string, check: () => boolean): void };
+}): Promise<NatsConnection> {
+  const nc = await connectNats(opts.url, opts.name);
+  opts.lifecycle.onStop('nats', () => nc.drain());
+  opts.lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
+  await ensureStreams(nc, opts.streams);
+  return nc;
+}

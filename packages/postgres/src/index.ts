@@ -62,3 +62,18 @@ export function isForeignKeyViolation(err: unknown): boolean {
 }
 export { OutboxRelay, writeOutbox } from './outbox.js';
 export type { OutboxEvent, OutboxPublish } from './outbox.js';
+
+/** The part of a service lifecycle these helpers need (structural: no dependency on the runtime package). */
+export interface StopHooks {
+  onStop(name: string, fn: () => Promise<void> | void): void;
+}
+
+/**
+ * A service's database: a pool (closed on stop) with the service's migrations applied under the
+ * advisory lock. Resolves the pool and the migration files applied now.
+ */
+export async function openDatabase(opts: { url: string; name: string; schema: string; migrations: string; poolSize?: number; lifecycle: StopHooks }): Promise<{ pool: pg.Pool; applied: string[] }> {
+  const pool = createPool(opts.url, opts.name, opts.poolSize);
+  opts.lifecycle.onStop('postgres', () => pool.end());
+  return { pool, applied: await migrate(pool, opts.schema, opts.migrations) };
+}

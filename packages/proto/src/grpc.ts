@@ -77,3 +77,22 @@ export function promiseClient<C extends grpc.Client>(client: C, definition: grpc
 }
 
 export { grpc };
+
+/**
+ * Serve gRPC services on host:port (0 = any free port); the server shuts down gracefully on stop.
+ * Resolves the bound port.
+ */
+export async function serveGrpc(opts: {
+  host: string;
+  port: number;
+  services: ReadonlyArray<readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation]>;
+  lifecycle: { onStop(name: string, fn: () => Promise<void> | void): void };
+}): Promise<number> {
+  const server = new grpc.Server();
+  for (const [definition, impl] of opts.services) server.addService(definition, impl);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  opts.lifecycle.onStop('grpc-server', () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+  return port;
+}

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
-import { connectNats, ensureStreams, fromSubjectToken, LeanJetStreamPublisher, subjects } from '@openiothub/bus';
+import { fromSubjectToken, LeanJetStreamPublisher, openBus, subjects } from '@openiothub/bus';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
@@ -39,10 +39,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   lifecycle.onStop('registry-client', () => registry.close());
   const twin = createTwinClient(config.TWIN_GRPC_URL);
   lifecycle.onStop('twin-client', () => twin.close());
-  const nc = await connectNats(config.NATS_URL, 'openiothub-gateway');
-  lifecycle.onStop('nats', () => nc.drain());
-  lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
-  await ensureStreams(nc, ['D2C', 'EVENTS']);
+  const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-gateway', streams: ['D2C', 'EVENTS'], lifecycle });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
   await redis.connect();
   lifecycle.onStop('redis', async () => void (await redis.quit()));

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { connectNats, ensureStreams, jetStreamOutboxPublisher, subjects } from '@openiothub/bus';
-import { createPool, migrate, OutboxRelay } from '@openiothub/postgres';
-import { grpc, registryV1 } from '@openiothub/proto';
+import { jetStreamOutboxPublisher, openBus, subjects } from '@openiothub/bus';
+import { openDatabase, OutboxRelay } from '@openiothub/postgres';
+import { registryV1, serveGrpc } from '@openiothub/proto';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { RegistryConfig } from './config.js';
 import { RegistryService } from './domain/registry-service.js';
@@ -20,15 +20,9 @@ export interface RegistryApp {
 /** Composition root: Postgres → store → domain → gRPC; NATS for events. */
 export async function createRegistryApp(config: RegistryConfig, ctx: ServiceContext): Promise<RegistryApp> {
   const { log, lifecycle } = ctx;
-  const pool = createPool(config.DATABASE_URL, 'openiothub-registry');
-  lifecycle.onStop('postgres', () => pool.end());
-  const applied = await migrate(pool, 'registry', MIGRATIONS);
+  const { pool, applied } = await openDatabase({ url: config.DATABASE_URL, name: 'openiothub-registry', schema: 'registry', migrations: MIGRATIONS, lifecycle });
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
-
-  const nc = await connectNats(config.NATS_URL, 'openiothub-registry');
-  lifecycle.onStop('nats', () => nc.drain());
-  lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
-  await ensureStreams(nc, ['EVENTS']);
+  const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-registry', streams: ['EVENTS'], lifecycle });
 
   const relay = new OutboxRelay({
     pool,
@@ -50,12 +44,12 @@ export async function createRegistryApp(config: RegistryConfig, ctx: ServiceCont
     if (created) log.info({ hub: config.DEFAULT_HUB }, 'hub created');
   }
 
-  const server = new grpc.Server();
-  server.addService(registryV1.RegistryServiceService, registryHandlers(service));
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.GRPC_HOST}:${config.GRPC_PORT}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  lifecycle.onStop('grpc-server', () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+  const grpcPort = await serveGrpc({
+    host: config.GRPC_HOST,
+    port: config.GRPC_PORT,
+    services: [[registryV1.RegistryServiceService, registryHandlers(service)]],
+    lifecycle,
+  });
   log.info({ grpcPort }, 'registry listening');
   return { service, grpcPort, relay };
 }

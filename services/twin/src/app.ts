@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { connectNats, ensureStreams, jetStreamOutboxPublisher, subjects } from '@openiothub/bus';
-import { createPool, migrate, OutboxRelay } from '@openiothub/postgres';
-import { grpc, twinV1 } from '@openiothub/proto';
+import { jetStreamOutboxPublisher, openBus, subjects } from '@openiothub/bus';
+import { openDatabase, OutboxRelay } from '@openiothub/postgres';
+import { serveGrpc, twinV1 } from '@openiothub/proto';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { TwinConfig } from './config.js';
 import { TwinService } from './domain/twin-service.js';
@@ -21,15 +21,9 @@ export interface TwinApp {
 /** Composition root: Postgres → store → domain → gRPC; NATS for pushes and events; registry for identities. */
 export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Promise<TwinApp> {
   const { log, lifecycle } = ctx;
-  const pool = createPool(config.DATABASE_URL, 'openiothub-twin', config.DATABASE_POOL_SIZE);
-  lifecycle.onStop('postgres', () => pool.end());
-  const applied = await migrate(pool, 'twin', MIGRATIONS);
+  const { pool, applied } = await openDatabase({ url: config.DATABASE_URL, name: 'openiothub-twin', schema: 'twin', migrations: MIGRATIONS, poolSize: config.DATABASE_POOL_SIZE, lifecycle });
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
-
-  const nc = await connectNats(config.NATS_URL, 'openiothub-twin');
-  lifecycle.onStop('nats', () => nc.drain());
-  lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
-  await ensureStreams(nc, ['EVENTS']);
+  const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-twin', streams: ['EVENTS'], lifecycle });
   const identities = registryIdentities(config.REGISTRY_GRPC_URL);
   lifecycle.onStop('registry-client', () => identities.close());
 
@@ -43,12 +37,12 @@ export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Pr
   relay.start();
   lifecycle.onStop('outbox-relay', () => relay.stop());
 
-  const server = new grpc.Server();
-  server.addService(twinV1.TwinServiceService, twinHandlers(service));
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.GRPC_HOST}:${config.GRPC_PORT}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  lifecycle.onStop('grpc-server', () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+  const grpcPort = await serveGrpc({
+    host: config.GRPC_HOST,
+    port: config.GRPC_PORT,
+    services: [[twinV1.TwinServiceService, twinHandlers(service)]],
+    lifecycle,
+  });
   log.info({ grpcPort }, 'twin service listening');
   return { service, grpcPort, relay };
 }
