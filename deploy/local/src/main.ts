@@ -13,7 +13,7 @@ await runService({
         '',
         'Open IoT Hub is running.',
         `  hub:            ${info.hub} (HostName=${info.hostName})`,
-        `  HTTPS:          https://${info.hostName}:${info.ports.https}  (service REST, device HTTPS, MQTT/AMQP over WebSockets)`,
+        `  HTTPS:          https://${info.hostName}:${info.ports.https}  (service REST, MQTT over WebSockets)`,
         `  MQTT:           mqtts://${info.hostName}:${info.ports.mqtt}`,
         `  owner connection string:`,
         `    ${info.ownerConnectionString}`,
