@@ -68,6 +68,24 @@ describe('twin service against Postgres and the registry', () => {
     expect(Object.keys(t.properties.reported).filter((k) => k.startsWith('k'))).toHaveLength(20);
   });
 
+  it('fails a bad write alone when writes are batched together', async () => {
+    const id = uniqueName('batch');
+    const d = (await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) })).device!;
+    const device = { key: key(id), generationId: d.generationId, modelId: '' };
+    const results = await Promise.allSettled([
+      twin.patchReported({ device, patchJson: '{"a":1}' }),
+      twin.patchReported({ device, patchJson: '{"bad.key":1}' }),
+      twin.patchReported({ device, patchJson: '{"b":2}' }),
+      twin.patchReported({ device, patchJson: 'not json' }),
+      twin.patchReported({ device, patchJson: '{"c":3}' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['ArgumentInvalid', 'ArgumentInvalid']);
+    const t = await twinOf(id);
+    expect(t.properties.reported).toMatchObject({ a: 1, b: 2, c: 3, $version: 4 });
+    expect(t.properties.reported['bad.key']).toBeUndefined();
+  });
+
   it('publishes twin-change events and pushes desired patches over NATS', async () => {
     const id = uniqueName('evt');
     await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) });
