@@ -1,4 +1,4 @@
-export { subjects, streams, headers, subjectToken, fromSubjectToken, partitionOf } from './subjects.js';
+export { subjects, streams, headers, subjectToken, fromSubjectToken, partitionOf, parseIdentityChanged } from './subjects.js';
 export type { StreamName } from './subjects.js';
 export { connectNats, ensureStreams, openBus } from './connect.js';
 export type { NatsConnection } from './connect.js';

@@ -28,3 +28,11 @@ describe('partitionOf', () => {
     for (const c of counts) expect(c).toBeGreaterThan(800);
   });
 });
+
+describe('parseIdentityChanged', () => {
+  it('reads back what subjects.identityChanged wrote', async () => {
+    const { parseIdentityChanged, subjects: sub } = await import('./subjects.js');
+    expect(parseIdentityChanged(sub.identityChanged('h-1', 'a.b*c'))).toEqual({ hub: 'h-1', deviceId: 'a.b*c' });
+    expect(parseIdentityChanged('evt.h.lifecycle.d')).toBeUndefined();
+  });
+});

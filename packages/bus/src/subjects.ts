@@ -70,6 +70,13 @@ export const subjects = {
   desired: (identityPrefix: string) => `${identityPrefix}.desired`,
 } as const;
 
+/** The hub and device an `identityChanged` subject names, or undefined for another subject. */
+export function parseIdentityChanged(subject: string): { hub: string; deviceId: string } | undefined {
+  const [kind, hub, changed, device] = subject.split('.');
+  if (kind !== 'reg' || changed !== 'changed' || !hub || !device) return undefined;
+  return { hub: fromSubjectToken(hub), deviceId: fromSubjectToken(device) };
+}
+
 /** The D2C partition of a device: a stable hash of the device id (the same for its modules). */
 export function partitionOf(deviceId: string, partitions: number): number {
   // FNV-1a, 32 bit

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
-import { fromSubjectToken, LeanJetStreamPublisher, openBus, subjects } from '@openiothub/bus';
+import { LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
@@ -78,11 +78,9 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   // The registry announces credential/status changes: drop caches, close disabled or deleted identities at once.
   nc.subscribe(subjects.identityChangedAll(), {
     callback: (err, msg) => {
-      if (err) return;
-      const [, hubToken, , deviceToken] = msg.subject.split('.');
-      if (!hubToken || !deviceToken) return;
-      const hub = fromSubjectToken(hubToken);
-      const deviceId = fromSubjectToken(deviceToken);
+      const changed = err ? undefined : parseIdentityChanged(msg.subject);
+      if (!changed) return;
+      const { hub, deviceId } = changed;
       deviceAuth.invalidate(hub, deviceId);
       for (const claimant of presence.localOf(hub, deviceId)) {
         deviceAuth.lookup(hub, deviceId, claimant.moduleId, true).then(
