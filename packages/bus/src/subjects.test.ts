@@ -36,3 +36,12 @@ describe('parseIdentityChanged', () => {
     expect(parseIdentityChanged('evt.h.lifecycle.d')).toBeUndefined();
   });
 });
+
+describe('modulesOf', () => {
+  it('prefixes every module identity of the device and nothing else', async () => {
+    const { subjects: sub } = await import('./subjects.js');
+    expect(sub.identity('h', 'd', 'm').startsWith(sub.modulesOf('h', 'd'))).toBe(true);
+    expect(sub.identity('h', 'd2', 'm').startsWith(sub.modulesOf('h', 'd'))).toBe(false);
+    expect(sub.identity('h', 'd').startsWith(sub.modulesOf('h', 'd'))).toBe(false);
+  });
+});

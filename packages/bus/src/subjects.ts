@@ -62,6 +62,8 @@ export const subjects = {
    */
   identity: (hub: string, deviceId: string, moduleId?: string) =>
     moduleId ? `mod.${subjectToken(hub)}.${subjectToken(deviceId)}.${subjectToken(moduleId)}` : `dev.${subjectToken(hub)}.${subjectToken(deviceId)}`,
+  /** The common prefix of every module identity of a device (`mod.{hub}.{device}.`). */
+  modulesOf: (hub: string, deviceId: string) => `mod.${subjectToken(hub)}.${subjectToken(deviceId)}.`,
   /** "A newer connection of this identity exists": the holder of an older one closes it. */
   kick: (identityPrefix: string) => `${identityPrefix}.kick`,
   /** Direct method request (core NATS request/reply), answered by the gateway holding the identity. */

@@ -82,7 +82,7 @@ export class Presence {
   /** Live local connections of a device and its modules. */
   localOf(hub: string, deviceId: string): Claimant[] {
     const device = subjects.identity(hub, deviceId);
-    const modules = `${subjects.identity(hub, deviceId, '_').slice(0, -1)}`;
+    const modules = subjects.modulesOf(hub, deviceId);
     return [...this.#local.entries()].filter(([k]) => k === device || k.startsWith(modules)).map(([, v]) => v.claimant);
   }
 
