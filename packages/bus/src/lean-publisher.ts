@@ -55,11 +55,6 @@ export class LeanJetStreamPublisher {
     this.#sweep.unref();
   }
 
-  /** Messages published and not yet acknowledged. */
-  get inFlight(): number {
-    return this.#pending.size;
-  }
-
   /** Publish; resolves once JetStream has stored the message (or recognised a duplicate). */
   publish(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<PubAck> {
     const id = this.#next++;

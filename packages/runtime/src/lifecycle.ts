@@ -32,10 +32,6 @@ export class Lifecycle {
     this.#ready = true;
   }
 
-  get stopping(): boolean {
-    return this.#stopping;
-  }
-
   /** Ready when started, not stopping and every check passes; returns the failing check names. */
   readiness(): { ready: boolean; failing: string[] } {
     const failing = [...this.#readiness].filter(([, check]) => !safe(check)).map(([name]) => name);

@@ -83,10 +83,6 @@ export class MqttConnection {
     this.#armKeepAlive(30_000);
   }
 
-  get state(): 'new' | 'connecting' | 'open' | 'closed' {
-    return this.#state;
-  }
-
   get closed(): boolean {
     return this.#state === 'closed';
   }

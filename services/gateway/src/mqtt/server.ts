@@ -16,10 +16,6 @@ export class MqttConnections {
     stream.once('close', () => this.#all.delete(conn));
   }
 
-  get size(): number {
-    return this.#all.size;
-  }
-
   /** Close every connection (devices reconnect elsewhere); their wills are not sent. */
   closeAll(): void {
     for (const c of this.#all) c.close('server-shutdown');

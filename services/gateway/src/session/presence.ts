@@ -86,8 +86,4 @@ export class Presence {
     return [...this.#local.entries()].filter(([k]) => k === device || k.startsWith(modules)).map(([, v]) => v.claimant);
   }
 
-  /** Number of identities connected here. */
-  get size(): number {
-    return this.#local.size;
-  }
 }
