@@ -12,6 +12,12 @@ export interface RequestContext {
   readonly segments: readonly string[];
 }
 
+/** The If-Match header, or undefined when absent or blank. */
+export function ifMatchOf(ctx: RequestContext): string | undefined {
+  const v = ctx.req.headers['if-match'];
+  return typeof v === 'string' && v.trim() !== '' ? v : undefined;
+}
+
 /** A handler's answer: status, optional JSON body, optional headers. */
 export interface Reply {
   readonly status: number;

@@ -20,8 +20,9 @@ export function handlePublish(conn: MqttConnection, p: IPublishPacket): void {
   const est = conn.established;
   if (!est) return;
   if (p.qos === 2) return conn.close('protocol-violation', 'QoS 2 is not supported');
+  const body = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
   const target = classifyPublish(p.topic, est.identity);
-  if (target.kind === 'telemetry') return telemetry(conn, p, target.bag);
+  if (target.kind === 'telemetry') return telemetry(conn, p, target.bag, body);
   if (target.kind === 'forbidden') return conn.close('protocol-violation', `publish to a topic this identity may not use: ${p.topic}`);
   // requests (twin, method answers) are acknowledged on receipt when sent at QoS 1, in order with telemetry
   if (p.qos === 1) {
@@ -32,20 +33,19 @@ export function handlePublish(conn: MqttConnection, p: IPublishPacket): void {
     case 'twin-get':
       return handleTwinGet(conn, target.rid);
     case 'twin-patch-reported':
-      return handleReportedPatch(conn, target.rid, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload);
+      return handleReportedPatch(conn, target.rid, body);
     case 'method-response':
-      return handleMethodResponse(conn, target.status, target.rid, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload);
+      return handleMethodResponse(conn, target.status, target.rid, body);
   }
 }
 
-function telemetry(conn: MqttConnection, p: IPublishPacket, rawBag: string): void {
+function telemetry(conn: MqttConnection, p: IPublishPacket, rawBag: string, body: Buffer): void {
   const est = conn.established!;
   const { deps } = conn;
   const bag = parsePropertyBag(rawBag);
   if (!bag) return conn.close('protocol-violation', 'malformed property bag');
   // IoT Hub does not keep retained messages; it marks them (protocols-ops §1.5)
   const application = p.retain ? { ...bag.application, 'x-opt-retain': 'true' } : bag.application;
-  const body = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
   let entry: PendingAck | undefined;
   if (p.qos === 1) {
     entry = { messageId: p.messageId as number, done: false };

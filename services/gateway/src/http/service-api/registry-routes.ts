@@ -4,7 +4,7 @@ import { registryV1 } from '@openiothub/proto';
 import type { ServiceAuthorizer } from '../../auth/service-auth.js';
 import type { RegistryClient } from '../../upstream/registry-client.js';
 import { parseJson, readBody } from '../body.js';
-import type { Handler, RequestContext, Router } from '../router.js';
+import { ifMatchOf as ifMatch, type Handler, type RequestContext, type Router } from '../router.js';
 import { deviceFromJson, deviceToJson, moduleFromJson, moduleToJson } from './identity-json.js';
 
 const quoted = (etag: string) => `"${etag}"`;
@@ -17,10 +17,6 @@ export function registerRegistryRoutes(router: Router, deps: { registry: Registr
     return fn(ctx);
   };
   const json = async (ctx: RequestContext) => parseJson(await readBody(ctx.req, deps.maxBodyBytes));
-  const ifMatch = (ctx: RequestContext) => {
-    const v = ctx.req.headers['if-match'];
-    return typeof v === 'string' && v.trim() !== '' ? v : undefined;
-  };
   const p = (ctx: RequestContext, name: string) => ctx.params[name] as string;
 
   const listDevices: Handler = async (ctx) => {

@@ -1,7 +1,7 @@
 import type { ServiceAuthorizer } from '../../auth/service-auth.js';
 import type { TwinClient } from '../../upstream/twin-client.js';
 import { readBody } from '../body.js';
-import type { Handler, RequestContext, Router } from '../router.js';
+import { ifMatchOf as ifMatch, type Handler, type RequestContext, type Router } from '../router.js';
 
 /**
  * Twins on the service REST API (sdk-compat §8.1): GET, PATCH (merge tags and desired), PUT
@@ -10,10 +10,6 @@ import type { Handler, RequestContext, Router } from '../router.js';
  */
 export function registerTwinRoutes(router: Router, deps: { twin: TwinClient; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   const keyOf = (ctx: RequestContext) => ({ hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: ctx.params['moduleId'] ?? '' });
-  const ifMatch = (ctx: RequestContext) => {
-    const v = ctx.req.headers['if-match'];
-    return typeof v === 'string' && v.trim() !== '' ? v : undefined;
-  };
   const authorize = (ctx: RequestContext, permission: 'RegistryRead' | 'ServiceConnect') =>
     deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: permission === 'RegistryRead' ? ['RegistryRead', 'ServiceConnect'] : 'ServiceConnect' });
   const reply = (r: { twinJson: string; etag: string }) => ({ status: 200, body: JSON.parse(r.twinJson) as unknown, headers: { etag: `"${r.etag}"` } });
