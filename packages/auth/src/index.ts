@@ -1,6 +1,7 @@
 export {
   parseSasToken,
   verifySasSignature,
+  verifySasWithAnyKey,
   isSasExpired,
   createSasToken,
   computeSignature,

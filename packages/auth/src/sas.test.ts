@@ -7,6 +7,7 @@ import {
   isSasExpired,
   parseSasToken,
   verifySasSignature,
+  verifySasWithAnyKey,
 } from './sas.js';
 import { UnauthorizedError } from '@openiothub/errors';
 
@@ -107,6 +108,17 @@ describe('parseSasToken', () => {
   it('rejects a signature that is not 32 bytes', () => {
     const t = parseSasToken(`SharedAccessSignature sr=a&sig=${encodeURIComponent(Buffer.alloc(20).toString('base64'))}&se=1`);
     expect(verifySasSignature(t, KEY)).toBe(false);
+  });
+});
+
+describe('verifySasWithAnyKey', () => {
+  it('accepts a token signed with either key and ignores empty keys', () => {
+    const k1 = Buffer.alloc(32, 1).toString('base64');
+    const k2 = Buffer.alloc(32, 2).toString('base64');
+    const token = parseSasToken(createSasToken({ resourceUri: 'h/devices/d', key: k2, expiry: SE }));
+    expect(verifySasWithAnyKey(token, [k1, k2])).toBe(true);
+    expect(verifySasWithAnyKey(token, [k1, undefined, ''])).toBe(false);
+    expect(verifySasWithAnyKey(token, [])).toBe(false);
   });
 });
 

@@ -98,6 +98,11 @@ export function verifySasSignature(token: SasToken, keyBase64: string): boolean 
   return ok;
 }
 
+/** True when `token` was signed with any of `keys` (primary, secondary…); empty keys never match. */
+export function verifySasWithAnyKey(token: SasToken, keys: ReadonlyArray<string | undefined>): boolean {
+  return keys.some((k) => !!k && verifySasSignature(token, k));
+}
+
 /** True when the token's expiry is at or before `nowMs`. */
 export function isSasExpired(token: SasToken, nowMs: number = Date.now()): boolean {
   return token.se * 1000 <= nowMs;

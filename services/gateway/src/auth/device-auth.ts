@@ -1,4 +1,4 @@
-import { classifySasToken, hasPermission, isSasExpired, parseSasToken, scopeCovers, verifySasSignature } from '@openiothub/auth';
+import { classifySasToken, hasPermission, isSasExpired, parseSasToken, scopeCovers, verifySasWithAnyKey } from '@openiothub/auth';
 import { DomainError, UnauthorizedError } from '@openiothub/errors';
 import type { registryV1 } from '@openiothub/proto';
 import type { PolicyCache } from '../upstream/policy-cache.js';
@@ -75,7 +75,7 @@ export class DeviceAuthenticator {
     let keyName: string | undefined;
     if (principal.kind === 'policy') {
       if (!scopeCovers(principal.resource, path)) throw new UnauthorizedError('The SAS token resource does not cover this device.');
-      const { policy } = await this.#policies.verify(hub, principal.keyName, (k1, k2) => verifySasSignature(token, k1) || verifySasSignature(token, k2));
+      const { policy } = await this.#policies.verify(hub, principal.keyName, token);
       if (!policy) throw new UnauthorizedError('The SAS token signature is invalid.');
       if (!hasPermission(policy.rights, 'DeviceConnect')) throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant DeviceConnect.`);
       scope = 'hub';
@@ -84,10 +84,7 @@ export class DeviceAuthenticator {
       const sameIdentity =
         principal.deviceId === deviceId && (principal.kind === 'module' ? principal.moduleId === moduleId : moduleId === undefined);
       if (!sameIdentity) throw new UnauthorizedError('The SAS token was issued for another device or module.');
-      const signed = (c: Credentials) => {
-        const k = c.authentication?.symmetricKey;
-        return !!k && ((!!k.primaryKey && verifySasSignature(token, k.primaryKey)) || (!!k.secondaryKey && verifySasSignature(token, k.secondaryKey)));
-      };
+      const signed = (c: Credentials) => verifySasWithAnyKey(token, [c.authentication?.symmetricKey?.primaryKey, c.authentication?.symmetricKey?.secondaryKey]);
       if (creds.authentication?.type !== 'sas') throw new UnauthorizedError('This identity authenticates with X.509, not SAS tokens.');
       if (!signed(creds)) {
         creds = await this.lookup(hub, deviceId, moduleId, true); // keys may have just been changed

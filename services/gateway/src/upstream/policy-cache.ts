@@ -1,3 +1,4 @@
+import { verifySasWithAnyKey, type SasToken } from '@openiothub/auth';
 import { DomainError } from '@openiothub/errors';
 import type { registryV1 } from '@openiothub/proto';
 import type { RegistryClient } from './registry-client.js';
@@ -7,7 +8,7 @@ type Policy = registryV1.SharedAccessPolicy;
 
 /**
  * Shared access policies looked up in the registry, cached for `ttlMs`. `verify` checks a
- * signature against the cached keys and, when that fails, once against freshly loaded keys —
+ * token's signature against the cached keys and, when that fails, once against freshly loaded keys —
  * so a just-renewed key works at once (concurrent re-loads of one policy coalesce).
  */
 export class PolicyCache {
@@ -19,8 +20,8 @@ export class PolicyCache {
     this.#cache = new TtlCache({ ttlMs: opts.ttlMs });
   }
 
-  /** The policy whose key satisfies `signedWith`, or undefined (unknown policy or wrong key), and whether it exists. */
-  async verify(hub: string, keyName: string, signedWith: (primaryKey: string, secondaryKey: string) => boolean): Promise<{ policy: Policy | undefined; exists: boolean }> {
+  /** The policy whose primary or secondary key signed `token`, or undefined (unknown policy or wrong key), and whether it exists. */
+  async verify(hub: string, keyName: string, token: SasToken): Promise<{ policy: Policy | undefined; exists: boolean }> {
     const key = `${hub}\n${keyName}`;
     const load = async () => {
       try {
@@ -30,7 +31,7 @@ export class PolicyCache {
         throw err;
       }
     };
-    const ok = (p: Policy | undefined) => !!p && signedWith(p.primaryKey, p.secondaryKey);
+    const ok = (p: Policy | undefined) => !!p && verifySasWithAnyKey(token, [p.primaryKey, p.secondaryKey]);
     let policy = await this.#cache.get(key, load);
     if (!ok(policy)) policy = await this.#cache.refresh(key, load);
     return { policy: ok(policy) ? policy : undefined, exists: policy !== undefined };
