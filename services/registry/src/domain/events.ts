@@ -1,4 +1,4 @@
-import { headers as h } from '@openiothub/bus';
+import { headers as h, subjects } from '@openiothub/bus';
 
 import type { OutboxEvent } from '@openiothub/postgres';
 
@@ -9,7 +9,6 @@ export type { OutboxEvent };
  * properties in headers, the new identity's initial twin as the JSON body.
  */
 export function lifecycleEvent(opts: {
-  subject: string;
   hub: string;
   deviceId: string;
   moduleId?: string | undefined;
@@ -38,7 +37,7 @@ export function lifecycleEvent(opts: {
     'content-encoding': 'utf-8',
   };
   if (isModule) headers[h.moduleId] = opts.moduleId as string;
-  return { subject: opts.subject, headers, body: Buffer.from(JSON.stringify(body)) };
+  return { subject: subjects.lifecycle(opts.hub, opts.deviceId, opts.moduleId), headers, body: Buffer.from(JSON.stringify(body)) };
 }
 
 /**
@@ -46,7 +45,6 @@ export function lifecycleEvent(opts: {
  * devguide §6.3), published to JetStream for routing.
  */
 export function connectionEvent(opts: {
-  subject: string;
   hub: string;
   deviceId: string;
   moduleId?: string | undefined;
@@ -71,5 +69,5 @@ export function connectionEvent(opts: {
     'content-encoding': 'utf-8',
   };
   if (opts.moduleId) headers[h.moduleId] = opts.moduleId;
-  return { subject: opts.subject, headers, body: Buffer.from(JSON.stringify(body)) };
+  return { subject: subjects.connection(opts.hub, opts.deviceId, opts.moduleId), headers, body: Buffer.from(JSON.stringify(body)) };
 }

@@ -1,5 +1,4 @@
 import { defaultPolicies, generateSymmetricKey } from '@openiothub/auth';
-import { subjects } from '@openiothub/bus';
 import { ArgumentInvalidError, DeviceNotFoundError, DomainError } from '@openiothub/errors';
 import type { ActivityEntry, ConnectionReport, Expected, HubRow, PolicyRow, RegistryStore, Statistics } from '../store/registry-store.js';
 import { connectionEvent, lifecycleEvent } from './events.js';
@@ -152,7 +151,7 @@ export class RegistryService {
       },
       {
         maxDevices: this.#maxDevices,
-        event: (d) => lifecycleEvent({ subject: subjects.lifecycle(hub, d.deviceId), hub, deviceId: d.deviceId, op: 'create', etag: etagOf(d.version), at: now }),
+        event: (d) => lifecycleEvent({ hub, deviceId: d.deviceId, op: 'create', etag: etagOf(d.version), at: now }),
       },
     );
   }
@@ -167,7 +166,7 @@ export class RegistryService {
     const expected: Expected = parseIfMatch(ifMatch) ?? '*';
     const at = this.#now();
     await this.#store.deleteDevice(hub, deviceId, expected, (d) =>
-      lifecycleEvent({ subject: subjects.lifecycle(hub, d.deviceId), hub, deviceId: d.deviceId, op: 'delete', etag: etagOf(d.version), at }),
+      lifecycleEvent({ hub, deviceId: d.deviceId, op: 'delete', etag: etagOf(d.version), at }),
     );
     this.#identityChanged(hub, deviceId);
   }
@@ -232,7 +231,7 @@ export class RegistryService {
         {
           maxModules: MAX_MODULES_PER_DEVICE,
           event: (m) =>
-            lifecycleEvent({ subject: subjects.lifecycle(hub, m.deviceId, m.moduleId), hub, deviceId: m.deviceId, moduleId: m.moduleId, op: 'create', etag: etagOf(m.version), at }),
+            lifecycleEvent({ hub, deviceId: m.deviceId, moduleId: m.moduleId, op: 'create', etag: etagOf(m.version), at }),
         },
       );
       return { module, created: true };
@@ -255,7 +254,7 @@ export class RegistryService {
   async deleteModule(hub: string, deviceId: string, moduleId: string, ifMatch: string | undefined): Promise<void> {
     const at = this.#now();
     await this.#store.deleteModule(hub, deviceId, moduleId, parseIfMatch(ifMatch) ?? '*', (m) =>
-      lifecycleEvent({ subject: subjects.lifecycle(hub, m.deviceId, m.moduleId), hub, deviceId: m.deviceId, moduleId: m.moduleId, op: 'delete', etag: etagOf(m.version), at }),
+      lifecycleEvent({ hub, deviceId: m.deviceId, moduleId: m.moduleId, op: 'delete', etag: etagOf(m.version), at }),
     );
     this.#identityChanged(hub, deviceId);
   }
@@ -287,7 +286,6 @@ export class RegistryService {
     if (!report.connectionId) throw new ArgumentInvalidError('connectionId is required.');
     return this.#store.reportConnection(hub, report, () =>
       connectionEvent({
-        subject: subjects.connection(hub, report.deviceId, report.moduleId || undefined),
         hub,
         deviceId: report.deviceId,
         moduleId: report.moduleId || undefined,
