@@ -101,4 +101,6 @@ export const headers = {
   moduleId: 'moduleId',
   operationTimestamp: 'operationTimestamp',
   messageSource: 'iothub-message-source',
+  /** On a desired push: the desired `$version` the patch brings the twin to (no JSON parse needed to route it). */
+  desiredVersion: 'Iothub-Desired-Version',
 } as const;

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { jetStreamOutboxPublisher, openBus, subjects } from '@openiothub/bus';
+import { headers, jetStreamOutboxPublisher, openBus, subjects } from '@openiothub/bus';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { openDatabase, OutboxRelay } from '@openiothub/postgres';
 import { serveGrpc, twinV1 } from '@openiothub/proto';
 import type { ServiceContext } from '@openiothub/runtime';
@@ -32,7 +33,11 @@ export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Pr
     store: new TwinStore(pool, () => relay.kick()),
     identities,
     // desired patches reach a device only while connected (devguide §11.8): core NATS, not stored
-    push: (hub, deviceId, moduleId, patch) => nc.publish(subjects.desired(subjects.identity(hub, deviceId, moduleId || undefined)), JSON.stringify(patch)),
+    push: (hub, deviceId, moduleId, patch) => {
+      const h = natsHeaders();
+      h.set(headers.desiredVersion, String(patch['$version']));
+      nc.publish(subjects.desired(subjects.identity(hub, deviceId, moduleId || undefined)), JSON.stringify(patch), { headers: h });
+    },
   });
   relay.start();
   lifecycle.onStop('outbox-relay', () => relay.stop());

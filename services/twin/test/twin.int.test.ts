@@ -90,7 +90,13 @@ describe('twin service against Postgres and the registry', () => {
     const id = uniqueName('evt');
     await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) });
     const pushes: unknown[] = [];
-    const sub = nc.subscribe(subjects.desired(subjects.identity(hub, id)), { callback: (_e, m) => void pushes.push(m.json()) });
+    const versions: Array<string | undefined> = [];
+    const sub = nc.subscribe(subjects.desired(subjects.identity(hub, id)), {
+      callback: (_e, m) => {
+        pushes.push(m.json());
+        versions.push(m.headers?.get('Iothub-Desired-Version'));
+      },
+    });
     await nc.flush();
     const jsm = await jetstreamManager(nc);
     const consumer = await jsm.consumers.add('EVENTS', { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: subjects.twinChange(hub, id), inactive_threshold: 60_000_000_000 });
@@ -111,6 +117,7 @@ describe('twin service against Postgres and the registry', () => {
     const deadline = Date.now() + 5000;
     while (pushes.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(pushes).toEqual([{ x: 1, $version: 2 }, { x: null, y: 2, $version: 3 }]);
+    expect(versions).toEqual(['2', '3']);
     sub.unsubscribe();
     await jsm.consumers.delete('EVENTS', consumer.name);
   });

@@ -1,3 +1,4 @@
+import { headers } from '@openiothub/bus';
 import { toDomainError } from '@openiothub/errors';
 import type { Msg } from '@nats-io/transport-node';
 import type { MqttConnection } from './connection.js';
@@ -48,17 +49,12 @@ export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buf
 }
 
 /**
- * A desired patch from the twin service (`{…, "$version": N}`), pushed to
+ * A desired patch from the twin service (`{…, "$version": N}`, N also in a header), pushed to
  * `$iothub/twin/PATCH/properties/desired/?$version=N` only to a subscribed connection; nulls are
  * kept (they tell the device what was deleted).
  */
 export function deliverDesired(conn: MqttConnection, msg: Msg): void {
-  if (!conn.established?.subscriptions.has('desired')) return;
-  let version: unknown;
-  try {
-    version = (msg.json<{ $version?: unknown }>() ?? {}).$version;
-  } catch {
-    return;
-  }
-  conn.send({ cmd: 'publish', topic: `$iothub/twin/PATCH/properties/desired/?$version=${String(version)}`, payload: Buffer.from(msg.data), qos: 0, retain: false, dup: false });
+  const version = msg.headers?.get(headers.desiredVersion);
+  if (!version || !conn.established?.subscriptions.has('desired')) return;
+  conn.send({ cmd: 'publish', topic: `$iothub/twin/PATCH/properties/desired/?$version=${version}`, payload: Buffer.from(msg.data), qos: 0, retain: false, dup: false });
 }
