@@ -70,6 +70,10 @@ export const subjects = {
   method: (identityPrefix: string) => `${identityPrefix}.method`,
   /** Desired-property patch to push to the identity, if connected and subscribed. */
   desired: (identityPrefix: string) => `${identityPrefix}.desired`,
+  /** "Cloud-to-device messages are waiting": the gateway holding the identity pulls the next one. */
+  c2d: (identityPrefix: string) => `${identityPrefix}.c2d`,
+  /** Core NATS: a hub's feedback queue got a message (service-side receivers wake up). */
+  feedback: (hub: string) => `msg.${subjectToken(hub)}.feedback`,
 } as const;
 
 /** The hub and device an `identityChanged` subject names, or undefined for another subject. */

@@ -4,3 +4,4 @@ export type { AdminServer } from './admin-server.js';
 export { runService } from './run-service.js';
 export type { ServiceContext, RuntimeConfig, RunServiceOptions } from './run-service.js';
 export { tcpReachable, freePort } from './net.js';
+export { runPeriodically } from './periodic.js';

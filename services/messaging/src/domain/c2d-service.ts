@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
+import type { C2DStore } from '../store/c2d-store.js';
+import { settingsFromJson, settingsToJson, type C2DSettings, type CloudToDeviceJson } from './settings.js';
+import { ACK_MODES, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from './types.js';
+
+/** IoT Hub: C2D messages up to 64 KB (body plus properties). */
+export const MAX_C2D_BYTES = 64 * 1024;
+
+/** Who an identity is now: its generation, or undefined when it does not exist. */
+export type IdentityLookup = (key: QueueKey) => Promise<{ generationId: string } | undefined>;
+
+/** Size IoT Hub counts: body, application properties and the system properties the sender set. */
+export function messageSize(m: OutgoingMessage): number {
+  let n = m.body.length;
+  for (const [k, v] of Object.entries(m.properties)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  for (const v of [m.messageId, m.correlationId, m.userId, m.contentType, m.contentEncoding]) n += Buffer.byteLength(v);
+  return n;
+}
+
+// Release a lock only while it is still ours (a lock that expired may belong to another delivery now).
+const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/**
+ * Cloud-to-device queues (devguide §7.2): Enqueued → (receive) Invisible → Completed | Dead
+ * lettered | Enqueued again. A receive takes the queue's lock in Redis — one delivery in flight
+ * per queue, whichever gateway process asks — then locks the oldest message in Postgres under the
+ * same token. The Redis lock expiring (lock timeout, a crashed gateway) makes the message
+ * deliverable again; the delivery was already counted.
+ */
+export class C2DService {
+  readonly #store: C2DStore;
+  readonly #redis: Redis;
+  readonly #identities: IdentityLookup;
+  readonly #nudge: (key: QueueKey) => void;
+  readonly #lockMs: number;
+
+  constructor(opts: { store: C2DStore; redis: Redis; identities: IdentityLookup; nudge: (key: QueueKey) => void; lockMs: number }) {
+    this.#store = opts.store;
+    this.#redis = opts.redis;
+    this.#identities = opts.identities;
+    this.#nudge = opts.nudge;
+    this.#lockMs = opts.lockMs;
+  }
+
+  static lockKey(key: QueueKey): string {
+    return `c2d:lock:${JSON.stringify([key.hub, key.deviceId, key.moduleId])}`;
+  }
+
+  /** Enqueue for an existing identity and tell the gateway holding it. */
+  async send(key: QueueKey, msg: OutgoingMessage): Promise<{ messageId: string; sequenceNumber: number }> {
+    if (!(ACK_MODES as readonly string[]).includes(msg.ack)) throw new ArgumentInvalidError(`The ack mode must be one of ${ACK_MODES.join(', ')}; got "${msg.ack}".`);
+    if (key.moduleId && !msg.inputName) throw new ArgumentInvalidError('A message to a module needs an input name.');
+    const size = messageSize(msg);
+    if (size > MAX_C2D_BYTES) throw new DomainError('MessageTooLarge', `The message is ${size} bytes; cloud-to-device messages are limited to ${MAX_C2D_BYTES} bytes.`);
+    const identity = await this.#identities(key);
+    if (!identity) {
+      throw key.moduleId
+        ? new DomainError('ModuleNotFound', `Module ${key.moduleId} on device ${key.deviceId} is not registered.`)
+        : new DomainError('DeviceNotFound', `Device ${key.deviceId} is not registered.`);
+    }
+    const settings = await this.#store.settings(key.hub);
+    const messageId = msg.messageId || randomUUID();
+    const { sequenceNumber } = await this.#store.enqueue(key, identity.generationId, { ...msg, messageId }, settings.defaultTtlMs);
+    this.#nudge(key);
+    return { messageId, sequenceNumber };
+  }
+
+  /** Lock the next message; `retryAfterMs` > 0 when another delivery holds the queue. */
+  async receive(key: QueueKey, generationId: string): Promise<{ message?: LockedMessage; retryAfterMs: number }> {
+    const lockKey = C2DService.lockKey(key);
+    const token = randomUUID();
+    const ok = await this.#redis.set(lockKey, token, 'PX', this.#lockMs, 'NX');
+    if (ok !== 'OK') {
+      const ttl = await this.#redis.pttl(lockKey);
+      return { retryAfterMs: ttl > 0 ? ttl : 1 };
+    }
+    try {
+      const settings = await this.#store.settings(key.hub);
+      const message = await this.#store.lockNext(key, generationId, token, this.#lockMs, settings.maxDeliveryCount);
+      if (!message) await this.#release(lockKey, token);
+      return message ? { message, retryAfterMs: 0 } : { retryAfterMs: 0 };
+    } catch (err) {
+      await this.#release(lockKey, token).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async complete(key: QueueKey, lockToken: string): Promise<void> {
+    await this.#settled(key, lockToken, await this.#store.remove(key, lockToken, 'Success'));
+  }
+
+  async reject(key: QueueKey, lockToken: string): Promise<void> {
+    await this.#settled(key, lockToken, await this.#store.remove(key, lockToken, 'Rejected'));
+  }
+
+  async abandon(key: QueueKey, lockToken: string): Promise<void> {
+    await this.#settled(key, lockToken, await this.#store.unlock(key, lockToken));
+    this.#nudge(key);
+  }
+
+  async purge(key: QueueKey): Promise<number> {
+    const n = await this.#store.purge(key);
+    await this.#redis.del(C2DService.lockKey(key));
+    return n;
+  }
+
+  count(key: QueueKey): Promise<number> {
+    return this.#store.count(key);
+  }
+
+  async #settled(key: QueueKey, lockToken: string, found: boolean): Promise<void> {
+    if (!found) throw new DomainError('DeviceMessageLockLost', `The lock ${lockToken} is not held (it expired, or the message was settled).`);
+    await this.#release(C2DService.lockKey(key), lockToken);
+    // the next message may go out at once
+    this.#nudge(key);
+  }
+
+  async #release(lockKey: string, token: string): Promise<void> {
+    await this.#redis.eval(RELEASE, 1, lockKey, token);
+  }
+
+  /** Dead-letter expired messages; wakes the queues so their next message goes out. */
+  async sweep(limit = 500): Promise<number> {
+    const keys = await this.#store.sweepExpired(limit);
+    return keys.length;
+  }
+
+  batchFeedback(): Promise<string[]> {
+    return this.#store.batchFeedback(5000, 500);
+  }
+
+  async receiveFeedback(hub: string): Promise<LockedFeedback | undefined> {
+    return this.#store.lockFeedback(hub, randomUUID(), await this.#store.settings(hub));
+  }
+
+  async settleFeedback(hub: string, lockToken: string, complete: boolean): Promise<void> {
+    if (!(await this.#store.settleFeedback(hub, lockToken, complete))) {
+      throw new DomainError('DeviceMessageLockLost', `The feedback lock ${lockToken} is not held (it expired, or the message was settled).`);
+    }
+  }
+
+  async settings(hub: string): Promise<CloudToDeviceJson> {
+    return settingsToJson(await this.#store.settings(hub));
+  }
+
+  async updateSettings(hub: string, json: string): Promise<CloudToDeviceJson> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      throw new ArgumentInvalidError('The cloudToDevice settings are not valid JSON.');
+    }
+    const next: C2DSettings = settingsFromJson(parsed, await this.#store.settings(hub));
+    await this.#store.saveSettings(hub, next);
+    return settingsToJson(next);
+  }
+}

@@ -1,0 +1,4 @@
+export { createMessagingApp } from './app.js';
+export type { MessagingApp } from './app.js';
+export { loadMessagingConfig, messagingConfigSchema } from './config.js';
+export type { MessagingConfig } from './config.js';

@@ -1,0 +1,83 @@
+import { ArgumentInvalidError } from '@openiothub/errors';
+import { messagingV1, unaryHandler } from '@openiothub/proto';
+import type { C2DService } from '../domain/c2d-service.js';
+import type { AckMode, QueueKey } from '../domain/types.js';
+
+function keyOf(k: messagingV1.QueueKey | undefined): QueueKey {
+  if (!k?.hub || !k.deviceId) throw new ArgumentInvalidError('hub and deviceId are required.');
+  return { hub: k.hub, deviceId: k.deviceId, moduleId: k.moduleId };
+}
+
+function required(v: string, name: string): string {
+  if (!v) throw new ArgumentInvalidError(`${name} is required.`);
+  return v;
+}
+
+/** The gRPC MessagingService implementation: translate, call the domain, translate back. */
+export function messagingHandlers(svc: C2DService): messagingV1.MessagingServiceServer {
+  return {
+    send: unaryHandler(async (req) => {
+      const m = req.message;
+      if (!m) throw new ArgumentInvalidError('message is required.');
+      const r = await svc.send(keyOf(req.key), {
+        body: m.body,
+        messageId: m.messageId,
+        correlationId: m.correlationId,
+        userId: m.userId,
+        ack: (m.ack || 'none') as AckMode,
+        contentType: m.contentType,
+        contentEncoding: m.contentEncoding,
+        properties: m.properties,
+        expiryTime: m.expiryTime,
+        inputName: m.inputName,
+      });
+      return r;
+    }),
+    receive: unaryHandler(async (req) => {
+      const key = keyOf(req.key);
+      const r = await svc.receive(key, req.generationId);
+      const m = r.message;
+      if (!m) return { retryAfterMs: r.retryAfterMs };
+      const to = key.moduleId ? `/devices/${key.deviceId}/modules/${key.moduleId}/inputs/${m.inputName}` : `/devices/${key.deviceId}/messages/devicebound`;
+      return { retryAfterMs: 0, message: { ...m, to, expiryTime: m.expiryTime, enqueuedTime: m.enqueuedTime } };
+    }),
+    settle: unaryHandler(async (req) => {
+      const key = keyOf(req.key);
+      const token = required(req.lockToken, 'lockToken');
+      if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) await svc.complete(key, token);
+      else if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) await svc.reject(key, token);
+      else if (req.outcome === messagingV1.Outcome.OUTCOME_ABANDON) await svc.abandon(key, token);
+      else throw new ArgumentInvalidError('outcome must be COMPLETE, REJECT or ABANDON.');
+      return {};
+    }),
+    purge: unaryHandler(async (req) => ({ totalMessagesPurged: await svc.purge(keyOf(req.key)) })),
+    count: unaryHandler(async (req) => ({ count: await svc.count(keyOf(req.key)) })),
+    receiveFeedback: unaryHandler(async (req) => {
+      const hub = required(req.hub, 'hub');
+      const f = await svc.receiveFeedback(hub);
+      if (!f) return {};
+      return {
+        message: {
+          bodyJson: JSON.stringify(f.records),
+          messageId: f.messageId,
+          lockToken: f.lockToken,
+          enqueuedTime: f.enqueuedTime,
+          expiryTime: f.expiryTime,
+          deliveryCount: f.deliveryCount,
+          userId: hub, // IoT Hub: UserId = the hub name (devguide §7.4)
+        },
+      };
+    }),
+    settleFeedback: unaryHandler(async (req) => {
+      const hub = required(req.hub, 'hub');
+      const token = required(req.lockToken, 'lockToken');
+      if (req.outcome !== messagingV1.Outcome.OUTCOME_COMPLETE && req.outcome !== messagingV1.Outcome.OUTCOME_ABANDON) {
+        throw new ArgumentInvalidError('feedback can be completed or abandoned.');
+      }
+      await svc.settleFeedback(hub, token, req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE);
+      return {};
+    }),
+    getSettings: unaryHandler(async (req) => ({ cloudToDeviceJson: JSON.stringify(await svc.settings(required(req.hub, 'hub'))) })),
+    updateSettings: unaryHandler(async (req) => ({ cloudToDeviceJson: JSON.stringify(await svc.updateSettings(required(req.hub, 'hub'), req.cloudToDeviceJson)) })),
+  };
+}

@@ -1,0 +1,280 @@
+import { randomUUID } from 'node:crypto';
+import { DomainError } from '@openiothub/errors';
+import { withTransaction, type Pool, type PoolClient } from '@openiothub/postgres';
+import { DEFAULT_SETTINGS, type C2DSettings } from '../domain/settings.js';
+import { wantsFeedback, type FeedbackRecord, type FeedbackStatus, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from '../domain/types.js';
+
+/** IoT Hub: at most 50 messages waiting per device queue (devguide §7.2). */
+export const MAX_QUEUE_DEPTH = 50;
+
+interface C2DRow {
+  seq: string;
+  generation_id: string;
+  input_name: string;
+  message_id: string;
+  correlation_id: string;
+  user_id: string;
+  ack: string;
+  content_type: string;
+  content_encoding: string;
+  properties: Record<string, string>;
+  body: Buffer;
+  enqueued_at: Date;
+  expires_at: Date;
+  delivery_count: number;
+  lock_token: string | null;
+  expired: boolean;
+}
+
+interface FeedbackRow {
+  seq: string;
+  message_id: string;
+  body: FeedbackRecord[];
+  enqueued_at: Date;
+  expires_at: Date;
+  delivery_count: number;
+}
+
+const QUEUE = 'hub = $1 AND device_id = $2 AND module_id = $3';
+const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
+
+function toLocked(r: C2DRow): LockedMessage {
+  return {
+    body: r.body,
+    messageId: r.message_id,
+    correlationId: r.correlation_id,
+    userId: r.user_id,
+    ack: r.ack as LockedMessage['ack'],
+    contentType: r.content_type,
+    contentEncoding: r.content_encoding,
+    properties: r.properties,
+    inputName: r.input_name,
+    expiryTime: r.expires_at,
+    enqueuedTime: r.enqueued_at,
+    sequenceNumber: Number(r.seq),
+    deliveryCount: r.delivery_count,
+    lockToken: r.lock_token ?? '',
+  };
+}
+
+/**
+ * Postgres side of the C2D queues and the feedback queue. Every outcome that leaves a message
+ * (complete, reject, expiry, delivery count, purge) deletes the row and, in the same transaction,
+ * writes the feedback record its ack mode asks for — an outcome is never lost between the two.
+ */
+export class C2DStore {
+  readonly #pool: Pool;
+
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  async settings(hub: string): Promise<C2DSettings> {
+    const r = await this.#pool.query<{ default_ttl_ms: string; max_delivery_count: number; feedback_ttl_ms: string; feedback_max_delivery_count: number; feedback_lock_ms: string }>(
+      'SELECT * FROM messaging.settings WHERE hub = $1',
+      [hub],
+    );
+    const row = r.rows[0];
+    if (!row) return DEFAULT_SETTINGS;
+    return {
+      defaultTtlMs: Number(row.default_ttl_ms),
+      maxDeliveryCount: row.max_delivery_count,
+      feedbackTtlMs: Number(row.feedback_ttl_ms),
+      feedbackMaxDeliveryCount: row.feedback_max_delivery_count,
+      feedbackLockMs: Number(row.feedback_lock_ms),
+    };
+  }
+
+  async saveSettings(hub: string, s: C2DSettings): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO messaging.settings (hub, default_ttl_ms, max_delivery_count, feedback_ttl_ms, feedback_max_delivery_count, feedback_lock_ms)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (hub) DO UPDATE SET default_ttl_ms = $2, max_delivery_count = $3, feedback_ttl_ms = $4, feedback_max_delivery_count = $5, feedback_lock_ms = $6`,
+      [hub, s.defaultTtlMs, s.maxDeliveryCount, s.feedbackTtlMs, s.feedbackMaxDeliveryCount, s.feedbackLockMs],
+    );
+  }
+
+  /** Enqueue; the depth check and the insert are serialized per queue. Rows of an earlier generation of the identity go first. */
+  async enqueue(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
+    return withTransaction(this.#pool, async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`c2d\n${key.hub}\n${key.deviceId}\n${key.moduleId}`]);
+      await c.query(`DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4`, [...queueParams(key), generationId]);
+      const n = await c.query<{ n: string }>(`SELECT count(*) AS n FROM messaging.c2d WHERE ${QUEUE}`, queueParams(key));
+      if (Number(n.rows[0]!.n) >= MAX_QUEUE_DEPTH) {
+        throw new DomainError('DeviceMaximumQueueDepthExceeded', `The queue of ${key.moduleId ? `module ${key.moduleId} on ` : ''}device ${key.deviceId} already holds ${MAX_QUEUE_DEPTH} messages.`);
+      }
+      const r = await c.query<{ seq: string }>(
+        `INSERT INTO messaging.c2d (hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond'))
+         RETURNING seq`,
+        [...queueParams(key), generationId, msg.inputName, msg.messageId, msg.correlationId, msg.userId, msg.ack, msg.contentType, msg.contentEncoding, JSON.stringify(msg.properties), msg.body, msg.expiryTime ?? null, defaultTtlMs],
+      );
+      return { sequenceNumber: Number(r.rows[0]!.seq) };
+    });
+  }
+
+  /**
+   * Lock the oldest message of the queue for `lockMs` under `lockToken`. The caller holds the
+   * queue's Redis lock, so any lock recorded on a row is stale (its delivery's lock expired).
+   * On the way, expired messages and those delivered `maxDeliveryCount` times are dead-lettered.
+   */
+  async lockNext(key: QueueKey, generationId: string, lockToken: string, lockMs: number, maxDeliveryCount: number): Promise<LockedMessage | undefined> {
+    return withTransaction(this.#pool, async (c) => {
+      if (generationId) await c.query(`DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4`, [...queueParams(key), generationId]);
+      for (;;) {
+        const r = await c.query<C2DRow>(`SELECT *, expires_at <= now() AS expired FROM messaging.c2d WHERE ${QUEUE} ORDER BY seq LIMIT 1 FOR UPDATE`, queueParams(key));
+        const row = r.rows[0];
+        if (!row) return undefined;
+        const deadLetter: FeedbackStatus | undefined = row.expired ? 'Expired' : row.delivery_count >= maxDeliveryCount ? 'DeliveryCountExceeded' : undefined;
+        if (deadLetter) {
+          await this.#remove(c, key, row, deadLetter);
+          continue;
+        }
+        const u = await c.query<C2DRow>(
+          `UPDATE messaging.c2d SET delivery_count = delivery_count + 1, lock_token = $5, locked_until = now() + $6 * interval '1 millisecond'
+           WHERE ${QUEUE} AND seq = $4 RETURNING *, false AS expired`,
+          [...queueParams(key), row.seq, lockToken, lockMs],
+        );
+        return toLocked(u.rows[0]!);
+      }
+    });
+  }
+
+  /** Complete (→ Success) or reject (→ Rejected) the message locked by `lockToken`; false when that lock is gone. */
+  async remove(key: QueueKey, lockToken: string, status: 'Success' | 'Rejected'): Promise<boolean> {
+    return withTransaction(this.#pool, async (c) => {
+      const r = await c.query<C2DRow>(`SELECT * FROM messaging.c2d WHERE ${QUEUE} AND lock_token = $4 AND locked_until > now() FOR UPDATE`, [...queueParams(key), lockToken]);
+      const row = r.rows[0];
+      if (!row) return false;
+      await this.#remove(c, key, row, status);
+      return true;
+    });
+  }
+
+  /** Put the message locked by `lockToken` back; false when that lock is gone. */
+  async unlock(key: QueueKey, lockToken: string): Promise<boolean> {
+    const r = await this.#pool.query(`UPDATE messaging.c2d SET lock_token = NULL, locked_until = NULL WHERE ${QUEUE} AND lock_token = $4 AND locked_until > now()`, [...queueParams(key), lockToken]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Delete every message of the queue. */
+  async purge(key: QueueKey): Promise<number> {
+    return withTransaction(this.#pool, async (c) => {
+      const r = await c.query<C2DRow>(`DELETE FROM messaging.c2d WHERE ${QUEUE} RETURNING *`, queueParams(key));
+      for (const row of r.rows) await this.#feedback(c, key, row, 'Purged');
+      return r.rows.length;
+    });
+  }
+
+  async count(key: QueueKey): Promise<number> {
+    const r = await this.#pool.query<{ n: string }>(`SELECT count(*) AS n FROM messaging.c2d WHERE ${QUEUE}`, queueParams(key));
+    return Number(r.rows[0]!.n);
+  }
+
+  /** Dead-letter up to `limit` expired, unlocked messages of any queue (any number of replicas may sweep). */
+  async sweepExpired(limit: number): Promise<QueueKey[]> {
+    return withTransaction(this.#pool, async (c) => {
+      const r = await c.query<C2DRow & { hub: string; device_id: string; module_id: string }>(
+        `DELETE FROM messaging.c2d WHERE (hub, device_id, module_id, seq) IN (
+           SELECT hub, device_id, module_id, seq FROM messaging.c2d
+           WHERE expires_at <= now() AND (locked_until IS NULL OR locked_until <= now())
+           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING *`,
+        [limit],
+      );
+      const keys: QueueKey[] = [];
+      for (const row of r.rows) {
+        const key = { hub: row.hub, deviceId: row.device_id, moduleId: row.module_id };
+        await this.#feedback(c, key, row, 'Expired');
+        keys.push(key);
+      }
+      await c.query(`DELETE FROM messaging.feedback WHERE (hub, seq) IN (SELECT hub, seq FROM messaging.feedback WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED)`, [limit]);
+      return keys;
+    });
+  }
+
+  async #remove(c: PoolClient, key: QueueKey, row: C2DRow, status: FeedbackStatus): Promise<void> {
+    await c.query(`DELETE FROM messaging.c2d WHERE ${QUEUE} AND seq = $4`, [...queueParams(key), row.seq]);
+    await this.#feedback(c, key, row, status);
+  }
+
+  async #feedback(c: PoolClient, key: QueueKey, row: Pick<C2DRow, 'ack' | 'message_id' | 'generation_id'>, status: FeedbackStatus): Promise<void> {
+    if (!wantsFeedback(row.ack, status)) return;
+    const record: FeedbackRecord = {
+      originalMessageId: row.message_id,
+      description: status,
+      statusCode: status,
+      deviceGenerationId: row.generation_id,
+      deviceId: key.deviceId,
+      enqueuedTimeUtc: new Date().toISOString(),
+    };
+    await c.query('INSERT INTO messaging.feedback_records (hub, record) VALUES ($1, $2)', [key.hub, JSON.stringify(record)]);
+  }
+
+  /**
+   * Batch waiting feedback records into feedback messages, one per hub per `maxPerMessage`
+   * records ("batched into a single message whenever possible"). Returns the hubs that got one.
+   */
+  async batchFeedback(maxRecords: number, maxPerMessage: number): Promise<string[]> {
+    return withTransaction(this.#pool, async (c) => {
+      const r = await c.query<{ hub: string; record: FeedbackRecord }>(
+        `DELETE FROM messaging.feedback_records WHERE id IN (SELECT id FROM messaging.feedback_records ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING hub, record, id`,
+        [maxRecords],
+      );
+      const byHub = new Map<string, FeedbackRecord[]>();
+      for (const row of r.rows) {
+        const list = byHub.get(row.hub) ?? [];
+        list.push(row.record);
+        byHub.set(row.hub, list);
+      }
+      for (const [hub, records] of byHub) {
+        const ttl = (await this.#settingsIn(c, hub)).feedbackTtlMs;
+        records.sort((a, b) => a.enqueuedTimeUtc.localeCompare(b.enqueuedTimeUtc));
+        for (let i = 0; i < records.length; i += maxPerMessage) {
+          await c.query(
+            `INSERT INTO messaging.feedback (hub, message_id, body, enqueued_at, expires_at) VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond')`,
+            [hub, randomUUID(), JSON.stringify(records.slice(i, i + maxPerMessage)), ttl],
+          );
+        }
+      }
+      return [...byHub.keys()];
+    });
+  }
+
+  async #settingsIn(c: PoolClient, hub: string): Promise<C2DSettings> {
+    const r = await c.query<{ feedback_ttl_ms: string }>('SELECT feedback_ttl_ms FROM messaging.settings WHERE hub = $1', [hub]);
+    return r.rows[0] ? { ...DEFAULT_SETTINGS, feedbackTtlMs: Number(r.rows[0].feedback_ttl_ms) } : DEFAULT_SETTINGS;
+  }
+
+  /** Lock the oldest feedback message of a hub that no one holds; those delivered too often are dropped. */
+  async lockFeedback(hub: string, lockToken: string, settings: C2DSettings): Promise<LockedFeedback | undefined> {
+    return withTransaction(this.#pool, async (c) => {
+      for (;;) {
+        const r = await c.query<FeedbackRow>(
+          `SELECT * FROM messaging.feedback WHERE hub = $1 AND expires_at > now() AND (locked_until IS NULL OR locked_until <= now())
+           ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
+          [hub],
+        );
+        const row = r.rows[0];
+        if (!row) return undefined;
+        if (row.delivery_count >= settings.feedbackMaxDeliveryCount) {
+          await c.query('DELETE FROM messaging.feedback WHERE hub = $1 AND seq = $2', [hub, row.seq]);
+          continue;
+        }
+        await c.query(
+          `UPDATE messaging.feedback SET delivery_count = delivery_count + 1, lock_token = $3, locked_until = now() + $4 * interval '1 millisecond' WHERE hub = $1 AND seq = $2`,
+          [hub, row.seq, lockToken, settings.feedbackLockMs],
+        );
+        return { messageId: row.message_id, records: row.body, enqueuedTime: row.enqueued_at, expiryTime: row.expires_at, deliveryCount: row.delivery_count + 1, lockToken };
+      }
+    });
+  }
+
+  /** Complete (delete) or abandon (unlock) a locked feedback message; false when the lock is gone. */
+  async settleFeedback(hub: string, lockToken: string, complete: boolean): Promise<boolean> {
+    const r = complete
+      ? await this.#pool.query('DELETE FROM messaging.feedback WHERE hub = $1 AND lock_token = $2 AND locked_until > now()', [hub, lockToken])
+      : await this.#pool.query('UPDATE messaging.feedback SET lock_token = NULL, locked_until = NULL WHERE hub = $1 AND lock_token = $2 AND locked_until > now()', [hub, lockToken]);
+    return (r.rowCount ?? 0) > 0;
+  }
+}
