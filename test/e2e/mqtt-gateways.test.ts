@@ -1,62 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import { Client, Message } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { NoRetry } from 'azure-iot-common';
 import { Registry } from 'azure-iothub';
-import { freePort } from '@openiothub/testing';
+import { startExtraGateway, type ExtraGateway } from './gateways.js';
 import { closedByServer, collectTelemetry, createDevice, identityToken, rawConnect, usernameOf } from './devices.js';
 import { hub, ownerConnectionString, ownerToken, poll } from './helpers.js';
 
-const gatewayMain = resolve(import.meta.dirname, '../../services/gateway/dist/main.js');
-let second: ChildProcess | undefined;
+let second: ExtraGateway | undefined;
 let secondMqttPort = 0;
 let secondHttpsPort = 0;
 let telemetry: Awaited<ReturnType<typeof collectTelemetry>>;
 
 beforeAll(async () => {
   telemetry = await collectTelemetry();
-  if (!existsSync(gatewayMain)) throw new Error(`${gatewayMain} is missing: build first (npm test does)`);
-  const h = hub();
-  const certs = dirname(h.caCertPath);
-  const [httpsPort, mqttPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  secondMqttPort = mqttPort;
-  secondHttpsPort = httpsPort;
-  second = spawn(process.execPath, [gatewayMain], {
-    stdio: 'ignore',
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      LOG_LEVEL: 'warn',
-      HTTPS_HOST: '127.0.0.1',
-      HTTPS_PORT: String(httpsPort),
-      MQTT_HOST: '127.0.0.1',
-      MQTT_PORT: String(mqttPort),
-      ADMIN_PORT: String(adminPort),
-      TLS_CERT_PATH: join(certs, 'server.pem'),
-      TLS_KEY_PATH: join(certs, 'server-key.pem'),
-      REGISTRY_GRPC_URL: `127.0.0.1:${h.ports.registryGrpc}`,
-      TWIN_GRPC_URL: `127.0.0.1:${h.ports.twinGrpc}`,
-      NATS_URL: h.backing.natsUrl,
-      REDIS_URL: h.backing.redisUrl,
-      DEFAULT_HUB: h.hub,
-    },
-  });
-  const deadline = Date.now() + 20_000;
-  while (!(await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline || second.exitCode !== null) throw new Error('second gateway did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  second = await startExtraGateway();
+  secondMqttPort = second.mqttPort;
+  secondHttpsPort = second.httpsPort;
 });
 
 afterAll(async () => {
   await telemetry?.stop();
-  if (second && second.exitCode === null) {
-    const exited = new Promise((r) => second!.once('exit', r));
-    second.kill('SIGTERM');
-    await exited;
-  }
+  await second?.stop();
 });
 
 describe('two gateway processes', () => {

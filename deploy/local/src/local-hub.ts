@@ -4,6 +4,7 @@ import { buildConnectionString } from '@openiothub/auth';
 import { createGatewayApp, loadGatewayConfig } from '@openiothub/gateway';
 import { createRegistryApp, loadRegistryConfig } from '@openiothub/registry';
 import { createTwinApp, loadTwinConfig } from '@openiothub/twin';
+import { createMessagingApp, loadMessagingConfig } from '@openiothub/messaging';
 import type { ServiceContext } from '@openiothub/runtime';
 import { resolveBackingServices } from './backing-services.js';
 import { ensureDevCertificates } from './certs.js';
@@ -14,7 +15,7 @@ export interface LocalHubInfo {
   readonly hostName: string;
   readonly ownerConnectionString: string;
   readonly caCertPath: string;
-  readonly ports: { readonly https: number; readonly mqtt: number; readonly registryGrpc: number; readonly twinGrpc: number };
+  readonly ports: { readonly https: number; readonly mqtt: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
 }
 
@@ -51,6 +52,10 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     loadTwinConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['TWIN_GRPC_PORT'] ?? '0', REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}` }),
     ctx,
   );
+  const messaging = await createMessagingApp(
+    loadMessagingConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['MESSAGING_GRPC_PORT'] ?? '0', REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}` }),
+    ctx,
+  );
   const gateway = await createGatewayApp(
     loadGatewayConfig({
       ...shared,
@@ -58,6 +63,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
       TLS_KEY_PATH: certs.serverKeyPath,
       REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}`,
       TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}`,
+      MESSAGING_GRPC_URL: `127.0.0.1:${messaging.grpcPort}`,
       DEFAULT_HUB: hub,
     }),
     ctx,
@@ -70,7 +76,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     hostName,
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
     caCertPath: certs.caCertPath,
-    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort },
+    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
   };
   await mkdir(dataDir, { recursive: true });

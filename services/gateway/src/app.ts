@@ -13,6 +13,9 @@ import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
 import { registerMethodRoutes } from './http/service-api/method-routes.js';
 import { registerTwinRoutes } from './http/service-api/twin-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
+import { createMessagingClient } from './upstream/messaging-client.js';
+import { registerC2DRoutes } from './http/service-api/c2d-routes.js';
+import { registerDeviceRoutes } from './http/device-api/device-routes.js';
 import type { MqttDeps } from './mqtt/deps.js';
 import { createUpgradeHandler, listenMqtts, MqttConnections } from './mqtt/server.js';
 import { Presence } from './session/presence.js';
@@ -39,6 +42,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   lifecycle.onStop('registry-client', () => registry.close());
   const twin = createTwinClient(config.TWIN_GRPC_URL);
   lifecycle.onStop('twin-client', () => twin.close());
+  const messaging = createMessagingClient(config.MESSAGING_GRPC_URL);
+  lifecycle.onStop('messaging-client', () => messaging.close());
   const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-gateway', streams: ['D2C', 'EVENTS'], lifecycle });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
   await redis.connect();
@@ -57,15 +62,17 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const presence = new Presence(nc);
   const connections = new MqttConnections();
 
+  const ingest = new D2CIngest({ publisher, partitions: config.D2C_PARTITIONS });
   const mqttDeps: MqttDeps = {
     log,
     hubs,
     auth: deviceAuth,
     presence,
     sessions: new SessionStore(redis, config.MQTT_SESSION_TTL_SECONDS),
-    ingest: new D2CIngest({ publisher, partitions: config.D2C_PARTITIONS }),
+    ingest,
     reporter,
     twin,
+    messaging,
     maxKeepAliveSeconds: config.MQTT_MAX_KEEPALIVE_SECONDS,
     maxInFlight: config.MQTT_MAX_IN_FLIGHT,
     metrics: {
@@ -94,9 +101,19 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   });
 
   const router = new Router();
-  registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  const c2dCount = (hub: string, deviceId: string, moduleId: string) =>
+    messaging.count({ key: { hub, deviceId, moduleId } }).then(
+      (r) => r.count,
+      (err: unknown) => {
+        log.warn({ err, hub, deviceId }, 'C2D queue depth unavailable; showing the registry value');
+        return undefined;
+      },
+    );
+  registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerC2DRoutes(router, { messaging, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerDeviceRoutes(router, { auth: deviceAuth, ingest, messaging, reporter, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
   const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections }));

@@ -18,10 +18,12 @@ export function ifMatchOf(ctx: RequestContext): string | undefined {
   return typeof v === 'string' && v.trim() !== '' ? v : undefined;
 }
 
-/** A handler's answer: status, optional JSON body, optional headers. */
+/** A handler's answer: status, optional JSON body (or raw bytes), optional headers. */
 export interface Reply {
   readonly status: number;
   readonly body?: unknown;
+  /** Bytes sent as they are (a message body); `headers` says what they are. */
+  readonly raw?: Buffer;
   readonly headers?: Record<string, string>;
 }
 

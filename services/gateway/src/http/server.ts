@@ -38,7 +38,9 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       const { handler, params } = opts.router.match(req.method ?? 'GET', segments);
       const reply = await handler({ req, res, hub, params, query: url.searchParams, segments });
       const headers: Record<string, string | number> = { ...reply.headers };
-      if (reply.body === undefined) {
+      if (reply.raw) {
+        res.writeHead(reply.status, { ...headers, 'content-length': reply.raw.length }).end(reply.raw);
+      } else if (reply.body === undefined) {
         res.writeHead(reply.status, headers).end();
       } else {
         const body = JSON.stringify(reply.body);

@@ -6,6 +6,7 @@ import type { ConnectionContext } from '../telemetry/d2c-ingest.js';
 import type { MqttDeps } from './deps.js';
 import { classifyPublish, parsePropertyBag, type Identity, type SubscriptionKind } from './topics.js';
 import type { Msg } from '@nats-io/transport-node';
+import { C2DPump } from './c2d.js';
 import { handleConnect } from './connect.js';
 import { abandonMethods, deliverMethodRequest, type PendingMethod } from './methods.js';
 import { deliverDesired } from './twin.js';
@@ -57,6 +58,9 @@ export class MqttConnection {
   /** Direct method requests sent to the device, by $rid. */
   readonly pendingMethods = new Map<string, PendingMethod>();
   #requestIds = 0;
+  #packetIds = 0;
+  /** Cloud-to-device delivery, while the connection is subscribed to C2D or module inputs. */
+  #c2d: C2DPump | undefined;
   established: Established | undefined;
   #state: 'new' | 'connecting' | 'open' | 'closed' = 'new';
   #backlog: Packet[] = [];
@@ -107,10 +111,30 @@ export class MqttConnection {
     return this.#requestIds.toString(16);
   }
 
+  /** A packet identifier for a QoS 1 PUBLISH this hub sends (1…65535). */
+  nextPacketId(): number {
+    this.#packetIds = (this.#packetIds % 65535) + 1;
+    return this.#packetIds;
+  }
+
   /** A device-directed message from the bus (presence routes it here). */
   deliver(kind: string, msg: Msg): void {
     if (kind === 'method') deliverMethodRequest(this, msg);
     else if (kind === 'desired') deliverDesired(this, msg);
+    else if (kind === 'c2d') this.#c2d?.kick();
+  }
+
+  /** Start or stop C2D delivery to match the subscriptions (C2D for devices, inputs for modules). */
+  syncC2D(): void {
+    const subs = this.established?.subscriptions;
+    const wanted = this.#state === 'open' && !!subs && (subs.has('c2d') || subs.has('inputs'));
+    if (wanted && !this.#c2d) {
+      this.#c2d = new C2DPump(this);
+      this.#c2d.kick();
+    } else if (!wanted && this.#c2d) {
+      this.#c2d.stop();
+      this.#c2d = undefined;
+    }
   }
 
   /** Stop reading until resume() (back-pressure while telemetry waits for JetStream). */
@@ -144,6 +168,8 @@ export class MqttConnection {
     this.#backlog = [];
     for (const p of backlog) this.#dispatch(p);
     this.resume();
+    // a persistent session restores the C2D subscription: messages queued while offline go out now
+    this.syncC2D();
   }
 
   #touch(): void {
@@ -184,7 +210,7 @@ export class MqttConnection {
       case 'pingreq':
         return this.send({ cmd: 'pingresp' });
       case 'puback':
-        return; // acknowledgements of cloud-to-device deliveries arrive with C2D
+        return this.#c2d?.onPuback(p.messageId as number);
       case 'disconnect':
         return this.close('client-disconnect');
       default:
@@ -213,6 +239,7 @@ export class MqttConnection {
     if (!est || !wasOpen) return;
     est.release();
     abandonMethods(this);
+    this.#c2d?.stop();
     const { log, metrics, reporter } = this.deps;
     metrics.connections.dec({ transport: this.transport });
     reporter.report(est.auth.hub, est.auth.deviceId, est.auth.moduleId, false, this.id, new Date());

@@ -6,6 +6,7 @@ import type { Presence } from '../session/presence.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { D2CIngest } from '../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../upstream/connection-reporter.js';
+import type { MessagingClient } from '../upstream/messaging-client.js';
 import type { TwinClient } from '../upstream/twin-client.js';
 
 /** Everything an MQTT connection needs from the gateway. */
@@ -18,6 +19,7 @@ export interface MqttDeps {
   readonly ingest: D2CIngest;
   readonly reporter: ConnectionReporter;
   readonly twin: TwinClient;
+  readonly messaging: MessagingClient;
   /** IoT Hub caps keep-alive at 1177 s; 0 from a client means "use the cap". */
   readonly maxKeepAliveSeconds: number;
   /** QoS 1 telemetry a connection may have waiting for JetStream before reading pauses. */

@@ -29,6 +29,7 @@ export async function handleSubscribe(conn: MqttConnection, p: ISubscribePacket)
   }
   if (!(await persist(conn, changed))) return;
   conn.send({ cmd: 'suback', messageId: p.messageId, granted });
+  conn.syncC2D();
 }
 
 /** UNSUBSCRIBE: drop the subscriptions named; unknown filters are ignored. */
@@ -42,6 +43,7 @@ export async function handleUnsubscribe(conn: MqttConnection, p: IUnsubscribePac
   }
   if (!(await persist(conn, changed))) return;
   conn.send({ cmd: 'unsuback', messageId: p.messageId, granted: [] });
+  conn.syncC2D();
 }
 
 async function persist(conn: MqttConnection, changed: boolean): Promise<boolean> {

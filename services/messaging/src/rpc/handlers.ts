@@ -13,6 +13,14 @@ function required(v: string, name: string): string {
   return v;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Lock tokens are UUIDs this hub handed out; anything else cannot name a lock. */
+function lockToken(v: string): string {
+  if (!UUID.test(required(v, 'lockToken'))) throw new ArgumentInvalidError(`"${v}" is not a lock token this hub issued.`);
+  return v;
+}
+
 /** The gRPC MessagingService implementation: translate, call the domain, translate back. */
 export function messagingHandlers(svc: C2DService): messagingV1.MessagingServiceServer {
   return {
@@ -43,7 +51,7 @@ export function messagingHandlers(svc: C2DService): messagingV1.MessagingService
     }),
     settle: unaryHandler(async (req) => {
       const key = keyOf(req.key);
-      const token = required(req.lockToken, 'lockToken');
+      const token = lockToken(req.lockToken);
       if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) await svc.complete(key, token);
       else if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) await svc.reject(key, token);
       else if (req.outcome === messagingV1.Outcome.OUTCOME_ABANDON) await svc.abandon(key, token);
@@ -70,7 +78,7 @@ export function messagingHandlers(svc: C2DService): messagingV1.MessagingService
     }),
     settleFeedback: unaryHandler(async (req) => {
       const hub = required(req.hub, 'hub');
-      const token = required(req.lockToken, 'lockToken');
+      const token = lockToken(req.lockToken);
       if (req.outcome !== messagingV1.Outcome.OUTCOME_COMPLETE && req.outcome !== messagingV1.Outcome.OUTCOME_ABANDON) {
         throw new ArgumentInvalidError('feedback can be completed or abandoned.');
       }

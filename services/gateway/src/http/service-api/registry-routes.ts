@@ -10,7 +10,16 @@ import { deviceFromJson, deviceToJson, moduleFromJson, moduleToJson } from './id
 const quoted = (etag: string) => `"${etag}"`;
 
 /** Service REST API for identities (spec/sdk-compat.md §8.1): devices, modules, bulk, statistics. */
-export function registerRegistryRoutes(router: Router, deps: { registry: RegistryClient; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
+export function registerRegistryRoutes(
+  router: Router,
+  deps: {
+    registry: RegistryClient;
+    auth: ServiceAuthorizer;
+    maxBodyBytes: number;
+    /** Messages waiting in an identity's C2D queue (the messaging service owns the count); undefined when unknown. */
+    c2dCount: (hub: string, deviceId: string, moduleId: string) => Promise<number | undefined>;
+  },
+): void {
   const { registry, auth } = deps;
   const guarded = (permission: Permission, fn: Handler): Handler => async (ctx) => {
     await auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission });
@@ -58,8 +67,9 @@ export function registerRegistryRoutes(router: Router, deps: { registry: Registr
       'GET',
       '/devices/:deviceId',
       guarded('RegistryRead', async (ctx) => {
-        const { device } = await registry.getDevice({ hub: ctx.hub, deviceId: p(ctx, 'deviceId') });
-        return { status: 200, body: deviceToJson(device!), headers: { etag: quoted(device!.etag) } };
+        const [{ device }, count] = await Promise.all([registry.getDevice({ hub: ctx.hub, deviceId: p(ctx, 'deviceId') }), deps.c2dCount(ctx.hub, p(ctx, 'deviceId'), '')]);
+        const d = count === undefined ? device! : { ...device!, cloudToDeviceMessageCount: count };
+        return { status: 200, body: deviceToJson(d), headers: { etag: quoted(d.etag) } };
       }),
     )
     .on(
@@ -91,8 +101,12 @@ export function registerRegistryRoutes(router: Router, deps: { registry: Registr
       'GET',
       '/devices/:deviceId/modules/:moduleId',
       guarded('RegistryRead', async (ctx) => {
-        const { module } = await registry.getModule({ hub: ctx.hub, deviceId: p(ctx, 'deviceId'), moduleId: p(ctx, 'moduleId') });
-        return { status: 200, body: moduleToJson(module!), headers: { etag: quoted(module!.etag) } };
+        const [{ module }, count] = await Promise.all([
+          registry.getModule({ hub: ctx.hub, deviceId: p(ctx, 'deviceId'), moduleId: p(ctx, 'moduleId') }),
+          deps.c2dCount(ctx.hub, p(ctx, 'deviceId'), p(ctx, 'moduleId')),
+        ]);
+        const m = count === undefined ? module! : { ...module!, cloudToDeviceMessageCount: count };
+        return { status: 200, body: moduleToJson(m), headers: { etag: quoted(m.etag) } };
       }),
     )
     .on(
