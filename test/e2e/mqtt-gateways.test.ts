@@ -5,7 +5,7 @@ import { NoRetry } from 'azure-iot-common';
 import { Registry } from 'azure-iothub';
 import { startExtraGateway, type ExtraGateway } from './gateways.js';
 import { closedByServer, collectTelemetry, createDevice, identityToken, rawConnect, usernameOf } from './devices.js';
-import { hub, ownerConnectionString, ownerToken, poll } from './helpers.js';
+import { ownerConnectionString, ownerToken, poll } from './helpers.js';
 
 let second: ExtraGateway | undefined;
 let secondMqttPort = 0;
