@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'azure-iothub';
+import { Client as DeviceClient, Message } from 'azure-iot-device';
+import { Mqtt } from 'azure-iot-device-mqtt';
 import { parseConnectionString, parseSasToken, verifySasSignature } from '@openiothub/auth';
 import { uniqueName } from '@openiothub/testing';
 import { hubFetch, iothub, ownerConnectionString } from './helpers.js';
@@ -118,5 +120,32 @@ describe('iothub CLI: twins and methods', () => {
     expect((await iothub('invoke-module-method', '-d', d.deviceId, '-m', 'mod', '--mn', 'ping')).json()).toEqual({ status: 201, payload: 'pong' });
     expect((await iothub('device-twin', 'show', '-d', d.deviceId, '-m', 'mod')).json()).toMatchObject({ moduleId: 'mod' });
     await mod.close();
+  });
+
+  it('sends C2D messages, purges a queue, follows feedback and shows the hub C2D settings', async () => {
+    const id = uniqueName('clic2d');
+    expect((await iothub('device-identity', 'create', '-d', id)).code).toBe(0);
+    const cs = (((await iothub('device-identity', 'connection-string', 'show', '-d', id)).json()) as { connectionString: string }).connectionString;
+    const device = DeviceClient.fromConnectionString(cs, Mqtt);
+    const got: Array<InstanceType<typeof Message>> = [];
+    device.on('message', (m: InstanceType<typeof Message>) => got.push(m));
+    await device.open();
+    const mid = `cli-${Date.now()}`;
+    const sent = await iothub('c2d-message', 'send', '-d', id, '--data', 'from the cli', '--props', 'color=red;size=L', '--ack', 'full', '--mid', mid);
+    expect(sent.code, sent.err).toBe(0);
+    expect(sent.json()).toMatchObject({ messageId: mid });
+    const fb = await iothub('monitor-feedback', '-d', id, '-w', mid, '-t', '20');
+    expect(fb.code, fb.err).toBe(0);
+    expect(fb.json()).toMatchObject({ originalMessageId: mid, description: 'Success', deviceId: id });
+    expect(got[0]?.data.toString()).toBe('from the cli');
+    expect(got[0]?.properties.getValue('color')).toBe('red');
+    await device.close();
+
+    await iothub('c2d-message', 'send', '-d', id);
+    expect((await iothub('c2d-message', 'purge', '-d', id)).json()).toEqual({ totalMessagesPurged: 1, deviceId: id, moduleId: null });
+    expect((await iothub('hub', 'c2d-settings')).json()).toMatchObject({ maxDeliveryCount: 10, defaultTtlAsIso8601: 'PT1H' });
+    const bad = await iothub('hub', 'c2d-settings', '--set', '{"maxDeliveryCount":0}');
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/ArgumentInvalid/);
   });
 });

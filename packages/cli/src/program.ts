@@ -3,6 +3,7 @@ import { buildConnectionString, createSasToken, deviceConnectionString, encodeUr
 import { HubRestClient } from './rest-client.js';
 import { registryAdmin } from './registry-admin.js';
 import { monitorEvents } from './monitor-events.js';
+import { monitorFeedback, sendC2D } from './c2d.js';
 import { resolveTarget, type Target } from './target.js';
 
 /** Where the CLI writes. Tests pass collectors. */
@@ -185,9 +186,16 @@ export function buildProgram(io: Io): Command {
     .addOption(new Option('--rk, --renew-key <which>').choices(['primary', 'secondary']).makeOptionMandatory())
     .action((o) => withAdmin(async (a, hub) => print((await a.regeneratePolicyKey({ hub, keyName: o.name, which: o.renewKey })).policy)));
 
-  program
-    .command('hub')
-    .description('the hub itself')
+  const hubCmd = program.command('hub').description('the hub itself');
+  hubCmd
+    .command('c2d-settings')
+    .description('show (or with --set, change) the hub cloudToDevice settings: TTL, max delivery count, feedback')
+    .option('--set <json>', 'e.g. {"maxDeliveryCount":5,"defaultTtlAsIso8601":"PT2H","feedback":{"ttlAsIso8601":"PT1H"}}')
+    .action(async (o) => {
+      const body = o.set === undefined ? undefined : (JSON.parse(o.set as string) as unknown);
+      print(await rest().send(body === undefined ? 'GET' : 'PATCH', '/settings/cloudToDevice', body));
+    });
+  hubCmd
     .command('connection-string')
     .argument('[action]', 'show', 'show')
     .option('--pn, --policy-name <policy>', 'policy', 'iothubowner')
@@ -299,6 +307,41 @@ export function buildProgram(io: Io): Command {
         { natsUrl, hub, deviceId: o.deviceId, moduleId: o.moduleId, properties: o.properties, max: Number(o.max), timeoutSeconds: Number(o.timeout), signal: io.signal },
         (e) => print(e),
       );
+    });
+
+  // ---- cloud-to-device ----
+  const c2d = program.command('c2d-message').description('cloud-to-device messages');
+  c2d
+    .command('send')
+    .description('queue a message for a device (or a module input)')
+    .requiredOption('-d, --device-id <id>')
+    .option('-m, --module-id <id>', 'a module (then --input-name is required)')
+    .option('--input-name <name>', 'module input the message goes to')
+    .option('--data <text>', 'message body', 'Ping from Open IoT Hub CLI')
+    .option('--props <props>', 'application properties, key=value pairs separated by ;')
+    .addOption(new Option('--ack <mode>', 'feedback to ask for').choices(['positive', 'negative', 'full']))
+    .option('--mid, --message-id <id>')
+    .option('--cid, --correlation-id <id>')
+    .option('--uid, --user-id <id>')
+    .option('--ct, --content-type <type>')
+    .option('--ce, --content-encoding <encoding>')
+    .option('--expiry <ms>', 'expiry time, milliseconds since the epoch')
+    .action(async (o) => print(await sendC2D(rest(), o)));
+  c2d
+    .command('purge')
+    .description('delete every message waiting for a device')
+    .requiredOption('-d, --device-id <id>')
+    .action(async (o) => print(await rest().send('DELETE', path('devices', o.deviceId, 'commands'))));
+
+  program
+    .command('monitor-feedback')
+    .description('print C2D feedback records as they arrive (and complete them)')
+    .option('-d, --device-id <id>', 'only records of this device')
+    .option('-w, --wait-on-msg <messageId>', 'stop once feedback about this message arrived')
+    .option('-t, --timeout <seconds>', 'stop after this many seconds (0: never)', '0')
+    .action(async (o) => {
+      io.err('Watching C2D feedback. Ctrl+C stops.\n');
+      await monitorFeedback(rest(), { deviceId: o.deviceId, waitOnMessageId: o.waitOnMsg, timeoutSeconds: Number(o.timeout), signal: io.signal }, print);
     });
 
   return program;

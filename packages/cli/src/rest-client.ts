@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
@@ -35,10 +36,16 @@ export class HubRestClient {
     return this.#host;
   }
 
-  /** Send one request; resolves the parsed JSON body (undefined for 204), rejects with HubRequestError. */
-  send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-    const token = createSasToken({ resourceUri: this.#host, key: this.#key, keyName: this.#keyName, expiry: Math.floor(Date.now() / 1000) + 3600, encode: false });
+  /** Send a JSON request; resolves the parsed JSON body (undefined for 204), rejects with HubRequestError. */
+  async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const res = await this.request(method, path, payload, payload ? { 'content-type': 'application/json; charset=utf-8', ...headers } : headers);
+    return res.body.length > 0 ? safeJson(res.body.toString('utf8')) : undefined;
+  }
+
+  /** Send raw bytes; resolves status, headers and body of a success, rejects with HubRequestError. */
+  request(method: string, path: string, payload?: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+    const token = createSasToken({ resourceUri: this.#host, key: this.#key, keyName: this.#keyName, expiry: Math.floor(Date.now() / 1000) + 3600, encode: false });
     const sep = path.includes('?') ? '&' : '?';
     return new Promise((resolve, reject) => {
       const req = request(
@@ -48,20 +55,17 @@ export class HubRestClient {
           method,
           path: `${path}${sep}api-version=2021-04-12`,
           ca: this.#ca,
-          headers: {
-            authorization: token,
-            ...(payload ? { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length) } : {}),
-            ...headers,
-          },
+          headers: { authorization: token, ...(payload ? { 'content-length': String(payload.length) } : {}), ...headers },
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const parsed = text ? safeJson(text) : undefined;
+            const body = Buffer.concat(chunks);
             const status = res.statusCode ?? 0;
-            if (status < 300) return resolve(parsed);
+            if (status < 300) return resolve({ status, headers: res.headers, body });
+            const text = body.toString('utf8');
+            const parsed = text ? safeJson(text) : undefined;
             const message = typeof parsed === 'object' && parsed && 'Message' in parsed ? String((parsed as { Message: unknown }).Message) : text;
             const code = /^ErrorCode:([^;]+);/.exec(message)?.[1];
             reject(new HubRequestError(status, code, `${status} ${message}`));

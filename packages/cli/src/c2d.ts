@@ -1,0 +1,92 @@
+import type { HubRestClient } from './rest-client.js';
+
+const path = (...parts: string[]) => '/' + parts.map(encodeURIComponent).join('/');
+
+/** Options of `iothub c2d-message send` (as `az iot device c2d-message send`). */
+export interface C2DSendOptions {
+  readonly deviceId: string;
+  readonly moduleId?: string | undefined;
+  readonly inputName?: string | undefined;
+  readonly data: string;
+  /** `a=1;b=2` (az's format) */
+  readonly props?: string | undefined;
+  readonly ack?: string | undefined;
+  readonly messageId?: string | undefined;
+  readonly correlationId?: string | undefined;
+  readonly userId?: string | undefined;
+  readonly contentType?: string | undefined;
+  readonly contentEncoding?: string | undefined;
+  /** Milliseconds since the epoch (az's `--expiry`). */
+  readonly expiry?: string | undefined;
+}
+
+/** Parse az-style properties `k1=v1;k2=v2`. */
+export function parseProps(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (text ?? '').split(';')) {
+    if (!pair.trim()) continue;
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`A property must look like key=value: "${pair}".`);
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Send one C2D message through the service REST endpoint; resolves `{messageId, sequenceNumber}`. */
+export async function sendC2D(client: HubRestClient, o: C2DSendOptions): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  const set = (name: string, v: string | undefined) => {
+    if (v !== undefined && v !== '') headers[name] = v;
+  };
+  set('iothub-messageid', o.messageId);
+  set('iothub-correlationid', o.correlationId);
+  set('iothub-userid', o.userId);
+  set('iothub-ack', o.ack);
+  set('iothub-contenttype', o.contentType);
+  set('iothub-contentencoding', o.contentEncoding);
+  set('iothub-inputname', o.inputName);
+  if (o.expiry !== undefined) {
+    const ms = Number(o.expiry);
+    if (!Number.isFinite(ms)) throw new Error('--expiry is milliseconds since the epoch.');
+    headers['iothub-expiry'] = new Date(ms).toISOString();
+  }
+  for (const [k, v] of Object.entries(parseProps(o.props))) headers[`iothub-app-${k}`] = v;
+  const target = o.moduleId ? path('devices', o.deviceId, 'modules', o.moduleId, 'messages', 'devicebound') : path('devices', o.deviceId, 'messages', 'devicebound');
+  const res = await client.request('POST', target, Buffer.from(o.data, 'utf8'), headers);
+  return JSON.parse(res.body.toString('utf8')) as unknown;
+}
+
+/** Options of `iothub monitor-feedback`. */
+export interface FeedbackOptions {
+  readonly deviceId?: string | undefined;
+  /** Stop once feedback about this message id arrived (az's `--wait-on-msg`). */
+  readonly waitOnMessageId?: string | undefined;
+  readonly timeoutSeconds: number;
+  readonly pollMs?: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Read the hub's feedback queue, print each record (of one device, if asked), complete each
+ * feedback message once printed. Resolves on `waitOnMessageId`, timeout or abort.
+ */
+export async function monitorFeedback(client: HubRestClient, o: FeedbackOptions, print: (record: unknown) => void): Promise<void> {
+  const deadline = o.timeoutSeconds > 0 ? Date.now() + o.timeoutSeconds * 1000 : Infinity;
+  while (!o.signal?.aborted && Date.now() < deadline) {
+    const res = await client.request('GET', '/messages/serviceBound/feedback');
+    if (res.status === 204) {
+      await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
+      continue;
+    }
+    const records = JSON.parse(res.body.toString('utf8')) as Array<{ deviceId?: string; originalMessageId?: string }>;
+    let seen = false;
+    for (const r of records) {
+      if (o.deviceId && r.deviceId !== o.deviceId) continue;
+      print(r);
+      if (o.waitOnMessageId && r.originalMessageId === o.waitOnMessageId) seen = true;
+    }
+    const lock = String(res.headers.etag ?? '').replace(/^"|"$/g, '');
+    await client.request('DELETE', path('messages', 'serviceBound', 'feedback', lock));
+    if (seen) return;
+  }
+}
