@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'azure-iothub';
-import { Client as DeviceClient, Message } from 'azure-iot-device';
+import { Client as DeviceClient, type Message } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { parseConnectionString, parseSasToken, verifySasSignature } from '@openiothub/auth';
 import { uniqueName } from '@openiothub/testing';
