@@ -44,14 +44,14 @@ async function waitReady(adminPort: number, exited: Promise<unknown>, deadlineMs
 
 describe('services as separate processes', () => {
   it('needs the build', () => {
-    for (const name of ['registry', 'gateway']) {
+    for (const name of ['registry', 'messaging', 'gateway']) {
       expect(existsSync(entry(name)), `${entry(name)} is missing: run the build (npm test does) first`).toBe(true);
     }
   });
 
-  it('registry and gateway run from env, serve a request together, and exit 0 on SIGTERM', async () => {
+  it('registry, messaging and gateway run from env, serve a request together, and exit 0 on SIGTERM', async () => {
     const hub = uniqueName('proc');
-    const [grpcPort, regAdmin, gwAdmin, httpsPort, mqttPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [grpcPort, regAdmin, gwAdmin, httpsPort, mqttPort, msgGrpc, msgAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     const registry = start('registry', {
       DATABASE_URL: urls.databaseUrl,
       NATS_URL: urls.natsUrl,
@@ -61,6 +61,16 @@ describe('services as separate processes', () => {
       DEFAULT_HUB: hub,
     });
     await waitReady(regAdmin, registry.exited);
+    const messaging = start('messaging', {
+      DATABASE_URL: urls.databaseUrl,
+      NATS_URL: urls.natsUrl,
+      REDIS_URL: urls.redisUrl,
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: String(msgGrpc),
+      ADMIN_PORT: String(msgAdmin),
+      REGISTRY_GRPC_URL: `127.0.0.1:${grpcPort}`,
+    });
+    await waitReady(msgAdmin, messaging.exited);
     const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-certs-')));
     const gateway = start('gateway', {
       HTTPS_HOST: '127.0.0.1',
@@ -73,6 +83,7 @@ describe('services as separate processes', () => {
       TLS_CERT_PATH: certs.serverCertPath,
       TLS_KEY_PATH: certs.serverKeyPath,
       REGISTRY_GRPC_URL: `127.0.0.1:${grpcPort}`,
+      MESSAGING_GRPC_URL: `127.0.0.1:${msgGrpc}`,
       DEFAULT_HUB: hub,
     });
     await waitReady(gwAdmin, gateway.exited);
@@ -97,6 +108,8 @@ describe('services as separate processes', () => {
 
     gateway.child.kill('SIGTERM');
     expect(await gateway.exited).toBe(0);
+    messaging.child.kill('SIGTERM');
+    expect(await messaging.exited).toBe(0);
     registry.child.kill('SIGTERM');
     expect(await registry.exited).toBe(0);
   });
