@@ -167,7 +167,7 @@ describe('C2D queues against Postgres and Redis', () => {
     const { hub, key, generationId } = await setup();
     await messaging.send({ key, message: msg({ messageId: 'late', ack: 'negative', expiryTime: new Date(Date.now() - 1000) }) });
     await messaging.send({ key, message: msg({ messageId: 'quiet', ack: 'none', expiryTime: new Date(Date.now() - 1000) }) });
-    await messaging.send({ key, message: msg({ messageId: 'soon', ack: 'full', expiryTime: new Date(Date.now() + 300) }) });
+    await messaging.send({ key, message: msg({ messageId: 'soon', ack: 'full', expiryTime: new Date(Date.now() + 1500) }) });
     expect((await messaging.receive({ key, generationId })).message?.messageId).toBe('soon');
     // 'soon' stays locked past its expiry: the sweep must wait for the lock, then dead-letter it
     const fb = await feedbackRecords(hub, 2, LOCK_MS + 4000);
@@ -185,6 +185,8 @@ describe('C2D queues against Postgres and Redis', () => {
       const r = await messaging.receive({ key, generationId });
       await messaging.settle({ key, lockToken: r.message!.lockToken, outcome: i % 2 ? Outcome.OUTCOME_REJECT : Outcome.OUTCOME_COMPLETE });
     }
+    // outcomes that pile up before anyone reads feedback end up in one message, whatever the batch passes
+    await sleep(1000);
     let got: messagingV1.FeedbackMessage | undefined;
     for (let i = 0; i < 50 && !got; i++) {
       got = (await messaging.receiveFeedback({ hub })).message;

@@ -27,6 +27,8 @@ export interface BenchHub {
   readonly gatewayPid: number;
   readonly registryGrpc: number;
   readonly twinGrpc: number;
+  /** The messaging process, when started. */
+  readonly messagingPid: number | undefined;
   /** A service SAS token for the owner policy. */
   ownerToken(): Promise<string>;
   stop(): Promise<void>;
@@ -55,21 +57,26 @@ async function startService(children: ChildProcess[], name: string, env: Record<
 }
 
 /** Start registry, (optionally) twin, and gateway as processes. */
-export async function startBenchHub(opts: { twin: boolean }): Promise<BenchHub> {
+export async function startBenchHub(opts: { twin: boolean; messaging?: boolean }): Promise<BenchHub> {
   const children: ChildProcess[] = [];
   const hub = uniqueName('bench');
   const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-bench-')));
-  const [registryGrpc, twinGrpc, regAdmin, twinAdmin, gwAdmin, httpsPort, mqttPort] = (await Promise.all(Array.from({ length: 7 }, () => freePort()))) as [number, number, number, number, number, number, number];
+  const [registryGrpc, twinGrpc, regAdmin, twinAdmin, gwAdmin, httpsPort, mqttPort, messagingGrpc, messagingAdmin] = (await Promise.all(Array.from({ length: 9 }, () => freePort()))) as [
+    number, number, number, number, number, number, number, number, number,
+  ];
   const common = { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1' };
   await startService(children, 'registry', { ...common, GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub }, regAdmin);
   if (opts.twin) await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, DATABASE_POOL_SIZE: process.env['TWIN_POOL'] ?? '20' }, twinAdmin);
+  const messaging = opts.messaging
+    ? await startService(children, 'messaging', { ...common, REDIS_URL: urls.redisUrl, GRPC_PORT: String(messagingGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}` }, messagingAdmin)
+    : undefined;
   const gateway = await startService(
     children,
     'gateway',
     {
       HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort),
       TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
-      REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`,
+      REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`,
       NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
     },
     gwAdmin,
@@ -82,6 +89,7 @@ export async function startBenchHub(opts: { twin: boolean }): Promise<BenchHub> 
     gatewayPid: gateway.pid as number,
     registryGrpc,
     twinGrpc,
+    messagingPid: messaging?.pid,
     async ownerToken() {
       const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${registryGrpc}`, grpc.credentials.createInsecure());
       const p = (await promiseClient(raw, registryV1.RegistryServiceService).getPolicy({ hub, keyName: 'iothubowner' })).policy!;
@@ -139,11 +147,11 @@ export async function inBatches<T>(n: number, batch: number, fn: (i: number) => 
 export function restClient(h: BenchHub, token: string) {
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ca: h.ca });
   return {
-    send(method: string, path: string, body: unknown): Promise<{ status: number; body: string }> {
+    send(method: string, path: string, body: unknown, extraHeaders: Record<string, string> = {}): Promise<{ status: number; body: string }> {
       const payload = Buffer.from(JSON.stringify(body));
       return new Promise((resolveReq, reject) => {
         const req = request(
-          { host: 'localhost', port: h.httpsPort, method, path: `${path}?api-version=2021-04-12`, agent, headers: { authorization: token, 'content-type': 'application/json', 'content-length': payload.length, 'if-match': '"*"' } },
+          { host: 'localhost', port: h.httpsPort, method, path: `${path}?api-version=2021-04-12`, agent, headers: { authorization: token, 'content-type': 'application/json', 'content-length': payload.length, 'if-match': '"*"', ...extraHeaders } },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));

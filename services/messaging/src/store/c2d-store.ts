@@ -212,8 +212,9 @@ export class C2DStore {
   }
 
   /**
-   * Batch waiting feedback records into feedback messages, one per hub per `maxPerMessage`
-   * records ("batched into a single message whenever possible"). Returns the hubs that got one.
+   * Batch waiting feedback records into feedback messages ("batched into a single message
+   * whenever possible"): records join the hub's newest feedback message that no one has received
+   * yet, up to `maxPerMessage`, then new messages. Returns the hubs whose feedback grew.
    */
   async batchFeedback(maxRecords: number, maxPerMessage: number): Promise<string[]> {
     return withTransaction(this.#pool, async (c) => {
@@ -230,10 +231,24 @@ export class C2DStore {
       for (const [hub, records] of byHub) {
         const ttl = (await this.#settingsIn(c, hub)).feedbackTtlMs;
         records.sort((a, b) => a.enqueuedTimeUtc.localeCompare(b.enqueuedTimeUtc));
-        for (let i = 0; i < records.length; i += maxPerMessage) {
+        // top up the newest feedback message no one has received yet, then open new ones
+        const open = await c.query<{ seq: string; n: number }>(
+          `SELECT seq, jsonb_array_length(body) AS n FROM messaging.feedback
+           WHERE hub = $1 AND delivery_count = 0 AND lock_token IS NULL AND expires_at > now()
+           ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED`,
+          [hub],
+        );
+        let rest = records;
+        const target = open.rows[0];
+        if (target && target.n < maxPerMessage) {
+          const room = maxPerMessage - target.n;
+          await c.query('UPDATE messaging.feedback SET body = body || $3::jsonb WHERE hub = $1 AND seq = $2', [hub, target.seq, JSON.stringify(rest.slice(0, room))]);
+          rest = rest.slice(room);
+        }
+        for (let i = 0; i < rest.length; i += maxPerMessage) {
           await c.query(
             `INSERT INTO messaging.feedback (hub, message_id, body, enqueued_at, expires_at) VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond')`,
-            [hub, randomUUID(), JSON.stringify(records.slice(i, i + maxPerMessage)), ttl],
+            [hub, randomUUID(), JSON.stringify(rest.slice(i, i + maxPerMessage)), ttl],
           );
         }
       }

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench:c2d`: cloud-to-device messages per second and send → device latency (p50/p99)
+ * over DEVICES (1000) connected MQTT devices: service REST send → messaging (Postgres + Redis
+ * lock) → NATS nudge → gateway → MQTT PUBLISH QoS 1 → device PUBACK → complete. The run ends
+ * when every queue is empty (all completed). Beside it, in the same run, the bare durable-queue
+ * work in Postgres with the same concurrency (insert, lock, delete: what any C2D store must do).
+ * Env: DEVICES (1000), SECONDS (10), CONCURRENCY (50).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPool } from '@openiothub/postgres';
+import { closedLoop, connectDevice, inBatches, int, log, registerDevices, restClient, root, startBenchHub, urls } from './harness.js';
+import { percentile, processUsage, table } from './stats.js';
+
+const cfg = { devices: int('DEVICES', 1000), seconds: int('SECONDS', 10), concurrency: int('CONCURRENCY', 50) };
+
+/** Baseline: the minimal SQL of a durable per-device queue, same concurrency, on the same Postgres. */
+async function rawPostgres() {
+  const pool = createPool(urls.databaseUrl, 'bench-c2d-baseline', cfg.concurrency);
+  const table = `bench_c2d_${Date.now()}`;
+  await pool.query(`CREATE TABLE ${table} (device text, seq bigserial, body bytea, lock uuid, PRIMARY KEY (device, seq))`);
+  const r = await closedLoop(cfg.seconds, cfg.concurrency, async (i) => {
+    const device = `d${i % cfg.devices}`;
+    await pool.query(`INSERT INTO ${table} (device, body) VALUES ($1, $2)`, [device, Buffer.from('{"cmd":"on"}')]);
+    const locked = await pool.query<{ seq: string }>(
+      `UPDATE ${table} SET lock = gen_random_uuid() WHERE (device, seq) = (SELECT device, seq FROM ${table} WHERE device = $1 ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING seq`,
+      [device],
+    );
+    if (locked.rows[0]) await pool.query(`DELETE FROM ${table} WHERE device = $1 AND seq = $2`, [device, locked.rows[0].seq]);
+  });
+  await pool.query(`DROP TABLE ${table}`);
+  await pool.end();
+  return r;
+}
+
+async function main() {
+  log(`bench:c2d devices=${cfg.devices} seconds=${cfg.seconds} concurrency=${cfg.concurrency}`);
+  const h = await startBenchHub({ twin: false, messaging: true });
+  const db = createPool(urls.databaseUrl, 'bench-c2d-drain', 2);
+  try {
+    const ids = await registerDevices(h, cfg.devices);
+    const clients = await inBatches(cfg.devices, 100, (i) => connectDevice(h, ids[i]!));
+    // each device resolves the send waiting for its next message
+    const waiting = new Map<string, Array<() => void>>();
+    let received = 0;
+    clients.forEach((c, i) => {
+      c.on('message', () => {
+        received += 1;
+        waiting.get(ids[i]!)?.shift()?.();
+      });
+    });
+    await inBatches(clients.length, 200, (i) => clients[i]!.subscribeAsync({ [`devices/${ids[i]}/messages/devicebound/#`]: { qos: 1 } }));
+    log(`${clients.length} devices connected and subscribed`);
+    const rest = restClient(h, await h.ownerToken());
+    let sent = 0;
+    // lane k of CONCURRENCY sends to devices k, k+C, k+2C, …: one message in flight per lane
+    const send = async (i: number) => {
+      const deviceId = ids[i % ids.length]!;
+      const got = new Promise<void>((r) => {
+        const q = waiting.get(deviceId) ?? [];
+        q.push(r);
+        waiting.set(deviceId, q);
+      });
+      const res = await rest.send('POST', `/devices/${deviceId}/messages/devicebound`, { cmd: 'on', n: i }, { 'iothub-messageid': `m${i}` });
+      if (res.status !== 200) throw new Error(`send ${res.status} ${res.body.slice(0, 200)}`);
+      sent += 1;
+      await got;
+    };
+    await closedLoop(2, cfg.concurrency, send);
+    const pids = [h.gatewayPid, h.messagingPid!];
+    const u0 = await Promise.all(pids.map((p) => processUsage(p)));
+    const r0 = received;
+    const t0 = performance.now();
+    const hub = await closedLoop(cfg.seconds, cfg.concurrency, send);
+    // every delivered message must also be completed: wait for the queues to drain
+    for (;;) {
+      const left = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM messaging.c2d WHERE hub = $1', [h.hub])).rows[0]!.n);
+      if (left === 0) break;
+      if (performance.now() - t0 > (cfg.seconds + 60) * 1000) throw new Error(`${left} messages never completed`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const u1 = await Promise.all(pids.map((p) => processUsage(p)));
+    const cpu = (k: number) => ((u1[k]!.cpuSeconds - u0[k]!.cpuSeconds) / elapsed) * 100;
+    rest.close();
+    await inBatches(clients.length, 200, (i) => clients[i]!.endAsync());
+    log('measuring the Postgres baseline');
+    const baseline = await rawPostgres();
+    const rows = [
+      {
+        path: `C2D: REST send → queue → MQTT QoS 1 → PUBACK → complete (${cfg.concurrency} in flight, ${cfg.devices} devices)`,
+        'msgs/s': Math.round((received - r0) / elapsed),
+        'p50 ms': percentile(hub.latencies, 50),
+        'p99 ms': percentile(hub.latencies, 99),
+        'gateway CPU %': cpu(0),
+        'messaging CPU %': cpu(1),
+        'gateway RSS MB': Math.round(u1[0]!.rssBytes / 2 ** 20),
+        'vs raw Postgres': (hub.count / cfg.seconds / (baseline.count / cfg.seconds)).toFixed(2),
+      },
+      {
+        path: `raw Postgres queue: INSERT, lock (UPDATE … SKIP LOCKED), DELETE (${cfg.concurrency} in flight)`,
+        'msgs/s': Math.round(baseline.count / cfg.seconds),
+        'p50 ms': percentile(baseline.latencies, 50),
+        'p99 ms': percentile(baseline.latencies, 99),
+        'gateway CPU %': '',
+        'messaging CPU %': '',
+        'gateway RSS MB': '',
+        'vs raw Postgres': '1.00',
+      },
+    ];
+    process.stdout.write(table(`C2D (send → device receipt latency; ${sent} sent; gateway, messaging, registry, Postgres, Redis, NATS and the load generator share 2 vCPU)`, rows));
+    mkdirSync(join(root, '.data'), { recursive: true });
+    writeFileSync(join(root, '.data', 'bench-c2d.json'), JSON.stringify({ cfg, rows, at: new Date().toISOString() }, null, 2));
+  } finally {
+    await db.end();
+    await h.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
