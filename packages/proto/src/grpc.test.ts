@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '@openiothub/errors';
-import { fromGrpcError, promiseClient, toGrpcError, unaryHandler, grpc } from './grpc.js';
+import { fromGrpcError, promiseClient, serveGrpc, toGrpcError, unaryHandler, grpc } from './grpc.js';
 import { registryV1 } from './index.js';
 
 describe('gRPC error mapping', () => {
@@ -41,6 +41,35 @@ describe('gRPC error mapping', () => {
     } finally {
       raw.close();
       server.forceShutdown();
+    }
+  });
+
+  it('logs an unexpected failure with its cause, and answers ServerError without its details', async () => {
+    const logged: Array<{ obj: object; msg: string }> = [];
+    const stops: Array<() => Promise<void> | void> = [];
+    const impl = {
+      getHub: unaryHandler(async (req: registryV1.GetHubRequest) => {
+        if (req.hub === 'bug') throw new TypeError('undefined is not a function');
+        throw new DomainError('IotHubNotFound', 'no hub');
+      }),
+    } as unknown as grpc.UntypedServiceImplementation;
+    const port = await serveGrpc({
+      host: '127.0.0.1',
+      port: 0,
+      services: [[registryV1.RegistryServiceService, impl]],
+      lifecycle: { onStop: (_n, fn) => void stops.push(fn) },
+      log: { error: (obj, msg) => void logged.push({ obj, msg }) },
+    });
+    const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const client = promiseClient(raw, registryV1.RegistryServiceService);
+    try {
+      await expect(client.getHub({ hub: 'bug' })).rejects.toMatchObject({ code: 'ServerError', message: 'An internal error occurred.' });
+      await expect(client.getHub({ hub: 'other' })).rejects.toMatchObject({ code: 'IotHubNotFound' });
+      expect(logged).toHaveLength(1);
+      expect(logged[0]!.obj).toMatchObject({ method: 'getHub', err: expect.objectContaining({ message: 'undefined is not a function' }) as unknown });
+    } finally {
+      raw.close();
+      for (const s of stops) await s();
     }
   });
 });

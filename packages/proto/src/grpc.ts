@@ -9,7 +9,7 @@ export function toGrpcError(err: unknown): grpc.ServiceError {
   const domain = toDomainError(err);
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_CODE_METADATA, domain.code);
-  return Object.assign(new Error(domain.message), {
+  return Object.assign(new Error(domain.message, { cause: domain.cause ?? domain }), {
     code: domain.spec.grpc as grpc.status,
     details: domain.message,
     metadata,
@@ -82,14 +82,30 @@ export { grpc };
  * Serve gRPC services on host:port (0 = any free port); the server shuts down gracefully on stop.
  * Resolves the bound port.
  */
+/** Wrap unary handlers so an answer with status INTERNAL (a bug, not a domain error) is logged with its cause. */
+function logInternalErrors(impl: grpc.UntypedServiceImplementation, log: { error(obj: object, msg: string): void }): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(impl)) {
+    const unary = handler as grpc.handleUnaryCall<unknown, unknown>;
+    out[name] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+      unary(call, (err, value) => {
+        if (err && err.code === grpc.status.INTERNAL) log.error({ err: (err as Error).cause ?? err, method: name }, 'gRPC request failed');
+        callback(err, value);
+      })) as grpc.UntypedHandleCall;
+  }
+  return out;
+}
+
 export async function serveGrpc(opts: {
   host: string;
   port: number;
   services: ReadonlyArray<readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation]>;
   lifecycle: { onStop(name: string, fn: () => Promise<void> | void): void };
+  /** Where unexpected failures (answered INTERNAL) are logged with their cause. */
+  log?: { error(obj: object, msg: string): void };
 }): Promise<number> {
   const server = new grpc.Server();
-  for (const [definition, impl] of opts.services) server.addService(definition, impl);
+  for (const [definition, impl] of opts.services) server.addService(definition, opts.log ? logInternalErrors(impl, opts.log) : impl);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

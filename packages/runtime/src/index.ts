@@ -5,3 +5,4 @@ export { runService } from './run-service.js';
 export type { ServiceContext, RuntimeConfig, RunServiceOptions } from './run-service.js';
 export { tcpReachable, freePort } from './net.js';
 export { runPeriodically } from './periodic.js';
+export { TtlCache } from './ttl-cache.js';

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { openBus, subjects } from '@openiothub/bus';
+import { openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import { openDatabase } from '@openiothub/postgres';
 import { grpc, messagingV1, promiseClient, registryV1, serveGrpc } from '@openiothub/proto';
@@ -55,6 +55,13 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
     lockMs: config.C2D_LOCK_MS,
     nudge: (key) => nc.publish(subjects.c2d(subjects.identity(key.hub, key.deviceId, key.moduleId || undefined))),
   });
+  // cached identities are dropped when the registry announces a change (a device deleted, re-created)
+  nc.subscribe(subjects.identityChangedAll(), {
+    callback: (err, msg) => {
+      const changed = err ? undefined : parseIdentityChanged(msg.subject);
+      if (changed) service.identityChanged(changed.hub, changed.deviceId);
+    },
+  });
   runPeriodically({ name: 'c2d-expiry-sweep', intervalMs: config.SWEEP_INTERVAL_MS, task: () => service.sweep(), onError: (err) => log.warn({ err }, 'expiry sweep failed; will retry'), lifecycle });
   runPeriodically({
     name: 'feedback-batcher',
@@ -71,6 +78,7 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
     port: config.GRPC_PORT,
     services: [[messagingV1.MessagingServiceService, messagingHandlers(service)]],
     lifecycle,
+    log,
   });
   log.info({ grpcPort }, 'messaging service listening');
   return { service, grpcPort };

@@ -49,6 +49,7 @@ export async function createRegistryApp(config: RegistryConfig, ctx: ServiceCont
     port: config.GRPC_PORT,
     services: [[registryV1.RegistryServiceService, registryHandlers(service)]],
     lifecycle,
+    log,
   });
   log.info({ grpcPort }, 'registry listening');
   return { service, grpcPort, relay };

@@ -47,6 +47,7 @@ export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Pr
     port: config.GRPC_PORT,
     services: [[twinV1.TwinServiceService, twinHandlers(service)]],
     lifecycle,
+    log,
   });
   log.info({ grpcPort }, 'twin service listening');
   return { service, grpcPort, relay };

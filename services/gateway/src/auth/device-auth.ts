@@ -3,7 +3,7 @@ import { DomainError, UnauthorizedError } from '@openiothub/errors';
 import type { registryV1 } from '@openiothub/proto';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
-import { TtlCache } from '../upstream/ttl-cache.js';
+import { TtlCache } from '@openiothub/runtime';
 import type { HubResolver } from './hub-resolver.js';
 
 /** The identity a device connection proved. */

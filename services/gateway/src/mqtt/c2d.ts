@@ -47,7 +47,8 @@ export class C2DPump {
     if (!f || f.packetId !== packetId) return;
     this.#inFlight = undefined;
     this.#conn.deps.messaging.settle({ key: this.#key, lockToken: f.lockToken, outcome: messagingV1.Outcome.OUTCOME_COMPLETE }).then(
-      () => this.#next(),
+      // nothing left: wait for the nudge of the next send
+      (r) => (r.remaining === 0 ? this.#idle(undefined) : this.#next()),
       (err: unknown) => {
         // the lock expired before the PUBACK came: the message will be delivered again
         this.#conn.deps.log.info({ err, ...this.#key }, 'C2D completion refused');

@@ -2,7 +2,7 @@ import { verifySasWithAnyKey, type SasToken } from '@openiothub/auth';
 import { DomainError } from '@openiothub/errors';
 import type { registryV1 } from '@openiothub/proto';
 import type { RegistryClient } from './registry-client.js';
-import { TtlCache } from './ttl-cache.js';
+import { TtlCache } from '@openiothub/runtime';
 
 type Policy = registryV1.SharedAccessPolicy;
 

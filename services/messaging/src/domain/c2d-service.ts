@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
+import { TtlCache } from '@openiothub/runtime';
 import type { C2DStore } from '../store/c2d-store.js';
 import { settingsFromJson, settingsToJson, type C2DSettings, type CloudToDeviceJson } from './settings.js';
 import { ACK_MODES, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from './types.js';
+
+function lockLost(lockToken: string): DomainError {
+  return new DomainError('DeviceMessageLockLost', `The lock ${lockToken} is not held (it expired, or the message was settled).`);
+}
 
 /** IoT Hub: C2D messages up to 64 KB (body plus properties). */
 export const MAX_C2D_BYTES = 64 * 1024;
@@ -35,13 +40,36 @@ export class C2DService {
   readonly #identities: IdentityLookup;
   readonly #nudge: (key: QueueKey) => void;
   readonly #lockMs: number;
+  /** Hub settings change rarely; another replica's change is seen within the TTL. */
+  readonly #settings = new TtlCache<C2DSettings>({ ttlMs: 5000 });
+  /** Generations of existing identities; dropped when the registry announces a change ({@link identityChanged}). */
+  readonly #generations: TtlCache<{ generationId: string } | undefined>;
 
-  constructor(opts: { store: C2DStore; redis: Redis; identities: IdentityLookup; nudge: (key: QueueKey) => void; lockMs: number }) {
+  constructor(opts: { store: C2DStore; redis: Redis; identities: IdentityLookup; nudge: (key: QueueKey) => void; lockMs: number; identityCacheMs?: number }) {
     this.#store = opts.store;
     this.#redis = opts.redis;
     this.#identities = opts.identities;
     this.#nudge = opts.nudge;
     this.#lockMs = opts.lockMs;
+    this.#generations = new TtlCache({ ttlMs: opts.identityCacheMs ?? 30_000 });
+  }
+
+  /** The registry changed (created, updated, deleted) a device or its modules: forget what was cached. */
+  identityChanged(hub: string, deviceId: string): void {
+    const prefix = JSON.stringify([hub, deviceId]).slice(0, -1) + ',';
+    this.#generations.deleteWhere((k) => k.startsWith(prefix));
+  }
+
+  #hubSettings(hub: string): Promise<C2DSettings> {
+    return this.#settings.get(hub, () => this.#store.settings(hub));
+  }
+
+  async #identity(key: QueueKey): Promise<{ generationId: string } | undefined> {
+    const cacheKey = JSON.stringify([key.hub, key.deviceId, key.moduleId]);
+    const found = await this.#generations.get(cacheKey, () => this.#identities(key));
+    // an identity may be created any moment: never remember that it was missing
+    if (!found) this.#generations.delete(cacheKey);
+    return found;
   }
 
   static lockKey(key: QueueKey): string {
@@ -54,13 +82,13 @@ export class C2DService {
     if (key.moduleId && !msg.inputName) throw new ArgumentInvalidError('A message to a module needs an input name.');
     const size = messageSize(msg);
     if (size > MAX_C2D_BYTES) throw new DomainError('MessageTooLarge', `The message is ${size} bytes; cloud-to-device messages are limited to ${MAX_C2D_BYTES} bytes.`);
-    const identity = await this.#identities(key);
+    const identity = await this.#identity(key);
     if (!identity) {
       throw key.moduleId
         ? new DomainError('ModuleNotFound', `Module ${key.moduleId} on device ${key.deviceId} is not registered.`)
         : new DomainError('DeviceNotFound', `Device ${key.deviceId} is not registered.`);
     }
-    const settings = await this.#store.settings(key.hub);
+    const settings = await this.#hubSettings(key.hub);
     const messageId = msg.messageId || randomUUID();
     const { sequenceNumber } = await this.#store.enqueue(key, identity.generationId, { ...msg, messageId }, settings.defaultTtlMs);
     this.#nudge(key);
@@ -77,7 +105,7 @@ export class C2DService {
       return { retryAfterMs: ttl > 0 ? ttl : 1 };
     }
     try {
-      const settings = await this.#store.settings(key.hub);
+      const settings = await this.#hubSettings(key.hub);
       const message = await this.#store.lockNext(key, generationId, token, this.#lockMs, settings.maxDeliveryCount);
       if (!message) await this.#release(lockKey, token);
       return message ? { message, retryAfterMs: 0 } : { retryAfterMs: 0 };
@@ -87,16 +115,20 @@ export class C2DService {
     }
   }
 
-  async complete(key: QueueKey, lockToken: string): Promise<void> {
-    await this.#settled(key, lockToken, await this.#store.remove(key, lockToken, 'Success'));
+  /** Complete: resolves how many messages are still waiting. */
+  async complete(key: QueueKey, lockToken: string): Promise<number> {
+    return this.#removed(key, lockToken, await this.#store.remove(key, lockToken, 'Success'));
   }
 
-  async reject(key: QueueKey, lockToken: string): Promise<void> {
-    await this.#settled(key, lockToken, await this.#store.remove(key, lockToken, 'Rejected'));
+  /** Reject (dead-letter): resolves how many messages are still waiting. */
+  async reject(key: QueueKey, lockToken: string): Promise<number> {
+    return this.#removed(key, lockToken, await this.#store.remove(key, lockToken, 'Rejected'));
   }
 
   async abandon(key: QueueKey, lockToken: string): Promise<void> {
-    await this.#settled(key, lockToken, await this.#store.unlock(key, lockToken));
+    if (!(await this.#store.unlock(key, lockToken))) throw lockLost(lockToken);
+    await this.#release(C2DService.lockKey(key), lockToken);
+    // the message is deliverable again: wake whoever holds the device
     this.#nudge(key);
   }
 
@@ -110,11 +142,11 @@ export class C2DService {
     return this.#store.count(key);
   }
 
-  async #settled(key: QueueKey, lockToken: string, found: boolean): Promise<void> {
-    if (!found) throw new DomainError('DeviceMessageLockLost', `The lock ${lockToken} is not held (it expired, or the message was settled).`);
+  // the receiver that settled goes on by itself (it knows what is left): no nudge
+  async #removed(key: QueueKey, lockToken: string, remaining: number | undefined): Promise<number> {
+    if (remaining === undefined) throw lockLost(lockToken);
     await this.#release(C2DService.lockKey(key), lockToken);
-    // the next message may go out at once
-    this.#nudge(key);
+    return remaining;
   }
 
   async #release(lockKey: string, token: string): Promise<void> {
@@ -132,7 +164,7 @@ export class C2DService {
   }
 
   async receiveFeedback(hub: string): Promise<LockedFeedback | undefined> {
-    return this.#store.lockFeedback(hub, randomUUID(), await this.#store.settings(hub));
+    return this.#store.lockFeedback(hub, randomUUID(), await this.#hubSettings(hub));
   }
 
   async settleFeedback(hub: string, lockToken: string, complete: boolean): Promise<void> {
@@ -154,6 +186,7 @@ export class C2DService {
     }
     const next: C2DSettings = settingsFromJson(parsed, await this.#store.settings(hub));
     await this.#store.saveSettings(hub, next);
+    this.#settings.delete(hub);
     return settingsToJson(next);
   }
 }

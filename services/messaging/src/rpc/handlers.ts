@@ -52,11 +52,13 @@ export function messagingHandlers(svc: C2DService): messagingV1.MessagingService
     settle: unaryHandler(async (req) => {
       const key = keyOf(req.key);
       const token = lockToken(req.lockToken);
-      if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) await svc.complete(key, token);
-      else if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) await svc.reject(key, token);
-      else if (req.outcome === messagingV1.Outcome.OUTCOME_ABANDON) await svc.abandon(key, token);
-      else throw new ArgumentInvalidError('outcome must be COMPLETE, REJECT or ABANDON.');
-      return {};
+      if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) return { remaining: await svc.complete(key, token) };
+      if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) return { remaining: await svc.reject(key, token) };
+      if (req.outcome === messagingV1.Outcome.OUTCOME_ABANDON) {
+        await svc.abandon(key, token);
+        return {};
+      }
+      throw new ArgumentInvalidError('outcome must be COMPLETE, REJECT or ABANDON.');
     }),
     purge: unaryHandler(async (req) => ({ totalMessagesPurged: await svc.purge(keyOf(req.key)) })),
     count: unaryHandler(async (req) => ({ count: await svc.count(keyOf(req.key)) })),

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '@openiothub/errors';
 import { withTransaction, type Pool, type PoolClient } from '@openiothub/postgres';
 import { DEFAULT_SETTINGS, type C2DSettings } from '../domain/settings.js';
@@ -36,6 +36,11 @@ interface FeedbackRow {
 }
 
 const QUEUE = 'hub = $1 AND device_id = $2 AND module_id = $3';
+
+/** The advisory lock id of a queue: 64 bits of SHA-256, as a SQL integer literal. */
+function queueLockId(k: QueueKey): string {
+  return createHash('sha256').update(`c2d\n${k.hub}\n${k.deviceId}\n${k.moduleId}`).digest().readBigInt64BE(0).toString();
+}
 const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
 
 function toLocked(r: C2DRow): LockedMessage {
@@ -94,23 +99,58 @@ export class C2DStore {
     );
   }
 
-  /** Enqueue; the depth check and the insert are serialized per queue. Rows of an earlier generation of the identity go first. */
+  /**
+   * Enqueue; the depth check and the insert are serialized per queue (a transaction-scoped
+   * advisory lock). Rows of an earlier generation of the identity are dropped and not counted.
+   * Three round trips: BEGIN with the lock, one statement, COMMIT.
+   */
   async enqueue(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
-    return withTransaction(this.#pool, async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`c2d\n${key.hub}\n${key.deviceId}\n${key.moduleId}`]);
-      await c.query(`DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4`, [...queueParams(key), generationId]);
-      const n = await c.query<{ n: string }>(`SELECT count(*) AS n FROM messaging.c2d WHERE ${QUEUE}`, queueParams(key));
-      if (Number(n.rows[0]!.n) >= MAX_QUEUE_DEPTH) {
-        throw new DomainError('DeviceMaximumQueueDepthExceeded', `The queue of ${key.moduleId ? `module ${key.moduleId} on ` : ''}device ${key.deviceId} already holds ${MAX_QUEUE_DEPTH} messages.`);
-      }
-      const r = await c.query<{ seq: string }>(
-        `INSERT INTO messaging.c2d (hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond'))
-         RETURNING seq`,
+    const c = await this.#pool.connect();
+    try {
+      await c.query(`BEGIN; SELECT pg_advisory_xact_lock(${queueLockId(key)})`);
+      const r = await c.query<{ seq: string | null; depth: string }>(
+        `WITH stale AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4),
+              depth AS (SELECT count(*) AS n FROM messaging.c2d WHERE ${QUEUE} AND generation_id = $4),
+              ins AS (
+                INSERT INTO messaging.c2d (hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
+                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond')
+                FROM depth WHERE depth.n < ${MAX_QUEUE_DEPTH}
+                RETURNING seq)
+         SELECT (SELECT seq FROM ins) AS seq, (SELECT n FROM depth) AS depth`,
         [...queueParams(key), generationId, msg.inputName, msg.messageId, msg.correlationId, msg.userId, msg.ack, msg.contentType, msg.contentEncoding, JSON.stringify(msg.properties), msg.body, msg.expiryTime ?? null, defaultTtlMs],
       );
-      return { sequenceNumber: Number(r.rows[0]!.seq) };
-    });
+      await c.query('COMMIT');
+      const seq = r.rows[0]?.seq;
+      if (seq === null || seq === undefined) {
+        throw new DomainError('DeviceMaximumQueueDepthExceeded', `The queue of ${key.moduleId ? `module ${key.moduleId} on ` : ''}device ${key.deviceId} already holds ${MAX_QUEUE_DEPTH} messages.`);
+      }
+      return { sequenceNumber: Number(seq) };
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * Lock the head of the queue in one statement when it is deliverable (the common case);
+   * otherwise (empty queue, or an expired or exhausted head to dead-letter) take the slow path.
+   */
+  async lockNext(key: QueueKey, generationId: string, lockToken: string, lockMs: number, maxDeliveryCount: number): Promise<LockedMessage | undefined> {
+    const fast = await this.#pool.query<C2DRow>(
+      `UPDATE messaging.c2d c SET delivery_count = c.delivery_count + 1, lock_token = $5, locked_until = now() + $6 * interval '1 millisecond'
+       WHERE c.hub = $1 AND c.device_id = $2 AND c.module_id = $3 AND c.expires_at > now() AND c.delivery_count < $7
+         -- an uncorrelated scalar subquery runs once (an InitPlan); a joined one may be rescanned
+         -- per row and, skipping the row this statement already updated, pick a second one
+         AND c.seq = (SELECT seq FROM messaging.c2d WHERE ${QUEUE} AND ($4 = '' OR generation_id = $4) ORDER BY seq LIMIT 1 FOR UPDATE)
+       RETURNING c.*, false AS expired`,
+      [...queueParams(key), generationId, lockToken, lockMs, maxDeliveryCount],
+    );
+    if (fast.rows[0]) return toLocked(fast.rows[0]);
+    const any = await this.#pool.query(`SELECT 1 FROM messaging.c2d WHERE ${QUEUE} LIMIT 1`, queueParams(key));
+    if (any.rowCount === 0) return undefined;
+    return this.#lockNextSlow(key, generationId, lockToken, lockMs, maxDeliveryCount);
   }
 
   /**
@@ -118,7 +158,7 @@ export class C2DStore {
    * queue's Redis lock, so any lock recorded on a row is stale (its delivery's lock expired).
    * On the way, expired messages and those delivered `maxDeliveryCount` times are dead-lettered.
    */
-  async lockNext(key: QueueKey, generationId: string, lockToken: string, lockMs: number, maxDeliveryCount: number): Promise<LockedMessage | undefined> {
+  async #lockNextSlow(key: QueueKey, generationId: string, lockToken: string, lockMs: number, maxDeliveryCount: number): Promise<LockedMessage | undefined> {
     return withTransaction(this.#pool, async (c) => {
       if (generationId) await c.query(`DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4`, [...queueParams(key), generationId]);
       for (;;) {
@@ -140,15 +180,23 @@ export class C2DStore {
     });
   }
 
-  /** Complete (→ Success) or reject (→ Rejected) the message locked by `lockToken`; false when that lock is gone. */
-  async remove(key: QueueKey, lockToken: string, status: 'Success' | 'Rejected'): Promise<boolean> {
-    return withTransaction(this.#pool, async (c) => {
-      const r = await c.query<C2DRow>(`SELECT * FROM messaging.c2d WHERE ${QUEUE} AND lock_token = $4 AND locked_until > now() FOR UPDATE`, [...queueParams(key), lockToken]);
-      const row = r.rows[0];
-      if (!row) return false;
-      await this.#remove(c, key, row, status);
-      return true;
-    });
+  /**
+   * Complete (→ Success) or reject (→ Rejected) the message locked by `lockToken`, writing the
+   * feedback record its ack mode asks for, in one statement. Resolves the number of messages left
+   * in the queue, or undefined when that lock is gone.
+   */
+  async remove(key: QueueKey, lockToken: string, status: 'Success' | 'Rejected'): Promise<number | undefined> {
+    const acks = status === 'Success' ? ['positive', 'full'] : ['negative', 'full'];
+    const r = await this.#pool.query<{ remaining: string }>(
+      `WITH gone AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND lock_token = $4 AND locked_until > now() RETURNING message_id, generation_id, ack),
+            fb AS (INSERT INTO messaging.feedback_records (hub, record)
+                   SELECT $1, jsonb_build_object('originalMessageId', message_id, 'description', $5::text, 'statusCode', $5::text, 'deviceGenerationId', generation_id,
+                                                 'deviceId', $2::text, 'enqueuedTimeUtc', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                   FROM gone WHERE ack = ANY($6))
+       SELECT (SELECT count(*) FROM messaging.c2d WHERE ${QUEUE}) - 1 AS remaining FROM gone`,
+      [...queueParams(key), lockToken, status, acks],
+    );
+    return r.rows[0] ? Number(r.rows[0].remaining) : undefined;
   }
 
   /** Put the message locked by `lockToken` back; false when that lock is gone. */

@@ -134,6 +134,8 @@ export interface SettleRequest {
 }
 
 export interface SettleResponse {
+  /** after a complete or reject: messages still waiting in the queue (the receiver may stop asking at 0) */
+  remaining?: number | undefined;
 }
 
 export interface PurgeRequest {
@@ -1239,11 +1241,14 @@ export const SettleRequest: MessageFns<SettleRequest> = {
 };
 
 function createBaseSettleResponse(): SettleResponse {
-  return {};
+  return { remaining: undefined };
 }
 
 export const SettleResponse: MessageFns<SettleResponse> = {
-  encode(_: SettleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: SettleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.remaining !== undefined) {
+      writer.uint32(8).int32(message.remaining);
+    }
     return writer;
   },
 
@@ -1260,6 +1265,14 @@ export const SettleResponse: MessageFns<SettleResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.remaining = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1272,20 +1285,24 @@ export const SettleResponse: MessageFns<SettleResponse> = {
     }
   },
 
-  fromJSON(_: any): SettleResponse {
-    return {};
+  fromJSON(object: any): SettleResponse {
+    return { remaining: isSet(object.remaining) ? globalThis.Number(object.remaining) : undefined };
   },
 
-  toJSON(_: SettleResponse): unknown {
+  toJSON(message: SettleResponse): unknown {
     const obj: any = {};
+    if (message.remaining !== undefined) {
+      obj.remaining = Math.round(message.remaining);
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<SettleResponse>, I>>(base?: I): SettleResponse {
     return SettleResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<SettleResponse>, I>>(_: I): SettleResponse {
+  fromPartial<I extends Exact<DeepPartial<SettleResponse>, I>>(object: I): SettleResponse {
     const message = createBaseSettleResponse();
+    message.remaining = object.remaining ?? undefined;
     return message;
   },
 };
