@@ -59,6 +59,16 @@ async function setup(opts: { settings?: object } = {}) {
 const msg = (over: Partial<messagingV1.C2DMessage> = {}) => messagingV1.C2DMessage.fromPartial({ body: Buffer.from('hello'), ...over });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Call `fn` until it rejects (or 2 s pass): for changes that reach a cache asynchronously. */
+async function untilSettled(fn: () => Promise<unknown>): Promise<unknown> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    await fn();
+    if (Date.now() > deadline) return undefined;
+    await sleep(50);
+  }
+}
+
 /** Read and complete every feedback message of a hub until `n` records arrived (or time runs out). */
 async function feedbackRecords(hub: string, n: number, ms = 5000): Promise<{ records: Array<Record<string, string>>; messages: number }> {
   const records: Array<Record<string, string>> = [];
@@ -97,6 +107,16 @@ describe('C2D queues against Postgres and Redis', () => {
     await messaging.settle({ key, lockToken: r.message!.lockToken, outcome: Outcome.OUTCOME_COMPLETE });
     expect((await messaging.count({ key })).count).toBe(49);
     await messaging.send({ key, message: msg() });
+  });
+
+  it('never lets concurrent sends past 50', async () => {
+    const { key } = await setup();
+    const results = await Promise.allSettled(Array.from({ length: 70 }, (_, i) => messaging.send({ key, message: msg({ messageId: `c${i}` }) })));
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(50);
+    expect(refused).toHaveLength(20);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'DeviceMaximumQueueDepthExceeded' });
+    expect((await messaging.count({ key })).count).toBe(50);
   });
 
   it('locks one delivery per queue; complete removes it and gives positive feedback (114, 115, 127)', async () => {
@@ -214,9 +234,22 @@ describe('C2D queues against Postgres and Redis', () => {
 
     await messaging.send({ key, message: msg({ messageId: 'old' }) });
     await registry.deleteDevice({ hub, deviceId });
-    await expect(messaging.send({ key, message: msg() })).rejects.toMatchObject({ code: 'DeviceNotFound' });
+    // the registry's change announcement (core NATS) drops the cached identity: allow it a moment
+    await expect(untilSettled(() => messaging.send({ key, message: msg() }))).rejects.toMatchObject({ code: 'DeviceNotFound' });
     const again = (await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId }) })).device!;
     expect((await messaging.receive({ key, generationId: again.generationId })).message).toBeUndefined();
+
+    // rows of the old generation hold slots; the new generation's sends take them over
+    for (let i = 0; i < 50; i++) await messaging.send({ key, message: msg({ messageId: `gen2-${i}` }) });
+    await registry.deleteDevice({ hub, deviceId });
+    const third = (await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId }) })).device!;
+    let got: string | undefined;
+    for (let i = 0; i < 20 && got !== 'new'; i++) {
+      await messaging.send({ key, message: msg({ messageId: 'new' }) });
+      got = (await messaging.receive({ key, generationId: third.generationId })).message?.messageId;
+      if (got !== 'new') await sleep(100);
+    }
+    expect(got).toBe('new');
   });
 
   it('validates hub settings (120, 121) and keeps defaults until changed', async () => {

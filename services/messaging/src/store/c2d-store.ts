@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { DomainError } from '@openiothub/errors';
 import { withTransaction, type Pool, type PoolClient } from '@openiothub/postgres';
 import { DEFAULT_SETTINGS, type C2DSettings } from '../domain/settings.js';
@@ -37,10 +37,7 @@ interface FeedbackRow {
 
 const QUEUE = 'hub = $1 AND device_id = $2 AND module_id = $3';
 
-/** The advisory lock id of a queue: 64 bits of SHA-256, as a SQL integer literal. */
-function queueLockId(k: QueueKey): string {
-  return createHash('sha256').update(`c2d\n${k.hub}\n${k.deviceId}\n${k.moduleId}`).digest().readBigInt64BE(0).toString();
-}
+
 const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
 
 function toLocked(r: C2DRow): LockedMessage {
@@ -100,37 +97,33 @@ export class C2DStore {
   }
 
   /**
-   * Enqueue; the depth check and the insert are serialized per queue (a transaction-scoped
-   * advisory lock). Rows of an earlier generation of the identity are dropped and not counted.
-   * Three round trips: BEGIN with the lock, one statement, COMMIT.
+   * Enqueue in one autocommit statement: rows of an earlier generation of the identity are dropped,
+   * and the message takes the lowest free slot 0..49 of its queue. The unique (queue, slot) index
+   * makes a 51st message impossible even for concurrent sends; a send that lost a slot to another
+   * (or to a stale row this statement is deleting) tries again.
    */
   async enqueue(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
-    const c = await this.#pool.connect();
-    try {
-      await c.query(`BEGIN; SELECT pg_advisory_xact_lock(${queueLockId(key)})`);
-      const r = await c.query<{ seq: string | null; depth: string }>(
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const r = await this.#pool.query<{ seq: string | null; slot: number | null }>(
         `WITH stale AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4),
-              depth AS (SELECT count(*) AS n FROM messaging.c2d WHERE ${QUEUE} AND generation_id = $4),
+              free AS (SELECT s FROM generate_series(0, ${MAX_QUEUE_DEPTH - 1}) s
+                       WHERE s NOT IN (SELECT slot FROM messaging.c2d WHERE ${QUEUE} AND generation_id = $4) ORDER BY s LIMIT 1),
               ins AS (
-                INSERT INTO messaging.c2d (hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
-                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond')
-                FROM depth WHERE depth.n < ${MAX_QUEUE_DEPTH}
+                INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
+                SELECT $1, $2, $3, free.s, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond')
+                FROM free
+                ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
                 RETURNING seq)
-         SELECT (SELECT seq FROM ins) AS seq, (SELECT n FROM depth) AS depth`,
+         SELECT (SELECT seq FROM ins) AS seq, (SELECT s FROM free) AS slot`,
         [...queueParams(key), generationId, msg.inputName, msg.messageId, msg.correlationId, msg.userId, msg.ack, msg.contentType, msg.contentEncoding, JSON.stringify(msg.properties), msg.body, msg.expiryTime ?? null, defaultTtlMs],
       );
-      await c.query('COMMIT');
-      const seq = r.rows[0]?.seq;
-      if (seq === null || seq === undefined) {
+      const row = r.rows[0]!;
+      if (row.seq !== null) return { sequenceNumber: Number(row.seq) };
+      if (row.slot === null) {
         throw new DomainError('DeviceMaximumQueueDepthExceeded', `The queue of ${key.moduleId ? `module ${key.moduleId} on ` : ''}device ${key.deviceId} already holds ${MAX_QUEUE_DEPTH} messages.`);
       }
-      return { sequenceNumber: Number(seq) };
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
     }
+    throw new DomainError('ServiceUnavailable', 'The queue is too busy to take the message; try again.');
   }
 
   /**
