@@ -16,7 +16,8 @@ const cfg = { devices: int('DEVICES', 1000), seconds: int('SECONDS', 10), concur
 
 /** Baseline: the minimal SQL of a durable per-device queue, same concurrency, on the same Postgres. */
 async function rawPostgres() {
-  const pool = createPool(urls.databaseUrl, 'bench-c2d-baseline', cfg.concurrency);
+  // Postgres allows ~100 connections in all: the baseline pool stays within 50 whatever the concurrency
+  const pool = createPool(urls.databaseUrl, 'bench-c2d-baseline', Math.min(cfg.concurrency, 50));
   const table = `bench_c2d_${Date.now()}`;
   await pool.query(`CREATE TABLE ${table} (device text, seq bigserial, body bytea, lock uuid, PRIMARY KEY (device, seq))`);
   const r = await closedLoop(cfg.seconds, cfg.concurrency, async (i) => {
