@@ -40,6 +40,48 @@ const QUEUE = 'hub = $1 AND device_id = $2 AND module_id = $3';
 
 const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
 
+// The hot statements are named, so each pool connection parses and plans them once: with the
+// planning gone bench:c2d went from 0.17–0.19 to 0.21 × its raw-SQL baseline.
+
+/** $1-$3 queue, $4 generation, $5.. the message, $15 default TTL ms: see {@link C2DStore.enqueue}. */
+const ENQUEUE = {
+  name: 'c2d-enqueue',
+  text: `WITH stale AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4),
+              free AS (SELECT s FROM generate_series(0, ${MAX_QUEUE_DEPTH - 1}) s
+                       WHERE s NOT IN (SELECT slot FROM messaging.c2d WHERE ${QUEUE} AND generation_id = $4) ORDER BY s LIMIT 1),
+              ins AS (
+                INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
+                SELECT $1, $2, $3, free.s, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond')
+                FROM free
+                ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
+                RETURNING seq)
+         SELECT (SELECT seq FROM ins) AS seq, (SELECT s FROM free) AS slot`,
+};
+
+/** $1-$3 queue, $4 generation ('' = any), $5 token, $6 lock ms, $7 max deliveries. */
+const LOCK_HEAD = {
+  name: 'c2d-lock-head',
+  text: `UPDATE messaging.c2d c SET delivery_count = c.delivery_count + 1, lock_token = $5, locked_until = now() + $6 * interval '1 millisecond'
+       WHERE c.hub = $1 AND c.device_id = $2 AND c.module_id = $3 AND c.expires_at > now() AND c.delivery_count < $7
+         -- an uncorrelated scalar subquery runs once (an InitPlan); a joined one may be rescanned
+         -- per row and, skipping the row this statement already updated, pick a second one
+         AND c.seq = (SELECT seq FROM messaging.c2d WHERE ${QUEUE} AND ($4 = '' OR generation_id = $4) ORDER BY seq LIMIT 1 FOR UPDATE)
+       RETURNING c.*, false AS expired`,
+};
+
+const ANY_MESSAGE = { name: 'c2d-any', text: `SELECT 1 FROM messaging.c2d WHERE ${QUEUE} LIMIT 1` };
+
+/** $1-$3 queue, $4 token, $5 feedback status, $6 ack modes that want it. */
+const REMOVE_LOCKED = {
+  name: 'c2d-remove',
+  text: `WITH gone AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND lock_token = $4 AND locked_until > now() RETURNING message_id, generation_id, ack),
+            fb AS (INSERT INTO messaging.feedback_records (hub, record)
+                   SELECT $1, jsonb_build_object('originalMessageId', message_id, 'description', $5::text, 'statusCode', $5::text, 'deviceGenerationId', generation_id,
+                                                 'deviceId', $2::text, 'enqueuedTimeUtc', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                   FROM gone WHERE ack = ANY($6))
+       SELECT (SELECT count(*) FROM messaging.c2d WHERE ${QUEUE}) - 1 AS remaining FROM gone`,
+};
+
 function toLocked(r: C2DRow): LockedMessage {
   return {
     body: r.body,
@@ -104,19 +146,7 @@ export class C2DStore {
    */
   async enqueue(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
     for (let attempt = 0; attempt < 20; attempt++) {
-      const r = await this.#pool.query<{ seq: string | null; slot: number | null }>(
-        `WITH stale AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4),
-              free AS (SELECT s FROM generate_series(0, ${MAX_QUEUE_DEPTH - 1}) s
-                       WHERE s NOT IN (SELECT slot FROM messaging.c2d WHERE ${QUEUE} AND generation_id = $4) ORDER BY s LIMIT 1),
-              ins AS (
-                INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
-                SELECT $1, $2, $3, free.s, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond')
-                FROM free
-                ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
-                RETURNING seq)
-         SELECT (SELECT seq FROM ins) AS seq, (SELECT s FROM free) AS slot`,
-        [...queueParams(key), generationId, msg.inputName, msg.messageId, msg.correlationId, msg.userId, msg.ack, msg.contentType, msg.contentEncoding, JSON.stringify(msg.properties), msg.body, msg.expiryTime ?? null, defaultTtlMs],
-      );
+      const r = await this.#pool.query<{ seq: string | null; slot: number | null }>({ ...ENQUEUE, values: [...queueParams(key), generationId, msg.inputName, msg.messageId, msg.correlationId, msg.userId, msg.ack, msg.contentType, msg.contentEncoding, JSON.stringify(msg.properties), msg.body, msg.expiryTime ?? null, defaultTtlMs] });
       const row = r.rows[0]!;
       if (row.seq !== null) return { sequenceNumber: Number(row.seq) };
       if (row.slot === null) {
@@ -131,17 +161,9 @@ export class C2DStore {
    * otherwise (empty queue, or an expired or exhausted head to dead-letter) take the slow path.
    */
   async lockNext(key: QueueKey, generationId: string, lockToken: string, lockMs: number, maxDeliveryCount: number): Promise<LockedMessage | undefined> {
-    const fast = await this.#pool.query<C2DRow>(
-      `UPDATE messaging.c2d c SET delivery_count = c.delivery_count + 1, lock_token = $5, locked_until = now() + $6 * interval '1 millisecond'
-       WHERE c.hub = $1 AND c.device_id = $2 AND c.module_id = $3 AND c.expires_at > now() AND c.delivery_count < $7
-         -- an uncorrelated scalar subquery runs once (an InitPlan); a joined one may be rescanned
-         -- per row and, skipping the row this statement already updated, pick a second one
-         AND c.seq = (SELECT seq FROM messaging.c2d WHERE ${QUEUE} AND ($4 = '' OR generation_id = $4) ORDER BY seq LIMIT 1 FOR UPDATE)
-       RETURNING c.*, false AS expired`,
-      [...queueParams(key), generationId, lockToken, lockMs, maxDeliveryCount],
-    );
+    const fast = await this.#pool.query<C2DRow>({ ...LOCK_HEAD, values: [...queueParams(key), generationId, lockToken, lockMs, maxDeliveryCount] });
     if (fast.rows[0]) return toLocked(fast.rows[0]);
-    const any = await this.#pool.query(`SELECT 1 FROM messaging.c2d WHERE ${QUEUE} LIMIT 1`, queueParams(key));
+    const any = await this.#pool.query({ ...ANY_MESSAGE, values: queueParams(key) });
     if (any.rowCount === 0) return undefined;
     return this.#lockNextSlow(key, generationId, lockToken, lockMs, maxDeliveryCount);
   }
@@ -180,15 +202,7 @@ export class C2DStore {
    */
   async remove(key: QueueKey, lockToken: string, status: 'Success' | 'Rejected'): Promise<number | undefined> {
     const acks = status === 'Success' ? ['positive', 'full'] : ['negative', 'full'];
-    const r = await this.#pool.query<{ remaining: string }>(
-      `WITH gone AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND lock_token = $4 AND locked_until > now() RETURNING message_id, generation_id, ack),
-            fb AS (INSERT INTO messaging.feedback_records (hub, record)
-                   SELECT $1, jsonb_build_object('originalMessageId', message_id, 'description', $5::text, 'statusCode', $5::text, 'deviceGenerationId', generation_id,
-                                                 'deviceId', $2::text, 'enqueuedTimeUtc', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-                   FROM gone WHERE ack = ANY($6))
-       SELECT (SELECT count(*) FROM messaging.c2d WHERE ${QUEUE}) - 1 AS remaining FROM gone`,
-      [...queueParams(key), lockToken, status, acks],
-    );
+    const r = await this.#pool.query<{ remaining: string }>({ ...REMOVE_LOCKED, values: [...queueParams(key), lockToken, status, acks] });
     return r.rows[0] ? Number(r.rows[0].remaining) : undefined;
   }
 
