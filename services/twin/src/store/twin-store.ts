@@ -130,11 +130,12 @@ export class TwinStore {
         }
         await this.#writeRows(c, batch, states, dirty);
         if (events.length > 0) {
-          await c.query(
-            `INSERT INTO twin.outbox (event_id, subject, headers, body)
-             SELECT gen_random_uuid(), s, h, b FROM unnest($1::text[], $2::jsonb[], $3::bytea[]) AS e(s, h, b)`,
-            [events.map((e) => e.subject), events.map((e) => JSON.stringify(e.headers)), events.map((e) => e.body)],
-          );
+          await c.query({
+            name: 'twin-outbox-insert',
+            text: `INSERT INTO twin.outbox (event_id, subject, headers, body)
+                   SELECT gen_random_uuid(), s, h, b FROM unnest($1::text[], $2::jsonb[], $3::bytea[]) AS e(s, h, b)`,
+            values: [events.map((e) => e.subject), events.map((e) => JSON.stringify(e.headers)), events.map((e) => e.body)],
+          });
           wroteEvents = true;
         }
       });
@@ -155,12 +156,13 @@ export class TwinStore {
     const refs = new Map<string, TwinRef>();
     for (const op of batch) refs.set(op.key, op.ref);
     const select = (list: TwinRef[]) =>
-      c.query(
-        `SELECT t.* FROM twin.twins t JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(hub, device_id, module_id)
-           ON t.hub = k.hub AND t.device_id = k.device_id AND t.module_id = k.module_id
-         ORDER BY t.hub, t.device_id, t.module_id FOR UPDATE OF t`,
-        [list.map((r) => r.hub), list.map((r) => r.deviceId), list.map((r) => r.moduleId)],
-      );
+      c.query({
+        name: 'twin-lock-batch',
+        text: `SELECT t.* FROM twin.twins t JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(hub, device_id, module_id)
+                 ON t.hub = k.hub AND t.device_id = k.device_id AND t.module_id = k.module_id
+               ORDER BY t.hub, t.device_id, t.module_id FOR UPDATE OF t`,
+        values: [list.map((r) => r.hub), list.map((r) => r.deviceId), list.map((r) => r.moduleId)],
+      });
     const rows = new Map<string, Row>();
     for (const r of (await select([...refs.values()])).rows as Row[]) rows.set(keyOf({ hub: r['hub'] as string, deviceId: r['device_id'] as string, moduleId: r['module_id'] as string }), r);
     // first use, or a new generation of the identity: start from a fresh twin (the common case skips this)
@@ -190,8 +192,10 @@ export class TwinStore {
     const refs = new Map(batch.map((op) => [op.key, op.ref]));
     const keys = [...dirty];
     const col = <T>(f: (s: TwinState, r: TwinRef) => T) => keys.map((k) => f(states.get(k)!, refs.get(k)!));
-    await c.query(
-      `UPDATE twin.twins t SET model_id = v.model_id, tags = v.tags, desired = v.desired, desired_meta = v.desired_meta,
+    // named: prepared once per connection, like the lock and outbox statements of a batch
+    await c.query({
+      name: 'twin-write-batch',
+      text: `UPDATE twin.twins t SET model_id = v.model_id, tags = v.tags, desired = v.desired, desired_meta = v.desired_meta,
               desired_version = v.desired_version, reported = v.reported, reported_meta = v.reported_meta,
               reported_version = v.reported_version, version = v.version, etag_version = v.etag_version
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::bigint[],
@@ -199,7 +203,7 @@ export class TwinStore {
            AS v(hub, device_id, module_id, model_id, tags, desired, desired_meta, desired_version, reported, reported_meta,
                 reported_version, version, etag_version)
         WHERE t.hub = v.hub AND t.device_id = v.device_id AND t.module_id = v.module_id`,
-      [
+      values: [
         col((_s, r) => r.hub),
         col((_s, r) => r.deviceId),
         col((_s, r) => r.moduleId),
@@ -214,6 +218,6 @@ export class TwinStore {
         col((s) => s.version),
         col((s) => s.etagVersion),
       ],
-    );
+    });
   }
 }
