@@ -6,7 +6,9 @@ import type { ConnectionContext } from '../telemetry/d2c-ingest.js';
 import type { MqttDeps } from './deps.js';
 import { classifyPublish, parsePropertyBag, type Identity, type SubscriptionKind } from './topics.js';
 import type { Msg } from '@nats-io/transport-node';
-import { C2DPump } from './c2d.js';
+import { messagingV1 } from '@openiothub/proto';
+import { C2DPump } from '../c2d/pump.js';
+import { c2dTopic } from '../c2d/wire.js';
 import { handleConnect } from './connect.js';
 import { abandonMethods, deliverMethodRequest, type PendingMethod } from './methods.js';
 import { deliverDesired } from './twin.js';
@@ -61,6 +63,8 @@ export class MqttConnection {
   #packetIds = 0;
   /** Cloud-to-device delivery, while the connection is subscribed to C2D or module inputs. */
   #c2d: C2DPump | undefined;
+  /** The C2D delivery awaiting its PUBACK (the PUBACK completes it). */
+  #c2dInFlight: { packetId: number; lockToken: string } | undefined;
   established: Established | undefined;
   #state: 'new' | 'connecting' | 'open' | 'closed' = 'new';
   #backlog: Packet[] = [];
@@ -124,16 +128,35 @@ export class MqttConnection {
     else if (kind === 'c2d') this.#c2d?.kick();
   }
 
+  #onPuback(packetId: number): void {
+    const f = this.#c2dInFlight;
+    if (!f || f.packetId !== packetId) return;
+    this.#c2dInFlight = undefined;
+    this.#c2d?.settle(f.lockToken, messagingV1.Outcome.OUTCOME_COMPLETE);
+  }
+
   /** Start or stop C2D delivery to match the subscriptions (C2D for devices, inputs for modules). */
   syncC2D(): void {
     const subs = this.established?.subscriptions;
     const wanted = this.#state === 'open' && !!subs && (subs.has('c2d') || subs.has('inputs'));
     if (wanted && !this.#c2d) {
-      this.#c2d = new C2DPump(this);
+      const { auth } = this.established!;
+      this.#c2d = new C2DPump({
+        messaging: this.deps.messaging,
+        log: this.deps.log,
+        key: { hub: auth.hub, deviceId: auth.deviceId, moduleId: auth.moduleId ?? '' },
+        generationId: auth.generationId,
+        deliver: (m) => {
+          const packetId = this.nextPacketId();
+          this.#c2dInFlight = { packetId, lockToken: m.lockToken };
+          this.send({ cmd: 'publish', topic: c2dTopic(auth.deviceId, auth.moduleId, m), payload: m.body, qos: 1, messageId: packetId, retain: false, dup: false });
+        },
+      });
       this.#c2d.kick();
     } else if (!wanted && this.#c2d) {
       this.#c2d.stop();
       this.#c2d = undefined;
+      this.#c2dInFlight = undefined;
     }
   }
 
@@ -210,7 +233,7 @@ export class MqttConnection {
       case 'pingreq':
         return this.send({ cmd: 'pingresp' });
       case 'puback':
-        return this.#c2d?.onPuback(p.messageId as number);
+        return this.#onPuback(p.messageId as number);
       case 'disconnect':
         return this.close('client-disconnect');
       default:
