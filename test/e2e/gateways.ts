@@ -19,7 +19,7 @@ export async function startExtraGateway(): Promise<ExtraGateway> {
   if (!existsSync(gatewayMain)) throw new Error(`${gatewayMain} is missing: build first (npm test does)`);
   const h = hub();
   const certs = dirname(h.caCertPath);
-  const [httpsPort, mqttPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [httpsPort, mqttPort, amqpPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const child = spawn(process.execPath, [gatewayMain], {
     stdio: 'ignore',
     env: {
@@ -29,6 +29,8 @@ export async function startExtraGateway(): Promise<ExtraGateway> {
       HTTPS_PORT: String(httpsPort),
       MQTT_HOST: '127.0.0.1',
       MQTT_PORT: String(mqttPort),
+      AMQP_HOST: '127.0.0.1',
+      AMQP_PORT: String(amqpPort),
       ADMIN_PORT: String(adminPort),
       TLS_CERT_PATH: join(certs, 'server.pem'),
       TLS_KEY_PATH: join(certs, 'server-key.pem'),

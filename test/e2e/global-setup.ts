@@ -21,11 +21,20 @@ export default async function setup(project: TestProject) {
       dataDir: '.data/e2e',
       // a test client may still hold a keep-alive connection at teardown: do not wait for it
       hub: uniqueName('e2e'),
-      env: { ...process.env, DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, HTTPS_PORT: process.env['HTTPS_PORT'] ?? '443', HTTP_DRAIN_MS: '500',
+      env: {
+        ...process.env,
+        DATABASE_URL: urls.databaseUrl,
+        NATS_URL: urls.natsUrl,
+        REDIS_URL: urls.redisUrl,
+        HTTPS_PORT: process.env['HTTPS_PORT'] ?? '443',
+        MQTT_PORT: process.env['MQTT_PORT'] ?? '8883',
+        AMQP_PORT: process.env['AMQP_PORT'] ?? '5671',
+        HTTP_DRAIN_MS: '500',
         // C2D lock timeout and sweeps short enough to watch expiry in a test (IoT Hub: 60 s)
         C2D_LOCK_MS: '3000',
         SWEEP_INTERVAL_MS: '300',
-        FEEDBACK_BATCH_MS: '300', MQTT_PORT: process.env['MQTT_PORT'] ?? '8883' },
+        FEEDBACK_BATCH_MS: '300',
+      },
     },
     ctx,
   );

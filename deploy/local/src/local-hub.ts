@@ -15,7 +15,7 @@ export interface LocalHubInfo {
   readonly hostName: string;
   readonly ownerConnectionString: string;
   readonly caCertPath: string;
-  readonly ports: { readonly https: number; readonly mqtt: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number };
+  readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
 }
 
@@ -76,7 +76,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     hostName,
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
     caCertPath: certs.caCertPath,
-    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort },
+    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
   };
   await mkdir(dataDir, { recursive: true });

@@ -51,7 +51,7 @@ describe('services as separate processes', () => {
 
   it('registry, messaging and gateway run from env, serve a request together, and exit 0 on SIGTERM', async () => {
     const hub = uniqueName('proc');
-    const [grpcPort, regAdmin, gwAdmin, httpsPort, mqttPort, msgGrpc, msgAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [grpcPort, regAdmin, gwAdmin, httpsPort, mqttPort, msgGrpc, msgAdmin, amqpPort] = (await Promise.all(Array.from({ length: 8 }, () => freePort()))) as [number, number, number, number, number, number, number, number];
     const registry = start('registry', {
       DATABASE_URL: urls.databaseUrl,
       NATS_URL: urls.natsUrl,
@@ -77,6 +77,8 @@ describe('services as separate processes', () => {
       HTTPS_PORT: String(httpsPort),
       MQTT_HOST: '127.0.0.1',
       MQTT_PORT: String(mqttPort),
+      AMQP_HOST: '127.0.0.1',
+      AMQP_PORT: String(amqpPort),
       NATS_URL: urls.natsUrl,
       REDIS_URL: urls.redisUrl,
       ADMIN_PORT: String(gwAdmin),

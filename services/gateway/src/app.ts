@@ -19,6 +19,7 @@ import { registerDeviceRoutes } from './http/device-api/device-routes.js';
 import type { MqttDeps } from './mqtt/deps.js';
 import { createUpgradeHandler, listenMqtts, MqttConnections } from './mqtt/server.js';
 import { Presence } from './session/presence.js';
+import { AmqpEndpoint, listenAmqps } from './amqp/server.js';
 import { SessionStore } from './session/session-store.js';
 import { D2CIngest } from './telemetry/d2c-ingest.js';
 import { ConnectionReporter } from './upstream/connection-reporter.js';
@@ -29,6 +30,7 @@ import { createRegistryClient } from './upstream/registry-client.js';
 export interface GatewayApp {
   readonly httpsPort: number;
   readonly mqttPort: number;
+  readonly amqpPort: number;
   readonly hubs: HubResolver;
   readonly connections: MqttConnections;
 }
@@ -116,7 +118,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerDeviceRoutes(router, { auth: deviceAuth, ingest, messaging, reporter, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
   const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });
-  https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections }));
+  const amqp = new AmqpEndpoint({ log, hubs, deviceAuth, serviceAuth: auth, ingest, messaging, presence, reporter, nc });
+  https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections, amqp: (ws) => amqp.acceptWebSocket(ws) }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));
   const mqtts = await listenMqtts({ host: config.MQTT_HOST, port: config.MQTT_PORT, cert, key, deps: mqttDeps, connections });
   lifecycle.onStop('mqtt-listener', async () => {
@@ -124,6 +127,12 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     connections.closeAll();
     await closed;
   });
-  log.info({ httpsPort: https.port, mqttPort: mqtts.port }, 'gateway listening');
-  return { httpsPort: https.port, mqttPort: mqtts.port, hubs, connections };
+  const amqps = await listenAmqps({ host: config.AMQP_HOST, port: config.AMQP_PORT, cert, key, endpoint: amqp });
+  lifecycle.onStop('amqp-listener', async () => {
+    const closed = new Promise<void>((resolve) => amqps.server.close(() => resolve()));
+    amqp.closeAll();
+    await closed;
+  });
+  log.info({ httpsPort: https.port, mqttPort: mqtts.port, amqpPort: amqps.port }, 'gateway listening');
+  return { httpsPort: https.port, mqttPort: mqtts.port, amqpPort: amqps.port, hubs, connections };
 }

@@ -15,6 +15,8 @@ export const gatewayConfigSchema = z.object({
   HTTP_DRAIN_MS: z.coerce.number().int().min(0).default(5000).describe('on shutdown, how long requests in flight may take before connections are cut'),
   MQTT_HOST: z.string().default('0.0.0.0').describe('address the MQTT/TLS listener binds'),
   MQTT_PORT: port(8883).describe('MQTT 3.1.1 over TLS'),
+  AMQP_HOST: z.string().default('0.0.0.0').describe('address the AMQP/TLS listener binds'),
+  AMQP_PORT: port(5671).describe('AMQP 1.0 over TLS (device and service links)'),
   NATS_URL: z.string().min(1).describe('NATS server URL(s) with JetStream: telemetry, presence, identity changes'),
   REDIS_URL: z.string().min(1).describe('Redis URL: MQTT persistent sessions'),
   D2C_PARTITIONS: z.coerce.number().int().min(1).max(32).default(4).describe('telemetry partitions per hub (subjects d2c.{hub}.{n})'),

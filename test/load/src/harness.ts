@@ -61,8 +61,8 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean }
   const children: ChildProcess[] = [];
   const hub = uniqueName('bench');
   const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-bench-')));
-  const [registryGrpc, twinGrpc, regAdmin, twinAdmin, gwAdmin, httpsPort, mqttPort, messagingGrpc, messagingAdmin] = (await Promise.all(Array.from({ length: 9 }, () => freePort()))) as [
-    number, number, number, number, number, number, number, number, number,
+  const [registryGrpc, twinGrpc, regAdmin, twinAdmin, gwAdmin, httpsPort, mqttPort, messagingGrpc, messagingAdmin, amqpPort] = (await Promise.all(Array.from({ length: 10 }, () => freePort()))) as [
+    number, number, number, number, number, number, number, number, number, number,
   ];
   const common = { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1' };
   await startService(children, 'registry', { ...common, GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub }, regAdmin);
@@ -74,7 +74,7 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean }
     children,
     'gateway',
     {
-      HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort),
+      HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort), AMQP_HOST: '127.0.0.1', AMQP_PORT: String(amqpPort),
       TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
       REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`,
       NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,

@@ -2,7 +2,7 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, createWebSocketStream } from 'ws';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import { MqttConnection } from './connection.js';
 import type { MqttDeps } from './deps.js';
 
@@ -42,23 +42,28 @@ export async function listenMqtts(opts: { host: string; port: number; cert: stri
 /**
  * WebSocket upgrades on the HTTPS port. The SDKs dial `/$iothub/websocket`; a HostName with a
  * port yields `/:18443/$iothub/websocket`, so any path ending that way is accepted (sdk-compat §4.7).
- * Subprotocol `mqtt` is MQTT; AMQP (`AMQPWSB10`) arrives with the AMQP endpoint.
+ * Subprotocol `mqtt` is MQTT, `AMQPWSB10` is AMQP (handed to `amqp`).
  */
-export function createUpgradeHandler(opts: { deps: MqttDeps; connections: MqttConnections }) {
+export function createUpgradeHandler(opts: { deps: MqttDeps; connections: MqttConnections; amqp?: (ws: WebSocket) => void }) {
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
     maxPayload: 512 * 1024,
-    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : opts.amqp && protocols.has('AMQPWSB10') ? 'AMQPWSB10' : false),
   });
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const path = (req.url ?? '').split('?')[0] ?? '';
     const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
-    if (!path.endsWith('/$iothub/websocket') || !protocols.includes('mqtt')) {
+    const amqp = opts.amqp && protocols.includes('AMQPWSB10') && !protocols.includes('mqtt');
+    if (!path.endsWith('/$iothub/websocket') || (!protocols.includes('mqtt') && !amqp)) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      if (amqp) {
+        opts.amqp!(ws);
+        return;
+      }
       const stream = createWebSocketStream(ws);
       stream.on('error', () => undefined);
       opts.connections.accept(stream, opts.deps, { transport: 'mqtt-ws', remoteAddress: req.socket.remoteAddress });

@@ -1,0 +1,565 @@
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
+import type { WebSocket } from 'ws';
+import { classifySasToken, hasPermission, parseSasToken } from '@openiothub/auth';
+import { subjects, type NatsConnection } from '@openiothub/bus';
+import { toDomainError, UnauthorizedError } from '@openiothub/errors';
+import type { Logger } from '@openiothub/logging';
+import { messagingV1 } from '@openiothub/proto';
+import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.js';
+import type { HubResolver } from '../auth/hub-resolver.js';
+import type { ServiceAuthorizer } from '../auth/service-auth.js';
+import { C2DPump } from '../c2d/pump.js';
+import type { Presence } from '../session/presence.js';
+import type { D2CIngest } from '../telemetry/d2c-ingest.js';
+import type { ConnectionReporter } from '../upstream/connection-reporter.js';
+import type { MessagingClient } from '../upstream/messaging-client.js';
+import { c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
+import { c2dFromAmqp, c2dToAmqp, telemetryFromAmqp } from './messages.js';
+
+/** Everything the AMQP endpoint needs from the gateway. */
+export interface AmqpDeps {
+  readonly log: Logger;
+  readonly hubs: HubResolver;
+  readonly deviceAuth: DeviceAuthenticator;
+  readonly serviceAuth: ServiceAuthorizer;
+  readonly ingest: D2CIngest;
+  readonly messaging: MessagingClient;
+  readonly presence: Presence;
+  readonly reporter: ConnectionReporter;
+  readonly nc: NatsConnection;
+}
+
+/** Who a put-token proved, for how long. */
+type Principal =
+  | { readonly kind: 'service'; readonly rights: readonly string[]; readonly expiresAt: number }
+  | { readonly kind: 'device'; readonly auth: DeviceAuthResult; readonly expiresAt: number };
+
+type Link = Sender | Receiver;
+
+/** A device (or module) with links on this connection: its presence claim and C2D pump. */
+interface DeviceSession {
+  readonly auth: DeviceAuthResult;
+  readonly links: Set<Link>;
+  pump?: C2DPump | undefined;
+  release?: () => void;
+}
+
+/** Per-connection state. */
+interface ConnState {
+  readonly id: string;
+  hub: string | undefined;
+  readonly principals: Map<string, Principal>;
+  readonly devices: Map<string, DeviceSession>;
+  readonly cleanups: Array<() => void>;
+  cbsReply?: Sender;
+  /** Which principal each link depends on (closed when it expires). */
+  readonly linkPrincipal: Map<Link, string>;
+}
+
+/** What a delivery we sent is, so its disposition can be acted on. */
+type SentDelivery = { kind: 'c2d'; pump: C2DPump; lockToken: string } | { kind: 'feedback'; pump: FeedbackPump; lockToken: string };
+
+const CONDITION = {
+  unauthorized: 'amqp:unauthorized-access',
+  notFound: 'amqp:not-found',
+  notImplemented: 'amqp:not-implemented',
+  conflict: 'com.microsoft:link-creation-conflict',
+  internal: 'amqp:internal-error',
+} as const;
+
+const idOf = (deviceId: string, moduleId: string | undefined) => JSON.stringify([deviceId, moduleId ?? '']);
+
+/**
+ * The AMQP 1.0 endpoint (sdk-compat §7, §8.2) over TLS (5671) and WebSockets (`AMQPWSB10` on
+ * 443): claims-based auth on `$cbs`, device links (telemetry, C2D) and service links (C2D send,
+ * feedback). Devices hold presence like MQTT ones, so nudges and kicks reach them here too.
+ */
+export class AmqpEndpoint {
+  readonly #deps: AmqpDeps;
+  readonly #container: Container;
+  readonly #states = new WeakMap<Connection, ConnState>();
+  readonly #sent = new WeakMap<Delivery, SentDelivery>();
+  readonly #open = new Set<Connection>();
+  #nextId = 0;
+
+  constructor(deps: AmqpDeps) {
+    this.#deps = deps;
+    this.#container = rhea.create_container({ id: 'openiothub-gateway', autoaccept: false });
+    // accept SASL ANONYMOUS (and the MSSBCBS alias) and bare AMQP headers alike: the IoT SDKs send no SASL layer
+    this.#container.sasl_server_mechanisms.enable_anonymous();
+    this.#container.sasl_server_mechanisms['MSSBCBS'] = this.#container.sasl_server_mechanisms['ANONYMOUS'];
+    const c = this.#container;
+    c.on('connection_open', (ctx: EventContext) => this.#guard(ctx, () => this.#onConnectionOpen(ctx)));
+    c.on('receiver_open', (ctx: EventContext) => this.#guard(ctx, () => this.#onPeerSender(ctx)));
+    c.on('sender_open', (ctx: EventContext) => this.#guard(ctx, () => this.#onPeerReceiver(ctx)));
+    c.on('message', (ctx: EventContext) => this.#guard(ctx, () => this.#onMessage(ctx)));
+    c.on('accepted', (ctx: EventContext) => this.#onDisposition(ctx, messagingV1.Outcome.OUTCOME_COMPLETE));
+    c.on('rejected', (ctx: EventContext) => this.#onDisposition(ctx, messagingV1.Outcome.OUTCOME_REJECT));
+    c.on('released', (ctx: EventContext) => this.#onDisposition(ctx, messagingV1.Outcome.OUTCOME_ABANDON));
+    c.on('modified', (ctx: EventContext) => this.#onDisposition(ctx, messagingV1.Outcome.OUTCOME_ABANDON));
+    c.on('sendable', (ctx: EventContext) => this.#onSendable(ctx));
+    c.on('sender_close', (ctx: EventContext) => this.#onLinkClosed(ctx, ctx.sender));
+    c.on('receiver_close', (ctx: EventContext) => this.#onLinkClosed(ctx, ctx.receiver));
+    c.on('disconnected', (ctx: EventContext) => this.#onGone(ctx.connection));
+    c.on('connection_close', (ctx: EventContext) => this.#onGone(ctx.connection));
+    c.on('error', (err: unknown) => this.#deps.log.warn({ err }, 'AMQP error'));
+  }
+
+  /** Serve one accepted TLS socket. */
+  acceptSocket(socket: TLSSocket): void {
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    this.#container.create_connection({ idle_time_out: 120_000 } as never).accept(socket);
+  }
+
+  /** Serve one WebSocket (subprotocol AMQPWSB10). */
+  acceptWebSocket(ws: WebSocket): void {
+    // rhea's websocket_accept does not hand the connection back: find it on connection_open
+    this.#container.websocket_accept(ws as never, { idle_time_out: 120_000 } as never);
+  }
+
+  /** Close every connection (shutdown). */
+  closeAll(): void {
+    for (const conn of this.#open) {
+      try {
+        conn.close({ condition: 'amqp:connection:forced', description: 'The gateway is shutting down.' });
+      } catch {
+        /* already gone */
+      }
+      this.#onGone(conn);
+    }
+  }
+
+  #state(conn: Connection): ConnState {
+    let s = this.#states.get(conn);
+    if (!s) {
+      this.#nextId += 1;
+      s = { id: `amqp-${process.pid}-${this.#nextId}`, hub: undefined, principals: new Map(), devices: new Map(), cleanups: [], linkPrincipal: new Map() };
+      this.#states.set(conn, s);
+      this.#open.add(conn);
+    }
+    return s;
+  }
+
+  /** Run a handler; any failure closes the link (or connection) with an AMQP error, never the process. */
+  #guard(ctx: EventContext, fn: () => void | Promise<void>): void {
+    const fail = (err: unknown) => {
+      const e = toDomainError(err);
+      if (e.code === 'ServerError') this.#deps.log.error({ err: e.cause ?? e }, 'AMQP handler failed');
+      const link = ctx.receiver ?? ctx.sender;
+      try {
+        if (link) link.close({ condition: e.spec.amqp, description: e.message });
+        else ctx.connection.close({ condition: e.spec.amqp, description: e.message });
+      } catch {
+        /* already closed */
+      }
+    };
+    try {
+      const r = fn();
+      if (r) r.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  #onConnectionOpen(ctx: EventContext): void {
+    const s = this.#state(ctx.connection);
+    const hostname = (ctx.connection as unknown as { remote?: { open?: { hostname?: string } } }).remote?.open?.hostname;
+    try {
+      s.hub = this.#deps.hubs.resolve(hostname);
+    } catch {
+      ctx.connection.close({ condition: CONDITION.notFound, description: `No hub at host ${hostname ?? '(none)'}.` });
+    }
+  }
+
+  // ---- links the peer sends on (we receive) ----
+
+  #onPeerSender(ctx: EventContext): void {
+    const link = ctx.receiver!;
+    const target = classifyAddress(link.target?.address, true);
+    if (target.kind === 'cbs') return;
+    this.#authorizeLink(ctx, link, target);
+  }
+
+  // ---- links the peer receives on (we send) ----
+
+  #onPeerReceiver(ctx: EventContext): void {
+    const link = ctx.sender!;
+    const target = classifyAddress(link.source?.address, false);
+    const s = this.#state(ctx.connection);
+    if (target.kind === 'cbs') {
+      s.cbsReply = link;
+      return;
+    }
+    if (!this.#authorizeLink(ctx, link, target)) return;
+    if (target.kind === 'device-c2d') this.#startC2D(ctx, link, target.deviceId, target.moduleId);
+    else if (target.kind === 'service-feedback') this.#startFeedback(ctx, link);
+    // file notifications: the link stays open and idle until file upload exists
+  }
+
+  /** Check the link's address against the connection's put-tokens; close it when not covered. Returns whether it may stay. */
+  #authorizeLink(ctx: EventContext, link: Link, target: LinkTarget): boolean {
+    const s = this.#state(ctx.connection);
+    const refuse = (condition: string, description: string) => {
+      link.close({ condition, description });
+      return false;
+    };
+    switch (target.kind) {
+      case 'unknown':
+        return refuse(CONDITION.notFound, `No such node: ${(link as Sender).source?.address ?? (link as Receiver).target?.address ?? ''}.`);
+      case 'device-methods':
+      case 'device-twin':
+        return refuse(CONDITION.notImplemented, 'Direct methods and twins over AMQP are not available yet; use MQTT.');
+      case 'service-c2d':
+      case 'service-feedback':
+      case 'service-file-notifications': {
+        const found = this.#findPrincipal(s, (p) => p.kind === 'service');
+        if (!found) return refuse(CONDITION.unauthorized, 'Put a service token on $cbs first.');
+        if (found[1].kind === 'service' && !hasPermission(found[1].rights, 'ServiceConnect')) return refuse(CONDITION.unauthorized, 'The policy does not grant ServiceConnect.');
+        s.linkPrincipal.set(link, found[0]);
+        return true;
+      }
+      case 'cbs':
+        return true;
+      default: {
+        const { deviceId, moduleId } = target;
+        const found = this.#findPrincipal(s, (p) => p.kind === 'device' && p.auth.deviceId === deviceId && (p.auth.moduleId ?? undefined) === (moduleId ?? undefined));
+        if (!found || found[1].kind !== 'device') return refuse(CONDITION.unauthorized, `Put a token for ${moduleId ? `module ${moduleId} of ` : ''}device ${deviceId} on $cbs first.`);
+        s.linkPrincipal.set(link, found[0]);
+        void this.#joinDevice(ctx.connection, found[1].auth, link);
+        return true;
+      }
+    }
+  }
+
+  #findPrincipal(s: ConnState, pred: (p: Principal) => boolean): [string, Principal] | undefined {
+    const now = Date.now();
+    for (const [k, p] of s.principals) if (p.expiresAt > now && pred(p)) return [k, p];
+    return undefined;
+  }
+
+  /** A device's first link on this connection claims its presence (one connection per identity, last wins). */
+  async #joinDevice(conn: Connection, auth: DeviceAuthResult, link: Link): Promise<void> {
+    const s = this.#state(conn);
+    const key = idOf(auth.deviceId, auth.moduleId);
+    let d = s.devices.get(key);
+    if (d) {
+      d.links.add(link);
+      return;
+    }
+    d = { auth, links: new Set([link]) };
+    s.devices.set(key, d);
+    const session = d;
+    const closeLinks = (condition: string, description: string) => {
+      for (const l of session.links) {
+        try {
+          l.close({ condition, description });
+        } catch {
+          /* gone */
+        }
+      }
+      this.#leaveDevice(s, key);
+    };
+    const release = await this.#deps.presence.claim(auth.hub, auth.deviceId, auth.moduleId, {
+      connectionId: `${s.id}/${key}`,
+      connectedAt: Date.now(),
+      moduleId: auth.moduleId,
+      kick: () => closeLinks(CONDITION.conflict, 'A newer connection of this identity exists.'),
+      revoke: () => closeLinks(CONDITION.unauthorized, 'The identity was disabled or deleted.'),
+      deliver: (kind) => {
+        if (kind === 'c2d') session.pump?.kick();
+      },
+    });
+    if (s.devices.get(key) !== session) {
+      release();
+      return;
+    }
+    session.release = release;
+    this.#deps.reporter.report(auth.hub, auth.deviceId, auth.moduleId, true, `${s.id}/${key}`, new Date());
+  }
+
+  #leaveDevice(s: ConnState, key: string): void {
+    const d = s.devices.get(key);
+    if (!d) return;
+    s.devices.delete(key);
+    d.pump?.stop();
+    d.release?.();
+    this.#deps.reporter.report(d.auth.hub, d.auth.deviceId, d.auth.moduleId, false, `${s.id}/${key}`, new Date());
+  }
+
+  #startC2D(ctx: EventContext, link: Sender, deviceId: string, moduleId: string | undefined): void {
+    const s = this.#state(ctx.connection);
+    const d = s.devices.get(idOf(deviceId, moduleId));
+    if (!d) return;
+    let pending: messagingV1.C2DMessage | undefined;
+    const sendNow = (m: messagingV1.C2DMessage) => {
+      const delivery = link.send(c2dToAmqp(m));
+      this.#sent.set(delivery, { kind: 'c2d', pump, lockToken: m.lockToken });
+    };
+    const pump = new C2DPump({
+      messaging: this.#deps.messaging,
+      log: this.#deps.log,
+      key: { hub: d.auth.hub, deviceId, moduleId: moduleId ?? '' },
+      generationId: d.auth.generationId,
+      deliver: (m) => {
+        if (link.sendable()) sendNow(m);
+        else pending = m;
+      },
+    });
+    (link as Sender & { openiothubFlush?: () => void }).openiothubFlush = () => {
+      if (pending && link.sendable()) {
+        const m = pending;
+        pending = undefined;
+        sendNow(m);
+      }
+    };
+    d.pump?.stop();
+    d.pump = pump;
+    pump.kick();
+  }
+
+  #startFeedback(ctx: EventContext, link: Sender): void {
+    const s = this.#state(ctx.connection);
+    const pump = new FeedbackPump(this.#deps, s.hub!, link, (delivery, lockToken) => this.#sent.set(delivery, { kind: 'feedback', pump, lockToken }));
+    (link as Sender & { openiothubFlush?: () => void }).openiothubFlush = () => pump.kick();
+    s.cleanups.push(() => pump.stop());
+    pump.kick();
+  }
+
+  #onSendable(ctx: EventContext): void {
+    (ctx.sender as (Sender & { openiothubFlush?: () => void }) | undefined)?.openiothubFlush?.();
+  }
+
+  #onDisposition(ctx: EventContext, outcome: messagingV1.Outcome): void {
+    const sent = ctx.delivery ? this.#sent.get(ctx.delivery) : undefined;
+    if (!sent) return;
+    this.#sent.delete(ctx.delivery!);
+    if (sent.kind === 'c2d') sent.pump.settle(sent.lockToken, outcome);
+    else sent.pump.settle(sent.lockToken, outcome);
+  }
+
+  // ---- incoming messages ----
+
+  async #onMessage(ctx: EventContext): Promise<void> {
+    const link = ctx.receiver!;
+    const delivery = ctx.delivery!;
+    const message = ctx.message!;
+    const s = this.#state(ctx.connection);
+    const target = classifyAddress(link.target?.address, true);
+    if (target.kind === 'cbs') return this.#onPutToken(ctx, s, message, delivery);
+    const principalKey = s.linkPrincipal.get(link);
+    const principal = principalKey ? s.principals.get(principalKey) : undefined;
+    if (!principal || principal.expiresAt <= Date.now()) {
+      delivery.reject({ condition: CONDITION.unauthorized, description: 'The token for this link expired; put a new one on $cbs.' });
+      link.close({ condition: CONDITION.unauthorized, description: 'The token for this link expired.' });
+      return;
+    }
+    try {
+      if (target.kind === 'device-telemetry' && principal.kind === 'device') {
+        await this.#deps.ingest.send(this.#deps.ingest.contextFor(principal.auth, undefined), telemetryFromAmqp(message));
+        this.#deps.reporter.activity(principal.auth.hub, principal.auth.deviceId, principal.auth.moduleId, new Date());
+        delivery.accept();
+      } else if (target.kind === 'service-c2d') {
+        const to = c2dTargetOf(message.to);
+        if (!to) {
+          delivery.reject({ condition: 'amqp:invalid-field', description: 'The message "to" must be /devices/{deviceId}/messages/devicebound.' });
+          return;
+        }
+        await this.#deps.messaging.send({ key: { hub: s.hub!, deviceId: to.deviceId, moduleId: '' }, message: c2dFromAmqp(message) });
+        delivery.accept();
+      } else {
+        delivery.reject({ condition: CONDITION.notFound, description: 'This link does not take messages.' });
+      }
+    } catch (err) {
+      const e = toDomainError(err);
+      if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') this.#deps.log.warn({ err: e.cause ?? e }, 'AMQP message not taken');
+      delivery.reject({ condition: e.spec.amqp, description: e.message });
+    }
+  }
+
+  /** CBS put-token (sdk-compat §7): verify the token for its audience, answer 200 or 401 on the reply link. */
+  async #onPutToken(ctx: EventContext, s: ConnState, request: Message, delivery: Delivery): Promise<void> {
+    delivery.accept();
+    const props = (request.application_properties ?? {}) as Record<string, unknown>;
+    const audience = String(props['name'] ?? '');
+    let status = 200;
+    let description = 'OK';
+    try {
+      if (props['operation'] !== 'put-token') throw new UnauthorizedError(`Unsupported $cbs operation ${String(props['operation'])}.`);
+      const raw = typeof request.body === 'string' ? request.body : Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String((request.body as { content?: unknown })?.content ?? '');
+      const principal = await this.#verify(s, raw);
+      const key = audience.toLowerCase();
+      s.principals.set(key, principal);
+      this.#scheduleExpiry(ctx.connection, s, key, principal);
+    } catch (err) {
+      const e = toDomainError(err);
+      status = e.spec.http === 401 || e.spec.http === 403 || e.spec.http === 404 ? 401 : e.spec.http;
+      description = e.message;
+    }
+    const reply = s.cbsReply;
+    if (!reply) return;
+    reply.send({
+      body: '',
+      to: request.reply_to,
+      correlation_id: request.message_id,
+      application_properties: { 'status-code': status, 'status-description': description },
+    });
+  }
+
+  async #verify(s: ConnState, rawToken: string): Promise<Principal> {
+    if (!s.hub) throw new UnauthorizedError('Unknown hub.');
+    const token = parseSasToken(rawToken);
+    const principal = classifySasToken(token);
+    const segments = principal.resource.segments;
+    if (principal.kind === 'policy' && segments.length === 0) {
+      const svc = await this.#deps.serviceAuth.authorize({ hub: s.hub, authorization: rawToken, path: [], permission: ['RegistryRead', 'RegistryWrite', 'ServiceConnect', 'DeviceConnect'] });
+      return { kind: 'service', rights: svc.rights, expiresAt: token.se * 1000 };
+    }
+    // a device, a module, or a DeviceConnect policy scoped to one of them
+    const raw = token.resourceUri.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/').slice(1).filter(Boolean);
+    const deviceId = principal.kind === 'policy' ? raw[1] : principal.deviceId;
+    const moduleId = principal.kind === 'module' ? principal.moduleId : principal.kind === 'policy' ? raw[3] : undefined;
+    if (!deviceId) throw new UnauthorizedError('The token names no device.');
+    const auth = await this.#deps.deviceAuth.authenticate({ hub: s.hub, deviceId: decodeURIComponent(deviceId), moduleId: moduleId ? decodeURIComponent(moduleId) : undefined, password: rawToken });
+    return { kind: 'device', auth, expiresAt: auth.expiresAt };
+  }
+
+  /** "Token expiry closes the links": when a token runs out without being renewed, links that rely on it close. */
+  #scheduleExpiry(conn: Connection, s: ConnState, key: string, principal: Principal): void {
+    const timer = setTimeout(
+      () => {
+        if (s.principals.get(key) !== principal) return; // renewed
+        s.principals.delete(key);
+        for (const [link, k] of s.linkPrincipal) {
+          if (k !== key) continue;
+          try {
+            link.close({ condition: CONDITION.unauthorized, description: 'The token expired.' });
+          } catch {
+            /* gone */
+          }
+        }
+        void conn;
+      },
+      Math.min(Math.max(principal.expiresAt - Date.now(), 0), 2_147_483_647),
+    );
+    timer.unref();
+    s.cleanups.push(() => clearTimeout(timer));
+  }
+
+  #onLinkClosed(ctx: EventContext, link: Link | undefined): void {
+    if (!link) return;
+    const s = this.#states.get(ctx.connection);
+    if (!s) return;
+    s.linkPrincipal.delete(link);
+    for (const [key, d] of s.devices) {
+      if (!d.links.delete(link)) continue;
+      if (d.links.size === 0) this.#leaveDevice(s, key);
+    }
+  }
+
+  #onGone(conn: Connection): void {
+    this.#open.delete(conn);
+    const s = this.#states.get(conn);
+    if (!s) return;
+    this.#states.delete(conn);
+    for (const key of [...s.devices.keys()]) this.#leaveDevice(s, key);
+    for (const c of s.cleanups) c();
+  }
+
+  get container(): Container {
+    return this.#container;
+  }
+}
+
+/**
+ * Feedback to one service receiver link: lock the hub's next feedback message, send it, settle it
+ * by the receiver's disposition (accept = complete, reject = complete (dead-letter), release or
+ * modify = abandon), repeat. Idle until the messaging service announces feedback, or a slow poll.
+ */
+class FeedbackPump {
+  readonly #deps: AmqpDeps;
+  readonly #hub: string;
+  readonly #link: Sender;
+  readonly #track: (d: Delivery, lockToken: string) => void;
+  readonly #sub: ReturnType<NatsConnection['subscribe']>;
+  readonly #poll: NodeJS.Timeout;
+  #busy = false;
+  #inFlight = false;
+  #stopped = false;
+
+  constructor(deps: AmqpDeps, hub: string, link: Sender, track: (d: Delivery, lockToken: string) => void) {
+    this.#deps = deps;
+    this.#hub = hub;
+    this.#link = link;
+    this.#track = track;
+    this.#sub = deps.nc.subscribe(subjects.feedback(hub), { callback: () => this.kick() });
+    this.#poll = setInterval(() => this.kick(), 5000);
+    this.#poll.unref();
+  }
+
+  kick(): void {
+    if (this.#stopped || this.#busy || this.#inFlight || !this.#link.sendable()) return;
+    this.#busy = true;
+    this.#deps.messaging.receiveFeedback({ hub: this.#hub }).then(
+      (r) => {
+        this.#busy = false;
+        const m = r.message;
+        if (!m) return;
+        if (this.#stopped) {
+          void this.#settleQuietly(m.lockToken, messagingV1.Outcome.OUTCOME_ABANDON);
+          return;
+        }
+        this.#inFlight = true;
+        const delivery = this.#link.send({
+          body: rhea.message.data_section(Buffer.from(m.bodyJson, 'utf8')),
+          message_id: m.messageId,
+          user_id: m.userId,
+          content_type: 'application/vnd.microsoft.iothub.feedback.json',
+          ...(m.expiryTime ? { absolute_expiry_time: m.expiryTime } : {}),
+          message_annotations: { 'iothub-enqueuedtime': m.enqueuedTime ?? new Date(), 'iothub-deliverycount': m.deliveryCount },
+        });
+        this.#track(delivery, m.lockToken);
+      },
+      (err: unknown) => {
+        this.#busy = false;
+        this.#deps.log.warn({ err, hub: this.#hub }, 'feedback receive failed');
+      },
+    );
+  }
+
+  settle(lockToken: string, outcome: messagingV1.Outcome): void {
+    this.#inFlight = false;
+    // a rejected feedback message is dead-lettered: it leaves the queue like a completed one
+    const o = outcome === messagingV1.Outcome.OUTCOME_REJECT ? messagingV1.Outcome.OUTCOME_COMPLETE : outcome;
+    void this.#settleQuietly(lockToken, o).then(() => this.kick());
+  }
+
+  async #settleQuietly(lockToken: string, outcome: messagingV1.Outcome): Promise<void> {
+    try {
+      await this.#deps.messaging.settleFeedback({ hub: this.#hub, lockToken, outcome });
+    } catch (err) {
+      this.#deps.log.info({ err, hub: this.#hub }, 'feedback settlement refused (lock expired); it will be delivered again');
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#poll);
+    this.#sub.unsubscribe();
+  }
+}
+
+/** AMQP over TLS (5671). */
+export async function listenAmqps(opts: { host: string; port: number; cert: string; key: string; endpoint: AmqpEndpoint }): Promise<{ server: Server; port: number }> {
+  const server = createServer({ cert: opts.cert, key: opts.key, handshakeTimeout: 10_000 }, (socket: TLSSocket) => opts.endpoint.acceptSocket(socket));
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`AMQP port ${opts.port} is already in use (is another hub running?). Stop it or set AMQP_PORT.`) : err),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
