@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Client as DeviceClient, ModuleClient } from 'azure-iot-device';
 import { Mqtt, MqttWs } from 'azure-iot-device-mqtt';
+import { Amqp, AmqpWs } from 'azure-iot-device-amqp';
 import { Client as ServiceClient } from 'azure-iothub';
 import { createDevice, createModule } from './devices.js';
 import { hubFetch, ownerConnectionString } from './helpers.js';
@@ -10,6 +11,8 @@ const service = () => ServiceClient.fromConnectionString(ownerConnectionString()
 describe.each([
   ['Mqtt', Mqtt],
   ['MqttWs', MqttWs],
+  ['Amqp', Amqp],
+  ['AmqpWs', AmqpWs],
 ] as const)('direct methods to a device on %s', (_name, Transport) => {
   it('round-trips payload and status, including a device error status and a 202 command', async () => {
     const d = await createDevice('meth');

@@ -15,8 +15,13 @@ import type { Presence } from '../session/presence.js';
 import type { D2CIngest } from '../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../upstream/connection-reporter.js';
 import type { MessagingClient } from '../upstream/messaging-client.js';
+import type { TwinClient } from '../upstream/twin-client.js';
+import { PendingMethods } from '../methods/pending.js';
+import { headers as busHeaders } from '@openiothub/bus';
+import { randomUUID } from 'node:crypto';
 import { c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
-import { c2dFromAmqp, c2dToAmqp, telemetryFromAmqp } from './messages.js';
+import { bodyBytes, c2dFromAmqp, c2dToAmqp, idString, telemetryFromAmqp } from './messages.js';
+import type { Msg } from '@nats-io/transport-node';
 
 /** Everything the AMQP endpoint needs from the gateway. */
 export interface AmqpDeps {
@@ -26,6 +31,7 @@ export interface AmqpDeps {
   readonly serviceAuth: ServiceAuthorizer;
   readonly ingest: D2CIngest;
   readonly messaging: MessagingClient;
+  readonly twin: TwinClient;
   readonly presence: Presence;
   readonly reporter: ConnectionReporter;
   readonly nc: NatsConnection;
@@ -44,7 +50,19 @@ interface DeviceSession {
   readonly links: Set<Link>;
   pump?: C2DPump | undefined;
   release?: () => void;
+  /** Where method requests go (the device's receiver on …/methods/devicebound). */
+  methodsOut?: Sender | undefined;
+  readonly methods: PendingMethods;
+  /** Where twin answers and desired pushes go (the device's receiver on …/twin). */
+  twinOut?: Sender | undefined;
+  /** The device asked for desired-property pushes (PUT /notifications/twin/properties/desired). */
+  desired: boolean;
+  /** Method requests that arrived while the device was still attaching its methods link. */
+  readonly waitingMethods: Array<{ msg: Msg; timer: NodeJS.Timeout }>;
 }
+
+/** How long a method request waits for a connected device to attach its methods link (the SDK attaches it on onDeviceMethod). */
+const METHOD_LINK_GRACE_MS = 2000;
 
 /** Per-connection state. */
 interface ConnState {
@@ -64,7 +82,6 @@ type SentDelivery = { kind: 'c2d'; pump: C2DPump; lockToken: string } | { kind: 
 const CONDITION = {
   unauthorized: 'amqp:unauthorized-access',
   notFound: 'amqp:not-found',
-  notImplemented: 'amqp:not-implemented',
   conflict: 'com.microsoft:link-creation-conflict',
   internal: 'amqp:internal-error',
 } as const;
@@ -195,6 +212,17 @@ export class AmqpEndpoint {
     }
     if (!this.#authorizeLink(ctx, link, target)) return;
     if (target.kind === 'device-c2d') this.#startC2D(ctx, link, target.deviceId, target.moduleId);
+    else if (target.kind === 'device-methods' || target.kind === 'device-twin') {
+      const d = s.devices.get(idOf(target.deviceId, target.moduleId));
+      if (d && target.kind === 'device-methods') {
+        d.methodsOut = link;
+        for (const w of d.waitingMethods.splice(0)) {
+          clearTimeout(w.timer);
+          this.#deliverMethod(d, w.msg);
+        }
+      }
+      if (d && target.kind === 'device-twin') d.twinOut = link;
+    }
     else if (target.kind === 'service-feedback') this.#startFeedback(ctx, link);
     // file notifications: the link stays open and idle until file upload exists
   }
@@ -209,9 +237,6 @@ export class AmqpEndpoint {
     switch (target.kind) {
       case 'unknown':
         return refuse(CONDITION.notFound, `No such node: ${(link as Sender).source?.address ?? (link as Receiver).target?.address ?? ''}.`);
-      case 'device-methods':
-      case 'device-twin':
-        return refuse(CONDITION.notImplemented, 'Direct methods and twins over AMQP are not available yet; use MQTT.');
       case 'service-c2d':
       case 'service-feedback':
       case 'service-file-notifications': {
@@ -241,15 +266,15 @@ export class AmqpEndpoint {
   }
 
   /** A device's first link on this connection claims its presence (one connection per identity, last wins). */
-  async #joinDevice(conn: Connection, auth: DeviceAuthResult, link: Link): Promise<void> {
+  async #joinDevice(conn: Connection, auth: DeviceAuthResult, link: Link | undefined): Promise<void> {
     const s = this.#state(conn);
     const key = idOf(auth.deviceId, auth.moduleId);
     let d = s.devices.get(key);
     if (d) {
-      d.links.add(link);
+      if (link) d.links.add(link);
       return;
     }
-    d = { auth, links: new Set([link]) };
+    d = { auth, links: new Set(link ? [link] : []), methods: new PendingMethods(), desired: false, waitingMethods: [] };
     s.devices.set(key, d);
     const session = d;
     const closeLinks = (condition: string, description: string) => {
@@ -268,8 +293,10 @@ export class AmqpEndpoint {
       moduleId: auth.moduleId,
       kick: () => closeLinks(CONDITION.conflict, 'A newer connection of this identity exists.'),
       revoke: () => closeLinks(CONDITION.unauthorized, 'The identity was disabled or deleted.'),
-      deliver: (kind) => {
+      deliver: (kind, msg) => {
         if (kind === 'c2d') session.pump?.kick();
+        else if (kind === 'method') this.#deliverMethod(session, msg);
+        else if (kind === 'desired') this.#deliverDesired(session, msg);
       },
     });
     if (s.devices.get(key) !== session) {
@@ -285,6 +312,11 @@ export class AmqpEndpoint {
     if (!d) return;
     s.devices.delete(key);
     d.pump?.stop();
+    d.methods.abandonAll();
+    for (const w of d.waitingMethods.splice(0)) {
+      clearTimeout(w.timer);
+      PendingMethods.notOnline(w.msg, 'The device disconnected.');
+    }
     d.release?.();
     this.#deps.reporter.report(d.auth.hub, d.auth.deviceId, d.auth.moduleId, false, `${s.id}/${key}`, new Date());
   }
@@ -361,6 +393,15 @@ export class AmqpEndpoint {
         await this.#deps.ingest.send(this.#deps.ingest.contextFor(principal.auth, undefined), telemetryFromAmqp(message));
         this.#deps.reporter.activity(principal.auth.hub, principal.auth.deviceId, principal.auth.moduleId, new Date());
         delivery.accept();
+      } else if (target.kind === 'device-methods' && principal.kind === 'device') {
+        const d = s.devices.get(idOf(principal.auth.deviceId, principal.auth.moduleId));
+        const status = Number((message.application_properties as Record<string, unknown> | undefined)?.['IoThub-status']);
+        d?.methods.resolve(idString(message.correlation_id), Number.isFinite(status) ? status : 500, bodyBytes(message.body));
+        delivery.accept();
+      } else if (target.kind === 'device-twin' && principal.kind === 'device') {
+        delivery.accept();
+        const d = s.devices.get(idOf(principal.auth.deviceId, principal.auth.moduleId));
+        if (d) await this.#twinRequest(d, message);
       } else if (target.kind === 'service-c2d') {
         const to = c2dTargetOf(message.to);
         if (!to) {
@@ -393,6 +434,8 @@ export class AmqpEndpoint {
       const key = audience.toLowerCase();
       s.principals.set(key, principal);
       this.#scheduleExpiry(ctx.connection, s, key, principal);
+      // an authenticated device is connected (IoT Hub counts it so), links or not
+      if (principal.kind === 'device') await this.#joinDevice(ctx.connection, principal.auth, undefined);
     } catch (err) {
       const e = toDomainError(err);
       status = e.spec.http === 401 || e.spec.http === 403 || e.spec.http === 404 ? 401 : e.spec.http;
@@ -448,6 +491,75 @@ export class AmqpEndpoint {
     s.cleanups.push(() => clearTimeout(timer));
   }
 
+  /** A direct method request from the bus, to the device's methods receiver (sdk-compat §7). */
+  #deliverMethod(d: DeviceSession, msg: Msg): void {
+    const req = PendingMethods.parse(msg);
+    if (!req) return;
+    const out = d.methodsOut;
+    if (!out) {
+      // connected, but maybe still attaching its methods link: give it a moment
+      const timer = setTimeout(() => {
+        const i = d.waitingMethods.findIndex((w) => w.msg === msg);
+        if (i !== -1) d.waitingMethods.splice(i, 1);
+        PendingMethods.notOnline(msg, 'The device is connected but has not attached a direct-method link.');
+      }, METHOD_LINK_GRACE_MS);
+      timer.unref();
+      d.waitingMethods.push({ msg, timer });
+      return;
+    }
+    if (!out.is_open()) return PendingMethods.notOnline(msg, 'The device closed its direct-method link.');
+    const rid = randomUUID();
+    d.methods.add(rid, msg, req);
+    out.send({
+      body: rhea.message.data_section(Buffer.from(JSON.stringify(req.payload ?? null), 'utf8')),
+      correlation_id: rid,
+      application_properties: { 'IoThub-methodname': req.methodName },
+    });
+  }
+
+  /** A desired patch from the twin service, pushed without a correlation id to a device that asked for them. */
+  #deliverDesired(d: DeviceSession, msg: Msg): void {
+    const out = d.twinOut;
+    const version = msg.headers?.get(busHeaders.desiredVersion);
+    if (!d.desired || !out || !out.is_open() || !version) return;
+    out.send({ body: rhea.message.data_section(Buffer.from(msg.data)), message_annotations: { version: Number(version) } });
+  }
+
+  /**
+   * A twin request on the device's twin sender (sdk-compat §7): `operation` and `resource`
+   * annotations; the answer carries the same correlation id and a `status` annotation (plus
+   * `version` for reported patches); errors as `{errorCode, message}` JSON.
+   */
+  async #twinRequest(d: DeviceSession, m: Message): Promise<void> {
+    const ann = (m.message_annotations ?? {}) as Record<string, unknown>;
+    const op = String(ann['operation'] ?? '').toUpperCase();
+    const resource = ann['resource'] === undefined || ann['resource'] === null ? '' : String(ann['resource']);
+    const reply = (status: number, body: string, version?: number) =>
+      d.twinOut?.send({
+        correlation_id: m.correlation_id,
+        message_annotations: { status, ...(version === undefined ? {} : { version }) },
+        body: rhea.message.data_section(Buffer.from(body, 'utf8')),
+      });
+    const device = { key: { hub: d.auth.hub, deviceId: d.auth.deviceId, moduleId: d.auth.moduleId ?? '' }, generationId: d.auth.generationId, modelId: '' };
+    try {
+      if (op === 'GET' && resource === '') {
+        reply(200, (await this.#deps.twin.getDeviceTwin({ device })).twinJson);
+      } else if (op === 'PATCH' && resource === '/properties/reported') {
+        const r = await this.#deps.twin.patchReported({ device, patchJson: bodyBytes(m.body).toString('utf8') });
+        reply(204, '', r.reportedVersion);
+      } else if ((op === 'PUT' || op === 'DELETE') && resource === '/notifications/twin/properties/desired') {
+        d.desired = op === 'PUT';
+        reply(200, '');
+      } else {
+        reply(400, JSON.stringify({ errorCode: 400004, message: `Unsupported twin operation ${op} ${resource}.` }));
+      }
+    } catch (err) {
+      const e = toDomainError(err);
+      if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') this.#deps.log.warn({ err: e.cause ?? e }, 'AMQP twin request failed');
+      reply(e.spec.http, JSON.stringify({ errorCode: e.spec.numeric, message: e.message }));
+    }
+  }
+
   #onLinkClosed(ctx: EventContext, link: Link | undefined): void {
     if (!link) return;
     const s = this.#states.get(ctx.connection);
@@ -455,6 +567,11 @@ export class AmqpEndpoint {
     s.linkPrincipal.delete(link);
     for (const [key, d] of s.devices) {
       if (!d.links.delete(link)) continue;
+      if (d.methodsOut === link) {
+        d.methodsOut = undefined;
+        d.methods.abandonAll();
+      }
+      if (d.twinOut === link) d.twinOut = undefined;
       if (d.links.size === 0) this.#leaveDevice(s, key);
     }
   }

@@ -10,7 +10,8 @@ import { messagingV1 } from '@openiothub/proto';
 import { C2DPump } from '../c2d/pump.js';
 import { c2dTopic } from '../c2d/wire.js';
 import { handleConnect } from './connect.js';
-import { abandonMethods, deliverMethodRequest, type PendingMethod } from './methods.js';
+import { deliverMethodRequest } from './methods.js';
+import { PendingMethods } from '../methods/pending.js';
 import { deliverDesired } from './twin.js';
 import { handlePublish, type PendingAck } from './publish.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
@@ -58,7 +59,7 @@ export class MqttConnection {
   /** QoS 1 telemetry PUBACKs in arrival order; sent only from the head (MQTT 3.1.1 §4.6). */
   readonly pendingAcks: PendingAck[] = [];
   /** Direct method requests sent to the device, by $rid. */
-  readonly pendingMethods = new Map<string, PendingMethod>();
+  readonly pendingMethods = new PendingMethods();
   #requestIds = 0;
   #packetIds = 0;
   /** Cloud-to-device delivery, while the connection is subscribed to C2D or module inputs. */
@@ -261,7 +262,7 @@ export class MqttConnection {
     const est = this.established;
     if (!est || !wasOpen) return;
     est.release();
-    abandonMethods(this);
+    this.pendingMethods.abandonAll();
     this.#c2d?.stop();
     const { log, metrics, reporter } = this.deps;
     metrics.connections.dec({ transport: this.transport });
