@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { buildConnectionString } from '@openiothub/auth';
+import { buildConnectionString, eventHubsConnectionString } from '@openiothub/auth';
 import { createGatewayApp, loadGatewayConfig } from '@openiothub/gateway';
 import { createRegistryApp, loadRegistryConfig } from '@openiothub/registry';
 import { createTwinApp, loadTwinConfig } from '@openiothub/twin';
@@ -14,6 +14,8 @@ export interface LocalHubInfo {
   readonly hub: string;
   readonly hostName: string;
   readonly ownerConnectionString: string;
+  /** The built-in endpoint for `@azure/event-hubs` (service policy). */
+  readonly eventHubsConnectionString: string;
   readonly caCertPath: string;
   readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
@@ -70,11 +72,13 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
   );
 
   const owner = await registry.service.getPolicy(hub, 'iothubowner');
+  const service = await registry.service.getPolicy(hub, 'service');
   const hostName = gateway.hubs.hostNameOf(hub);
   const info: LocalHubInfo = {
     hub,
     hostName,
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
+    eventHubsConnectionString: eventHubsConnectionString({ hostName, amqpPort: gateway.amqpPort, keyName: service.keyName, key: service.primaryKey, hub }),
     caCertPath: certs.caCertPath,
     ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },

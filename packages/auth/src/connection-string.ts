@@ -58,3 +58,14 @@ export function deviceConnectionString(opts: {
     GatewayHostName: opts.gatewayHostName,
   });
 }
+
+/**
+ * The Event Hubs-compatible connection string of a hub's built-in endpoint (spec/eventhubs-amqp.md
+ * §6.1): `Endpoint=sb://{host}[:port]/;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath={hub}`,
+ * the port only when it is not 5671.
+ */
+export function eventHubsConnectionString(o: { hostName: string; amqpPort: number; keyName: string; key: string; hub: string }): string {
+  const host = o.hostName.replace(/:\d+$/, '');
+  const port = o.amqpPort === 5671 ? '' : `:${o.amqpPort}`;
+  return buildConnectionString({ Endpoint: `sb://${host}${port}/`, SharedAccessKeyName: o.keyName, SharedAccessKey: o.key, EntityPath: o.hub });
+}

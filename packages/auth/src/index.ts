@@ -17,6 +17,7 @@ export {
   buildConnectionString,
   parseServiceConnectionString,
   deviceConnectionString,
+  eventHubsConnectionString,
 } from './connection-string.js';
 export type { ServiceConnectionString } from './connection-string.js';
 export { Permission, allPermissions, isPermission, defaultPolicies, hasPermission } from './permissions.js';

@@ -129,3 +129,17 @@ describe('isSasExpired', () => {
     expect(isSasExpired(t, 100_000)).toBe(true);
   });
 });
+
+describe('Event Hubs SAS tokens', () => {
+  it('accept the UTF-8-key signature only when asked for Event Hubs', async () => {
+    const { createHmac } = await import('node:crypto');
+    const key = Buffer.alloc(32, 9).toString('base64');
+    const sr = encodeURIComponent('sb://localhost/hub1/$management');
+    const se = Math.floor(Date.now() / 1000) + 600;
+    const sig = createHmac('sha256', key).update(`${sr}\n${se}`).digest('base64');
+    const token = parseSasToken(`SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${se}&skn=service`);
+    expect(verifySasWithAnyKey(token, [key])).toBe(false);
+    expect(verifySasWithAnyKey(token, [key], { eventHubs: true })).toBe(true);
+    expect(verifySasWithAnyKey(token, [Buffer.alloc(32, 8).toString('base64')], { eventHubs: true })).toBe(false);
+  });
+});

@@ -64,8 +64,8 @@ export function parseSasToken(token: string): SasToken {
   };
 }
 
-function hmac(keyBase64: string, data: string): Buffer {
-  return createHmac('sha256', Buffer.from(keyBase64, 'base64')).update(data, 'utf8').digest();
+function hmac(keyBase64: string, data: string, keyBytes: 'base64' | 'utf8' = 'base64'): Buffer {
+  return createHmac('sha256', keyBytes === 'utf8' ? Buffer.from(keyBase64, 'utf8') : Buffer.from(keyBase64, 'base64')).update(data, 'utf8').digest();
 }
 
 /** base64(HMAC-SHA256(base64decode(key), `${sr}\n${se}`)), the signature of IoT Hub SAS tokens. */
@@ -74,12 +74,15 @@ export function computeSignature(keyBase64: string, sr: string, se: number): str
 }
 
 /**
- * True when `token` was signed with `keyBase64`. The HMAC is taken over `sr` as sent first (what
- * every Azure SDK signs); then over the re-encoded resource URI with upper- and lower-case hex,
- * since the docs' own samples sign `%2f` where Node signs `%2F` (spec/seeds-devguide.md §10.4).
+ * True when `token` was signed with `keyBase64`. IoT Hub clients use the key's base64-decoded
+ * bytes as the HMAC key; Event Hubs clients use the UTF-8 bytes of the key string itself
+ * (`keyBytes: 'utf8'`, spec/eventhubs-amqp.md §2.4) — the same portal key, two signatures.
+ * The HMAC is taken over `sr` as sent first (what every Azure SDK signs); then over the
+ * re-encoded resource URI with upper- and lower-case hex, since the docs' own samples sign `%2f`
+ * where Node signs `%2F` (spec/seeds-devguide.md §10.4).
  * Comparison is constant-time.
  */
-export function verifySasSignature(token: SasToken, keyBase64: string): boolean {
+export function verifySasSignature(token: SasToken, keyBase64: string, keyBytes: 'base64' | 'utf8' = 'base64'): boolean {
   let given: Buffer;
   try {
     given = Buffer.from(token.sig, 'base64');
@@ -93,14 +96,14 @@ export function verifySasSignature(token: SasToken, keyBase64: string): boolean 
   let ok = false;
   for (const sr of candidates) {
     // evaluate every candidate, so timing does not reveal which form matched
-    if (timingSafeEqual(hmac(keyBase64, `${sr}\n${token.se}`), given)) ok = true;
+    if (timingSafeEqual(hmac(keyBase64, `${sr}\n${token.se}`, keyBytes), given)) ok = true;
   }
   return ok;
 }
 
 /** True when `token` was signed with any of `keys` (primary, secondary…); empty keys never match. */
-export function verifySasWithAnyKey(token: SasToken, keys: ReadonlyArray<string | undefined>): boolean {
-  return keys.some((k) => !!k && verifySasSignature(token, k));
+export function verifySasWithAnyKey(token: SasToken, keys: ReadonlyArray<string | undefined>, opts: { eventHubs?: boolean } = {}): boolean {
+  return keys.some((k) => !!k && (verifySasSignature(token, k) || (opts.eventHubs === true && verifySasSignature(token, k, 'utf8'))));
 }
 
 /** True when the token's expiry is at or before `nowMs`. */

@@ -27,6 +27,8 @@ export async function ensureStreams(
       num_replicas: opts.replicas ?? 1,
       max_age: (opts.maxAgeMs ?? 7 * 24 * 3600_000) * 1_000_000, // nanoseconds
       duplicate_window: 2 * 60 * 1_000_000_000,
+      // direct gets serve the Event Hubs endpoint's partition properties (first message of a subject)
+      allow_direct: true,
     };
     try {
       await jsm.streams.info(def.name);

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { buildConnectionString, createSasToken, deviceConnectionString, encodeUriComponentStrict, parseServiceConnectionString } from '@openiothub/auth';
+import { buildConnectionString, createSasToken, deviceConnectionString, encodeUriComponentStrict, eventHubsConnectionString, parseServiceConnectionString } from '@openiothub/auth';
 import { HubRestClient } from './rest-client.js';
 import { registryAdmin } from './registry-admin.js';
 import { monitorEvents } from './monitor-events.js';
@@ -200,11 +200,18 @@ export function buildProgram(io: Io): Command {
     .argument('[action]', 'show', 'show')
     .option('--pn, --policy-name <policy>', 'policy', 'iothubowner')
     .addOption(new Option('--kt, --key-type <type>').choices(['primary', 'secondary']).default('primary'))
+    .option('--eh, --default-eventhub', 'the Event Hubs-compatible connection string of the built-in endpoint (for @azure/event-hubs)', false)
+    .option('--amqp-port <port>', 'AMQP port of the hub, added to the Event Hubs endpoint when not 5671', '5671')
     .action((_a, o) =>
       withAdmin(async (a, hub) => {
         const p = (await a.getPolicy({ hub, keyName: o.policyName })).policy!;
         const hostName = parseServiceConnectionString(target().connectionString).hostName;
-        print({ connectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: p.keyName, SharedAccessKey: o.keyType === 'secondary' ? p.secondaryKey : p.primaryKey }) });
+        const key = o.keyType === 'secondary' ? p.secondaryKey : p.primaryKey;
+        if (o.defaultEventhub) {
+          print({ connectionString: eventHubsConnectionString({ hostName, amqpPort: Number(o.amqpPort), keyName: p.keyName, key, hub }) });
+          return;
+        }
+        print({ connectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: p.keyName, SharedAccessKey: key }) });
       }),
     );
 

@@ -69,6 +69,8 @@ export const errorCodes = {
   DeviceInvalidResultCount: row(400, GrpcStatus.INVALID_ARGUMENT, notAuthorized, 'amqp:invalid-field', 400002),
   InvalidOperation: row(400, GrpcStatus.FAILED_PRECONDITION, notAuthorized, 'amqp:not-allowed', 400003),
   TooManyModulesOnDevice: row(400, GrpcStatus.RESOURCE_EXHAUSTED, notAuthorized, 'amqp:resource-limit-exceeded', 400007),
+  // the Event Hubs-compatible endpoint's word for a partition that does not exist (spec/eventhubs-amqp.md §3.4)
+  ArgumentOutOfRange: row(400, GrpcStatus.OUT_OF_RANGE, notAuthorized, 'com.microsoft:argument-out-of-range', 400027),
   // 401
   IotHubUnauthorizedAccess: row(401, GrpcStatus.UNAUTHENTICATED, notAuthorized, 'amqp:unauthorized-access', 401002),
   IotHubUnauthorized: row(401, GrpcStatus.UNAUTHENTICATED, badUsernameOrPassword, 'amqp:unauthorized-access', 401003),

@@ -14,6 +14,9 @@ describe('AMQP link addresses', () => {
     ['/devices/d1/modules/m1/messages/events', false, { kind: 'device-c2d', deviceId: 'd1', moduleId: 'm1' }],
     ['/devices/d1/methods/devicebound', false, { kind: 'device-methods', deviceId: 'd1', moduleId: undefined }],
     ['/devices/d1/modules/m1/twin', true, { kind: 'device-twin', deviceId: 'd1', moduleId: 'm1' }],
+    ['$management', true, { kind: 'eh-management' }],
+    ['hub1/ConsumerGroups/$Default/Partitions/3', false, { kind: 'eh-partition', eventHub: 'hub1', consumerGroup: '$Default', partition: '3' }],
+    ['/hub1/consumergroups/cg1/partitions/0', false, { kind: 'eh-partition', eventHub: 'hub1', consumerGroup: 'cg1', partition: '0' }],
   ] as const)('%s (peer sends: %s)', (address, peerSends, expected) => {
     expect(classifyAddress(address, peerSends)).toEqual(expected);
   });

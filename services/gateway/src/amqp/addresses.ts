@@ -13,6 +13,8 @@ export type LinkTarget =
   | { readonly kind: 'device-c2d'; readonly deviceId: string; readonly moduleId?: string | undefined }
   | { readonly kind: 'device-methods'; readonly deviceId: string; readonly moduleId?: string | undefined }
   | { readonly kind: 'device-twin'; readonly deviceId: string; readonly moduleId?: string | undefined }
+  | { readonly kind: 'eh-management' }
+  | { readonly kind: 'eh-partition'; readonly eventHub: string; readonly consumerGroup: string; readonly partition: string }
   | { readonly kind: 'unknown' };
 
 function segmentsOf(address: string): string[] | undefined {
@@ -34,6 +36,7 @@ function segmentsOf(address: string): string[] | undefined {
 export function classifyAddress(address: string | undefined, peerSends: boolean): LinkTarget {
   if (!address) return { kind: 'unknown' };
   if (address === '$cbs') return { kind: 'cbs' };
+  if (address === '$management') return { kind: 'eh-management' };
   const seg = segmentsOf(address);
   if (!seg) return { kind: 'unknown' };
   const lower = seg.map((s) => s.toLowerCase());
@@ -41,6 +44,10 @@ export function classifyAddress(address: string | undefined, peerSends: boolean)
   if (lower.length === 3 && lower[0] === 'messages' && lower[1] === 'servicebound' && !peerSends) {
     if (lower[2] === 'feedback') return { kind: 'service-feedback' };
     if (lower[2] === 'filenotifications') return { kind: 'service-file-notifications' };
+  }
+  // the Event Hubs-compatible endpoint: `<hub>/ConsumerGroups/<cg>/Partitions/<p>` (spec/eventhubs-amqp.md §4.1)
+  if (lower.length === 5 && lower[1] === 'consumergroups' && lower[3] === 'partitions' && !peerSends) {
+    return { kind: 'eh-partition', eventHub: seg[0] as string, consumerGroup: seg[2] as string, partition: seg[4] as string };
   }
   if (lower[0] !== 'devices' || !seg[1]) return { kind: 'unknown' };
   const deviceId = seg[1];

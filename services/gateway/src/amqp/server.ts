@@ -2,9 +2,9 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
 import type { WebSocket } from 'ws';
-import { classifySasToken, hasPermission, parseSasToken } from '@openiothub/auth';
+import { classifySasToken, hasPermission, isSasExpired, parseSasToken } from '@openiothub/auth';
 import { subjects, type NatsConnection } from '@openiothub/bus';
-import { toDomainError, UnauthorizedError } from '@openiothub/errors';
+import { DomainError, toDomainError, UnauthorizedError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import { messagingV1 } from '@openiothub/proto';
 import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.js';
@@ -20,6 +20,9 @@ import { PendingMethods } from '../methods/pending.js';
 import { headers as busHeaders } from '@openiothub/bus';
 import { randomUUID } from 'node:crypto';
 import { c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
+import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
+import type { PolicyCache } from '../upstream/policy-cache.js';
+import type { RegistryClient } from '../upstream/registry-client.js';
 import { bodyBytes, c2dFromAmqp, c2dToAmqp, idString, telemetryFromAmqp } from './messages.js';
 import type { Msg } from '@nats-io/transport-node';
 
@@ -35,11 +38,17 @@ export interface AmqpDeps {
   readonly presence: Presence;
   readonly reporter: ConnectionReporter;
   readonly nc: NatsConnection;
+  readonly policies: PolicyCache;
+  readonly registry: RegistryClient;
+  /** The Event Hubs-compatible endpoint's partitions (the hub's D2C partitions). */
+  readonly partitions: number;
 }
 
 /** Who a put-token proved, for how long. */
 type Principal =
   | { readonly kind: 'service'; readonly rights: readonly string[]; readonly expiresAt: number }
+  /** An Event Hubs-style token (`sr=sb://host/<hub>…`) of a policy with ServiceConnect: reads the built-in endpoint. */
+  | { readonly kind: 'eventhub'; readonly expiresAt: number }
   | { readonly kind: 'device'; readonly auth: DeviceAuthResult; readonly expiresAt: number };
 
 type Link = Sender | Receiver;
@@ -74,6 +83,10 @@ interface ConnState {
   cbsReply?: Sender;
   /** Which principal each link depends on (closed when it expires). */
   readonly linkPrincipal: Map<Link, string>;
+  /** Reply links of `$management` (the client's receivers), to answer on the one named in reply-to. */
+  readonly managementReplies: Set<Sender>;
+  /** Stops of partition readers, by link. */
+  readonly readers: Map<Link, () => void>;
 }
 
 /** What a delivery we sent is, so its disposition can be acted on. */
@@ -99,10 +112,13 @@ export class AmqpEndpoint {
   readonly #states = new WeakMap<Connection, ConnState>();
   readonly #sent = new WeakMap<Delivery, SentDelivery>();
   readonly #open = new Set<Connection>();
+  readonly #eventHubs: EventHubsReader;
+  readonly #hubCreated = new Map<string, Date>();
   #nextId = 0;
 
   constructor(deps: AmqpDeps) {
     this.#deps = deps;
+    this.#eventHubs = new EventHubsReader({ nc: deps.nc, partitions: deps.partitions, log: deps.log });
     this.#container = rhea.create_container({ id: 'openiothub-gateway', autoaccept: false });
     // accept SASL ANONYMOUS (and the MSSBCBS alias) and bare AMQP headers alike: the IoT SDKs send no SASL layer
     this.#container.sasl_server_mechanisms.enable_anonymous();
@@ -153,7 +169,7 @@ export class AmqpEndpoint {
     let s = this.#states.get(conn);
     if (!s) {
       this.#nextId += 1;
-      s = { id: `amqp-${process.pid}-${this.#nextId}`, hub: undefined, principals: new Map(), devices: new Map(), cleanups: [], linkPrincipal: new Map() };
+      s = { id: `amqp-${process.pid}-${this.#nextId}`, hub: undefined, principals: new Map(), devices: new Map(), cleanups: [], linkPrincipal: new Map(), managementReplies: new Set(), readers: new Map() };
       this.#states.set(conn, s);
       this.#open.add(conn);
     }
@@ -202,7 +218,7 @@ export class AmqpEndpoint {
 
   // ---- links the peer receives on (we send) ----
 
-  #onPeerReceiver(ctx: EventContext): void {
+  async #onPeerReceiver(ctx: EventContext): Promise<void> {
     const link = ctx.sender!;
     const target = classifyAddress(link.source?.address, false);
     const s = this.#state(ctx.connection);
@@ -224,6 +240,8 @@ export class AmqpEndpoint {
       if (d && target.kind === 'device-twin') d.twinOut = link;
     }
     else if (target.kind === 'service-feedback') this.#startFeedback(ctx, link);
+    else if (target.kind === 'eh-management') s.managementReplies.add(link);
+    else if (target.kind === 'eh-partition') await this.#startPartitionReader(s, link, target.partition);
     // file notifications: the link stays open and idle until file upload exists
   }
 
@@ -248,6 +266,16 @@ export class AmqpEndpoint {
       }
       case 'cbs':
         return true;
+      case 'eh-management':
+      case 'eh-partition': {
+        const found = this.#findPrincipal(s, (p) => p.kind === 'eventhub' || (p.kind === 'service' && hasPermission(p.rights, 'ServiceConnect')));
+        if (!found) return refuse(CONDITION.unauthorized, 'Put a token of a policy with ServiceConnect on $cbs first.');
+        if (target.kind === 'eh-partition' && target.eventHub.toLowerCase() !== (s.hub ?? '').toLowerCase()) {
+          return refuse(CONDITION.notFound, `The messaging entity '${target.eventHub}' could not be found.`);
+        }
+        s.linkPrincipal.set(link, found[0]);
+        return true;
+      }
       default: {
         const { deviceId, moduleId } = target;
         const found = this.#findPrincipal(s, (p) => p.kind === 'device' && p.auth.deviceId === deviceId && (p.auth.moduleId ?? undefined) === (moduleId ?? undefined));
@@ -381,6 +409,7 @@ export class AmqpEndpoint {
     const s = this.#state(ctx.connection);
     const target = classifyAddress(link.target?.address, true);
     if (target.kind === 'cbs') return this.#onPutToken(ctx, s, message, delivery);
+    if (target.kind === 'eh-management') return this.#onManagement(s, link, message, delivery);
     const principalKey = s.linkPrincipal.get(link);
     const principal = principalKey ? s.principals.get(principalKey) : undefined;
     if (!principal || principal.expiresAt <= Date.now()) {
@@ -447,7 +476,7 @@ export class AmqpEndpoint {
       body: '',
       to: request.reply_to,
       correlation_id: request.message_id,
-      application_properties: { 'status-code': status, 'status-description': description },
+      application_properties: { 'status-code': status, 'status-description': description, ...(status === 200 ? {} : { 'error-condition': CONDITION.unauthorized }) },
     });
   }
 
@@ -456,6 +485,16 @@ export class AmqpEndpoint {
     const token = parseSasToken(rawToken);
     const principal = classifySasToken(token);
     const segments = principal.resource.segments;
+    // Event Hubs clients sign sr=sb://host/<hub>[/…] with the key's UTF-8 bytes (spec/eventhubs-amqp.md §2.4)
+    if (principal.kind === 'policy' && (/^sb:\/\//i.test(token.resourceUri) || segments[0] === s.hub.toLowerCase())) {
+      if (isSasExpired(token)) throw new UnauthorizedError('The SAS token has expired.');
+      if (!this.#deps.hubs.serves(principal.resource.host, s.hub)) throw new UnauthorizedError(`The SAS token is for host "${principal.resource.host}", not this hub.`);
+      if (segments.length > 0 && segments[0] !== s.hub.toLowerCase()) throw new UnauthorizedError(`The SAS token is for entity "${segments[0]}", not ${s.hub}.`);
+      const { policy } = await this.#deps.policies.verify(s.hub, principal.keyName, token, { eventHubs: true });
+      if (!policy) throw new UnauthorizedError('The SAS token signature is invalid.');
+      if (!hasPermission(policy.rights, 'ServiceConnect')) throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ServiceConnect.`);
+      return { kind: 'eventhub', expiresAt: token.se * 1000 };
+    }
     if (principal.kind === 'policy' && segments.length === 0) {
       const svc = await this.#deps.serviceAuth.authorize({ hub: s.hub, authorization: rawToken, path: [], permission: ['RegistryRead', 'RegistryWrite', 'ServiceConnect', 'DeviceConnect'] });
       return { kind: 'service', rights: svc.rights, expiresAt: token.se * 1000 };
@@ -560,11 +599,61 @@ export class AmqpEndpoint {
     }
   }
 
+  async #startPartitionReader(s: ConnState, link: Sender, partitionId: string): Promise<void> {
+    const partition = this.#eventHubs.partition(partitionId);
+    const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
+    const stop = await this.#eventHubs.read(s.hub!, partition, start, link);
+    if (!link.is_open()) return stop();
+    s.readers.set(link, stop);
+  }
+
+  /** `$management` READ of the hub (`com.microsoft:eventhub`) or a partition (spec §3). */
+  async #onManagement(s: ConnState, link: Receiver, request: Message, delivery: Delivery): Promise<void> {
+    delivery.accept();
+    const props = (request.application_properties ?? {}) as Record<string, unknown>;
+    const replyTo = request.reply_to;
+    const reply = [...s.managementReplies].find((l) => l.name === replyTo || (l as unknown as { target?: { address?: string } }).target?.address === replyTo) ?? [...s.managementReplies][0];
+    const answer = (status: number, description: string, body: unknown, condition?: string) =>
+      reply?.send({
+        correlation_id: request.message_id,
+        to: replyTo,
+        application_properties: { 'status-code': rhea.types.wrap_int(status), 'status-description': description, ...(condition ? { 'error-condition': condition } : {}) },
+        body,
+      });
+    try {
+      const principalKey = s.linkPrincipal.get(link);
+      const principal = principalKey ? s.principals.get(principalKey) : undefined;
+      if (!principal || principal.expiresAt <= Date.now()) throw new UnauthorizedError('The token for $management expired; put a new one on $cbs.');
+      if (props['operation'] !== 'READ') throw new DomainError('InvalidOperation', `Unsupported operation ${String(props['operation'])}.`);
+      const name = String(props['name'] ?? '');
+      if (name.toLowerCase() !== (s.hub ?? '').toLowerCase()) throw new DomainError('NotFound', `The messaging entity '${name}' could not be found.`);
+      if (props['type'] === 'com.microsoft:eventhub') answer(200, 'OK', this.#eventHubs.hubProperties(s.hub!, await this.#createdAt(s.hub!)));
+      else if (props['type'] === 'com.microsoft:partition') answer(200, 'OK', await this.#eventHubs.partitionProperties(s.hub!, String(props['partition'] ?? '')));
+      else throw new DomainError('InvalidOperation', `Unsupported type ${String(props['type'])}.`);
+    } catch (err) {
+      const e = toDomainError(err);
+      if (e.code === 'ServerError') this.#deps.log.warn({ err: e.cause ?? e }, '$management request failed');
+      answer(e.spec.http, e.message, null, e.spec.amqp);
+    }
+  }
+
+  async #createdAt(hub: string): Promise<Date> {
+    let at = this.#hubCreated.get(hub);
+    if (!at) {
+      at = (await this.#deps.registry.getHub({ hub })).hub?.createdTime ?? new Date(0);
+      this.#hubCreated.set(hub, at);
+    }
+    return at;
+  }
+
   #onLinkClosed(ctx: EventContext, link: Link | undefined): void {
     if (!link) return;
     const s = this.#states.get(ctx.connection);
     if (!s) return;
     s.linkPrincipal.delete(link);
+    s.managementReplies.delete(link as Sender);
+    s.readers.get(link)?.();
+    s.readers.delete(link);
     for (const [key, d] of s.devices) {
       if (!d.links.delete(link)) continue;
       if (d.methodsOut === link) {
@@ -582,6 +671,7 @@ export class AmqpEndpoint {
     if (!s) return;
     this.#states.delete(conn);
     for (const key of [...s.devices.keys()]) this.#leaveDevice(s, key);
+    for (const stop of s.readers.values()) stop();
     for (const c of s.cleanups) c();
   }
 

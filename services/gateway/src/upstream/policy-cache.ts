@@ -21,7 +21,7 @@ export class PolicyCache {
   }
 
   /** The policy whose primary or secondary key signed `token`, or undefined (unknown policy or wrong key), and whether it exists. */
-  async verify(hub: string, keyName: string, token: SasToken): Promise<{ policy: Policy | undefined; exists: boolean }> {
+  async verify(hub: string, keyName: string, token: SasToken, opts: { eventHubs?: boolean } = {}): Promise<{ policy: Policy | undefined; exists: boolean }> {
     const key = `${hub}\n${keyName}`;
     const load = async () => {
       try {
@@ -31,7 +31,7 @@ export class PolicyCache {
         throw err;
       }
     };
-    const ok = (p: Policy | undefined) => !!p && verifySasWithAnyKey(token, [p.primaryKey, p.secondaryKey]);
+    const ok = (p: Policy | undefined) => !!p && verifySasWithAnyKey(token, [p.primaryKey, p.secondaryKey], opts);
     let policy = await this.#cache.get(key, load);
     if (!ok(policy)) policy = await this.#cache.refresh(key, load);
     return { policy: ok(policy) ? policy : undefined, exists: policy !== undefined };

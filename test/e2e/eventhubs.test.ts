@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { EventHubConsumerClient, type ReceivedEventData } from '@azure/event-hubs';
+import { Client as DeviceClient, Message } from 'azure-iot-device';
+import { Mqtt } from 'azure-iot-device-mqtt';
+import { createDevice } from './devices.js';
+import { hub, iothub, poll } from './helpers.js';
+
+/** The built-in endpoint's connection string, as an operator gets it from the CLI. */
+async function ehConnectionString(): Promise<string> {
+  const r = await iothub('hub', 'connection-string', 'show', '--eh', '--policy-name', 'service', '--amqp-port', String(hub().ports.amqp));
+  expect(r.code, r.err).toBe(0);
+  return (r.json() as { connectionString: string }).connectionString;
+}
+
+/** Which partition each event came from. */
+const partitionOf = new WeakMap<ReceivedEventData, string>();
+
+/** Read every event of every partition into `into` until the subscription is closed. */
+function subscribeAll(client: EventHubConsumerClient, into: ReceivedEventData[], startPosition: object) {
+  return client.subscribe(
+    {
+      processEvents: async (events, ctx) => {
+        for (const e of events) {
+          into.push(e);
+          partitionOf.set(e, ctx.partitionId);
+        }
+      },
+      processError: async () => undefined,
+    },
+    { startPosition: startPosition as never, maxWaitTimeInSeconds: 1 },
+  );
+}
+
+describe('Event Hubs-compatible built-in endpoint (@azure/event-hubs 6)', () => {
+  it('the CLI prints an Event Hubs connection string naming the hub', async () => {
+    const cs = await ehConnectionString();
+    expect(cs).toMatch(new RegExp(`^Endpoint=sb://localhost/;SharedAccessKeyName=service;SharedAccessKey=[^;]+;EntityPath=${hub().hub}$`));
+  });
+
+  it('reads telemetry from every partition with device id and properties (scenario 6), reports hub and partition properties', async () => {
+    const client = new EventHubConsumerClient('$Default', await ehConnectionString());
+    const props = await client.getEventHubProperties();
+    expect(props.name).toBe(hub().hub);
+    expect(props.partitionIds).toEqual(['0', '1', '2', '3']);
+    const seen: ReceivedEventData[] = [];
+    const sub = subscribeAll(client, seen, { offset: '@latest' });
+    await new Promise((r) => setTimeout(r, 1500)); // the receivers attach
+    const devices = await Promise.all([1, 2, 3, 4, 5, 6].map(() => createDevice('ehdev')));
+    for (const d of devices) {
+      const c = DeviceClient.fromConnectionString(d.connectionString, Mqtt);
+      await c.open();
+      const m = new Message(JSON.stringify({ temperature: 21.5, device: d.deviceId }));
+      m.properties.add('temperatureAlert', 'false');
+      m.contentType = 'application/json';
+      m.contentEncoding = 'utf-8';
+      await c.sendEvent(m);
+      await c.close();
+    }
+    const mine = () => seen.filter((e) => devices.some((d) => d.deviceId === e.systemProperties?.['iothub-connection-device-id']));
+    await poll(async () => mine().length, (n) => n === devices.length, 20_000, 'events of all six devices');
+    const e = mine()[0]!;
+    expect(e.body).toMatchObject({ temperature: 21.5 });
+    expect(e.properties).toEqual({ temperatureAlert: 'false' });
+    expect(e.systemProperties).toMatchObject({ 'iothub-message-source': 'Telemetry', 'iothub-connection-auth-generation-id': expect.any(String) });
+    expect(typeof e.sequenceNumber).toBe('number');
+    expect(e.enqueuedTimeUtc).toBeInstanceOf(Date);
+    // six devices spread over more than one partition (a hash of the device id)
+    expect(new Set(mine().map((x) => partitionOf.get(x))).size).toBeGreaterThan(1);
+    const pp = await client.getPartitionProperties(partitionOf.get(e)!);
+    expect(pp).toMatchObject({ eventHubName: hub().hub, partitionId: partitionOf.get(e), isEmpty: false });
+    expect(pp.lastEnqueuedSequenceNumber).toBeGreaterThanOrEqual(e.sequenceNumber);
+    await expect(client.getPartitionProperties('99')).rejects.toMatchObject({ code: 'ArgumentOutOfRangeError' });
+    await sub.close();
+    await client.close();
+  });
+
+  it('resumes from an offset, and two consumer groups each see every message', async () => {
+    const d = await createDevice('ehresume');
+    const c = DeviceClient.fromConnectionString(d.connectionString, Mqtt);
+    await c.open();
+    for (const n of [1, 2, 3]) await c.sendEvent(new Message(`m${n}`));
+    await c.close();
+    const cs = await ehConnectionString();
+    const readGroup = async (group: string, startPosition: object, expected: number) => {
+      const client = new EventHubConsumerClient(group, cs);
+      const seen: ReceivedEventData[] = [];
+      const sub = subscribeAll(client, seen, startPosition as never);
+      const mine = () => seen.filter((e) => e.systemProperties?.['iothub-connection-device-id'] === d.deviceId);
+      await poll(async () => mine().length, (n) => n >= expected, 20_000, `${expected} events in ${group}`);
+      await new Promise((r) => setTimeout(r, 300)); // nothing more arrives
+      await sub.close();
+      await client.close();
+      return mine();
+    };
+    const all = await readGroup('$Default', { offset: '-1' }, 3);
+    expect(all.map((e) => String(e.body))).toEqual(['m1', 'm2', 'm3']);
+    const other = await readGroup('analytics', { offset: '-1' }, 3);
+    expect(other.map((e) => String(e.body))).toEqual(['m1', 'm2', 'm3']);
+    // from the first message's offset, exclusive: the other two
+    const after = await readGroup('$Default', { offset: all[0]!.offset, isInclusive: false }, 2);
+    expect(after.map((e) => String(e.body))).toEqual(['m2', 'm3']);
+    const bySeq = await readGroup('$Default', { sequenceNumber: all[1]!.sequenceNumber, isInclusive: true }, 2);
+    expect(bySeq.map((e) => String(e.body))).toEqual(['m2', 'm3']);
+  });
+});
