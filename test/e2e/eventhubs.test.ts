@@ -94,12 +94,33 @@ describe('Event Hubs-compatible built-in endpoint (@azure/event-hubs 6)', () => 
     };
     const all = await readGroup('$Default', { offset: '-1' }, 3);
     expect(all.map((e) => String(e.body))).toEqual(['m1', 'm2', 'm3']);
-    const other = await readGroup('analytics', { offset: '-1' }, 3);
+    const group = `analytics-${Date.now()}`;
+    expect((await iothub('hub', 'consumer-group', 'create', '-n', group)).code).toBe(0);
+    expect((await iothub('hub', 'consumer-group', 'list')).json()).toEqual(expect.arrayContaining([expect.objectContaining({ name: '$Default' }), expect.objectContaining({ name: group })]));
+    const other = await readGroup(group.toUpperCase(), { offset: '-1' }, 3);
     expect(other.map((e) => String(e.body))).toEqual(['m1', 'm2', 'm3']);
     // from the first message's offset, exclusive: the other two
     const after = await readGroup('$Default', { offset: all[0]!.offset, isInclusive: false }, 2);
     expect(after.map((e) => String(e.body))).toEqual(['m2', 'm3']);
     const bySeq = await readGroup('$Default', { sequenceNumber: all[1]!.sequenceNumber, isInclusive: true }, 2);
     expect(bySeq.map((e) => String(e.body))).toEqual(['m2', 'm3']);
+  });
+
+  it('refuses a consumer group that does not exist, and the CLI manages groups', async () => {
+    const client = new EventHubConsumerClient('nosuchgroup', await ehConnectionString());
+    const errors: Array<{ code?: string; message?: string }> = [];
+    const sub = client.subscribe('0', { processEvents: async () => undefined, processError: async (err) => void errors.push(err as never) }, { startPosition: { offset: '-1' } });
+    await poll(async () => errors.length, (n) => n > 0, 20_000, 'a subscription error');
+    expect(errors[0]).toMatchObject({ code: 'MessagingEntityNotFoundError' });
+    await sub.close();
+    await client.close();
+    const dup = `dup-${Date.now()}`;
+    expect((await iothub('hub', 'consumer-group', 'create', '-n', dup)).code).toBe(0);
+    const again = await iothub('hub', 'consumer-group', 'create', '-n', dup.toUpperCase());
+    expect(again.code).not.toBe(0);
+    expect(again.err).toMatch(/EntityAlreadyExists/);
+    expect((await iothub('hub', 'consumer-group', 'create', '-n', 'bad name!')).err).toMatch(/ArgumentInvalid/);
+    expect((await iothub('hub', 'consumer-group', 'delete', '-n', dup)).code).toBe(0);
+    expect((await iothub('hub', 'consumer-group', 'delete', '-n', '$Default')).err).toMatch(/ArgumentInvalid/);
   });
 });

@@ -195,6 +195,19 @@ export function buildProgram(io: Io): Command {
       const body = o.set === undefined ? undefined : (JSON.parse(o.set as string) as unknown);
       print(await rest().send(body === undefined ? 'GET' : 'PATCH', '/settings/cloudToDevice', body));
     });
+  const groups = hubCmd.command('consumer-group').description("consumer groups of the built-in endpoint ($Default always exists)");
+  groups.command('list').action(async () => print(await rest().send('GET', '/eventHubEndpoints/events/consumerGroups')));
+  groups
+    .command('create')
+    .requiredOption('-n, --name <name>')
+    .action(async (o) => print(await rest().send('PUT', path('eventHubEndpoints', 'events', 'consumerGroups', o.name))));
+  groups
+    .command('delete')
+    .requiredOption('-n, --name <name>')
+    .action(async (o) => {
+      await rest().send('DELETE', path('eventHubEndpoints', 'events', 'consumerGroups', o.name));
+      print({ deleted: o.name });
+    });
   hubCmd
     .command('connection-string')
     .argument('[action]', 'show', 'show')

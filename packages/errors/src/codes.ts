@@ -91,6 +91,7 @@ export const errorCodes = {
   DeviceAlreadyExists: row(409, GrpcStatus.ALREADY_EXISTS, notAuthorized, 'amqp:resource-locked', 409001),
   ModuleAlreadyExistsOnDevice: row(409, GrpcStatus.ALREADY_EXISTS, notAuthorized, 'amqp:resource-locked', 409301),
   LinkCreationConflict: row(409, GrpcStatus.ABORTED, serverUnavailable, 'amqp:link:stolen', 409002),
+  EntityAlreadyExists: row(409, GrpcStatus.ALREADY_EXISTS, notAuthorized, 'com.microsoft:entity-already-exists', 409000),
   PreconditionFailed: row(412, GrpcStatus.FAILED_PRECONDITION, notAuthorized, 'amqp:precondition-failed', 412002),
   DeviceMessageLockLost: row(412, GrpcStatus.FAILED_PRECONDITION, notAuthorized, 'com.microsoft:message-lock-lost', 412001),
   MessageTooLarge: row(413, GrpcStatus.INVALID_ARGUMENT, notAuthorized, 'amqp:link:message-size-exceeded', 413001),

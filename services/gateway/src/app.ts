@@ -15,6 +15,7 @@ import { registerTwinRoutes } from './http/service-api/twin-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
 import { createMessagingClient } from './upstream/messaging-client.js';
 import { registerC2DRoutes } from './http/service-api/c2d-routes.js';
+import { registerEndpointRoutes } from './http/service-api/endpoint-routes.js';
 import { registerDeviceRoutes } from './http/device-api/device-routes.js';
 import type { MqttDeps } from './mqtt/deps.js';
 import { createUpgradeHandler, listenMqtts, MqttConnections } from './mqtt/server.js';
@@ -115,6 +116,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerC2DRoutes(router, { messaging, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerEndpointRoutes(router, { messaging, auth });
   registerDeviceRoutes(router, { auth: deviceAuth, ingest, messaging, reporter, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
   const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });

@@ -8,6 +8,7 @@ import { runPeriodically, type ServiceContext } from '@openiothub/runtime';
 import type { MessagingConfig } from './config.js';
 import { C2DService, type IdentityLookup } from './domain/c2d-service.js';
 import { messagingHandlers } from './rpc/handlers.js';
+import { ConsumerGroups } from './domain/consumer-groups.js';
 import { C2DStore } from './store/c2d-store.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -76,7 +77,7 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[messagingV1.MessagingServiceService, messagingHandlers(service)]],
+    services: [[messagingV1.MessagingServiceService, messagingHandlers(service, new ConsumerGroups(pool))]],
     lifecycle,
     log,
   });

@@ -11,6 +11,7 @@ import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { ServiceAuthorizer } from '../auth/service-auth.js';
 import { C2DPump } from '../c2d/pump.js';
+import { TtlCache } from '@openiothub/runtime';
 import type { Presence } from '../session/presence.js';
 import type { D2CIngest } from '../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../upstream/connection-reporter.js';
@@ -114,6 +115,8 @@ export class AmqpEndpoint {
   readonly #open = new Set<Connection>();
   readonly #eventHubs: EventHubsReader;
   readonly #hubCreated = new Map<string, Date>();
+  /** Consumer group names (lower case) of each hub, briefly cached. */
+  readonly #groups = new TtlCache<Set<string>>({ ttlMs: 10_000 });
   #nextId = 0;
 
   constructor(deps: AmqpDeps) {
@@ -241,7 +244,7 @@ export class AmqpEndpoint {
     }
     else if (target.kind === 'service-feedback') this.#startFeedback(ctx, link);
     else if (target.kind === 'eh-management') s.managementReplies.add(link);
-    else if (target.kind === 'eh-partition') await this.#startPartitionReader(s, link, target.partition);
+    else if (target.kind === 'eh-partition') await this.#startPartitionReader(s, link, target.partition, target.consumerGroup);
     // file notifications: the link stays open and idle until file upload exists
   }
 
@@ -599,7 +602,15 @@ export class AmqpEndpoint {
     }
   }
 
-  async #startPartitionReader(s: ConnState, link: Sender, partitionId: string): Promise<void> {
+  /** Does the hub have this consumer group (case-insensitive)? A miss re-reads the list once: it may have just been created. */
+  async #hasGroup(hub: string, group: string): Promise<boolean> {
+    const load = async () => new Set((await this.#deps.messaging.listConsumerGroups({ hub })).groups.map((g) => g.name.toLowerCase()));
+    if ((await this.#groups.get(hub, load)).has(group.toLowerCase())) return true;
+    return (await this.#groups.refresh(hub, load)).has(group.toLowerCase());
+  }
+
+  async #startPartitionReader(s: ConnState, link: Sender, partitionId: string, group: string): Promise<void> {
+    if (!(await this.#hasGroup(s.hub!, group))) throw new DomainError('NotFound', `The messaging entity '${s.hub}/ConsumerGroups/${group}' could not be found.`);
     const partition = this.#eventHubs.partition(partitionId);
     const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
     const stop = await this.#eventHubs.read(s.hub!, partition, start, link);

@@ -1,6 +1,7 @@
 import { ArgumentInvalidError } from '@openiothub/errors';
 import { messagingV1, unaryHandler } from '@openiothub/proto';
 import type { C2DService } from '../domain/c2d-service.js';
+import type { ConsumerGroups } from '../domain/consumer-groups.js';
 import type { AckMode, QueueKey } from '../domain/types.js';
 
 function keyOf(k: messagingV1.QueueKey | undefined): QueueKey {
@@ -22,8 +23,14 @@ function lockToken(v: string): string {
 }
 
 /** The gRPC MessagingService implementation: translate, call the domain, translate back. */
-export function messagingHandlers(svc: C2DService): messagingV1.MessagingServiceServer {
+export function messagingHandlers(svc: C2DService, groups: ConsumerGroups): messagingV1.MessagingServiceServer {
   return {
+    listConsumerGroups: unaryHandler(async (req) => ({ groups: await groups.list(required(req.hub, 'hub')) })),
+    createConsumerGroup: unaryHandler(async (req) => groups.create(required(req.hub, 'hub'), req.name)),
+    deleteConsumerGroup: unaryHandler(async (req) => {
+      await groups.delete(required(req.hub, 'hub'), req.name);
+      return { groups: await groups.list(req.hub) };
+    }),
     send: unaryHandler(async (req) => {
       const m = req.message;
       if (!m) throw new ArgumentInvalidError('message is required.');

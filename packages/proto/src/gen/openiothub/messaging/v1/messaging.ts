@@ -66,6 +66,24 @@ export function outcomeToJSON(object: Outcome): string {
   }
 }
 
+export interface ConsumerGroup {
+  name: string;
+  createdTime?: Date | undefined;
+}
+
+export interface ConsumerGroupsRequest {
+  hub: string;
+}
+
+export interface ConsumerGroupRequest {
+  hub: string;
+  name: string;
+}
+
+export interface ConsumerGroupsResponse {
+  groups: ConsumerGroup[];
+}
+
 /** A queue: a device's, or a module's (module input messages). */
 export interface QueueKey {
   hub: string;
@@ -197,6 +215,316 @@ export interface UpdateSettingsRequest {
   hub: string;
   cloudToDeviceJson: string;
 }
+
+function createBaseConsumerGroup(): ConsumerGroup {
+  return { name: "", createdTime: undefined };
+}
+
+export const ConsumerGroup: MessageFns<ConsumerGroup> = {
+  encode(message: ConsumerGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.createdTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdTime), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsumerGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsumerGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.createdTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsumerGroup {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      createdTime: isSet(object.createdTime)
+        ? fromJsonTimestamp(object.createdTime)
+        : isSet(object.created_time)
+        ? fromJsonTimestamp(object.created_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ConsumerGroup): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.createdTime !== undefined) {
+      obj.createdTime = message.createdTime.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsumerGroup>, I>>(base?: I): ConsumerGroup {
+    return ConsumerGroup.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsumerGroup>, I>>(object: I): ConsumerGroup {
+    const message = createBaseConsumerGroup();
+    message.name = object.name ?? "";
+    message.createdTime = object.createdTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseConsumerGroupsRequest(): ConsumerGroupsRequest {
+  return { hub: "" };
+}
+
+export const ConsumerGroupsRequest: MessageFns<ConsumerGroupsRequest> = {
+  encode(message: ConsumerGroupsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsumerGroupsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsumerGroupsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsumerGroupsRequest {
+    return { hub: isSet(object.hub) ? globalThis.String(object.hub) : "" };
+  },
+
+  toJSON(message: ConsumerGroupsRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsumerGroupsRequest>, I>>(base?: I): ConsumerGroupsRequest {
+    return ConsumerGroupsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsumerGroupsRequest>, I>>(object: I): ConsumerGroupsRequest {
+    const message = createBaseConsumerGroupsRequest();
+    message.hub = object.hub ?? "";
+    return message;
+  },
+};
+
+function createBaseConsumerGroupRequest(): ConsumerGroupRequest {
+  return { hub: "", name: "" };
+}
+
+export const ConsumerGroupRequest: MessageFns<ConsumerGroupRequest> = {
+  encode(message: ConsumerGroupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsumerGroupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsumerGroupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsumerGroupRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: ConsumerGroupRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsumerGroupRequest>, I>>(base?: I): ConsumerGroupRequest {
+    return ConsumerGroupRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsumerGroupRequest>, I>>(object: I): ConsumerGroupRequest {
+    const message = createBaseConsumerGroupRequest();
+    message.hub = object.hub ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseConsumerGroupsResponse(): ConsumerGroupsResponse {
+  return { groups: [] };
+}
+
+export const ConsumerGroupsResponse: MessageFns<ConsumerGroupsResponse> = {
+  encode(message: ConsumerGroupsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.groups) {
+      ConsumerGroup.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsumerGroupsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsumerGroupsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.groups.push(ConsumerGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsumerGroupsResponse {
+    return {
+      groups: globalThis.Array.isArray(object?.groups) ? object.groups.map((e: any) => ConsumerGroup.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ConsumerGroupsResponse): unknown {
+    const obj: any = {};
+    if (message.groups?.length) {
+      obj.groups = message.groups.map((e) => ConsumerGroup.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsumerGroupsResponse>, I>>(base?: I): ConsumerGroupsResponse {
+    return ConsumerGroupsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsumerGroupsResponse>, I>>(object: I): ConsumerGroupsResponse {
+    const message = createBaseConsumerGroupsResponse();
+    message.groups = object.groups?.map((e) => ConsumerGroup.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseQueueKey(): QueueKey {
   return { hub: "", deviceId: "", moduleId: "" };
@@ -2353,6 +2681,37 @@ export const MessagingServiceService = {
     responseSerialize: (value: C2DSettings): Buffer => Buffer.from(C2DSettings.encode(value).finish()),
     responseDeserialize: (value: Buffer): C2DSettings => C2DSettings.decode(value),
   },
+  /** Consumer groups of the hub's built-in endpoint; $Default always exists. */
+  listConsumerGroups: {
+    path: "/openiothub.messaging.v1.MessagingService/ListConsumerGroups" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConsumerGroupsRequest): Buffer =>
+      Buffer.from(ConsumerGroupsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConsumerGroupsRequest => ConsumerGroupsRequest.decode(value),
+    responseSerialize: (value: ConsumerGroupsResponse): Buffer =>
+      Buffer.from(ConsumerGroupsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConsumerGroupsResponse => ConsumerGroupsResponse.decode(value),
+  },
+  createConsumerGroup: {
+    path: "/openiothub.messaging.v1.MessagingService/CreateConsumerGroup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConsumerGroupRequest): Buffer => Buffer.from(ConsumerGroupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConsumerGroupRequest => ConsumerGroupRequest.decode(value),
+    responseSerialize: (value: ConsumerGroup): Buffer => Buffer.from(ConsumerGroup.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConsumerGroup => ConsumerGroup.decode(value),
+  },
+  deleteConsumerGroup: {
+    path: "/openiothub.messaging.v1.MessagingService/DeleteConsumerGroup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConsumerGroupRequest): Buffer => Buffer.from(ConsumerGroupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConsumerGroupRequest => ConsumerGroupRequest.decode(value),
+    responseSerialize: (value: ConsumerGroupsResponse): Buffer =>
+      Buffer.from(ConsumerGroupsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConsumerGroupsResponse => ConsumerGroupsResponse.decode(value),
+  },
 } as const;
 
 export interface MessagingServiceServer extends UntypedServiceImplementation {
@@ -2374,6 +2733,10 @@ export interface MessagingServiceServer extends UntypedServiceImplementation {
   getSettings: handleUnaryCall<GetSettingsRequest, C2DSettings>;
   /** Replace the hub's C2D settings (ArgumentInvalid outside IoT Hub's ranges). */
   updateSettings: handleUnaryCall<UpdateSettingsRequest, C2DSettings>;
+  /** Consumer groups of the hub's built-in endpoint; $Default always exists. */
+  listConsumerGroups: handleUnaryCall<ConsumerGroupsRequest, ConsumerGroupsResponse>;
+  createConsumerGroup: handleUnaryCall<ConsumerGroupRequest, ConsumerGroup>;
+  deleteConsumerGroup: handleUnaryCall<ConsumerGroupRequest, ConsumerGroupsResponse>;
 }
 
 export interface MessagingServiceClient extends Client {
@@ -2517,6 +2880,52 @@ export interface MessagingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: C2DSettings) => void,
+  ): ClientUnaryCall;
+  /** Consumer groups of the hub's built-in endpoint; $Default always exists. */
+  listConsumerGroups(
+    request: ConsumerGroupsRequest,
+    callback: (error: ServiceError | null, response: ConsumerGroupsResponse) => void,
+  ): ClientUnaryCall;
+  listConsumerGroups(
+    request: ConsumerGroupsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConsumerGroupsResponse) => void,
+  ): ClientUnaryCall;
+  listConsumerGroups(
+    request: ConsumerGroupsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConsumerGroupsResponse) => void,
+  ): ClientUnaryCall;
+  createConsumerGroup(
+    request: ConsumerGroupRequest,
+    callback: (error: ServiceError | null, response: ConsumerGroup) => void,
+  ): ClientUnaryCall;
+  createConsumerGroup(
+    request: ConsumerGroupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConsumerGroup) => void,
+  ): ClientUnaryCall;
+  createConsumerGroup(
+    request: ConsumerGroupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConsumerGroup) => void,
+  ): ClientUnaryCall;
+  deleteConsumerGroup(
+    request: ConsumerGroupRequest,
+    callback: (error: ServiceError | null, response: ConsumerGroupsResponse) => void,
+  ): ClientUnaryCall;
+  deleteConsumerGroup(
+    request: ConsumerGroupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConsumerGroupsResponse) => void,
+  ): ClientUnaryCall;
+  deleteConsumerGroup(
+    request: ConsumerGroupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConsumerGroupsResponse) => void,
   ): ClientUnaryCall;
 }
 
