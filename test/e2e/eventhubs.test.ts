@@ -123,4 +123,22 @@ describe('Event Hubs-compatible built-in endpoint (@azure/event-hubs 6)', () => 
     expect((await iothub('hub', 'consumer-group', 'delete', '-n', dup)).code).toBe(0);
     expect((await iothub('hub', 'consumer-group', 'delete', '-n', '$Default')).err).toMatch(/ArgumentInvalid/);
   });
+
+  it('owner level: a higher epoch takes a partition from the reader that had it', async () => {
+    const cs = await ehConnectionString();
+    const first = new EventHubConsumerClient('$Default', cs);
+    const second = new EventHubConsumerClient('$Default', cs);
+    const firstErrors: Array<{ code?: string }> = [];
+    const sub1 = first.subscribe('0', { processEvents: async () => undefined, processError: async (err) => void firstErrors.push(err as never) }, { ownerLevel: 1, startPosition: { offset: '@latest' } });
+    await new Promise((r) => setTimeout(r, 1000));
+    const secondErrors: Array<{ code?: string }> = [];
+    const sub2 = second.subscribe('0', { processEvents: async () => undefined, processError: async (err) => void secondErrors.push(err as never) }, { ownerLevel: 2, startPosition: { offset: '@latest' } });
+    await poll(async () => firstErrors.length, (n) => n > 0, 20_000, 'the first reader losing the partition');
+    expect(firstErrors[0]).toMatchObject({ code: 'ReceiverDisconnectedError' });
+    expect(secondErrors).toEqual([]);
+    await sub1.close();
+    await sub2.close();
+    await first.close();
+    await second.close();
+  });
 });

@@ -115,6 +115,8 @@ export class AmqpEndpoint {
   readonly #open = new Set<Connection>();
   readonly #eventHubs: EventHubsReader;
   readonly #hubCreated = new Map<string, Date>();
+  /** Partition readers of this process by (hub, consumer group, partition), with their owner level (epoch). */
+  readonly #owners = new Map<string, Map<Sender, number | undefined>>();
   /** Consumer group names (lower case) of each hub, briefly cached. */
   readonly #groups = new TtlCache<Set<string>>({ ttlMs: 10_000 });
   #nextId = 0;
@@ -612,10 +614,49 @@ export class AmqpEndpoint {
   async #startPartitionReader(s: ConnState, link: Sender, partitionId: string, group: string): Promise<void> {
     if (!(await this.#hasGroup(s.hub!, group))) throw new DomainError('NotFound', `The messaging entity '${s.hub}/ConsumerGroups/${group}' could not be found.`);
     const partition = this.#eventHubs.partition(partitionId);
+    this.#claimOwnership(`${s.hub}\n${group.toLowerCase()}\n${partition}`, link);
     const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
     const stop = await this.#eventHubs.read(s.hub!, partition, start, link);
     if (!link.is_open()) return stop();
     s.readers.set(link, stop);
+  }
+
+  /**
+   * Owner level (epoch) per consumer group and partition (spec/eventhubs-amqp.md §4.4): a higher or
+   * equal epoch takes the partition from every reader, a lower one or a plain reader beside an
+   * epoch reader is refused; all with `amqp:link:stolen`. Within this gateway process.
+   */
+  #claimOwnership(key: string, link: Sender): void {
+    const raw = (link as unknown as { remote?: { attach?: { properties?: Record<string, unknown> } } }).remote?.attach?.properties?.['com.microsoft:epoch'];
+    const epoch = raw === undefined || raw === null ? undefined : Number(raw);
+    const readers = this.#owners.get(key) ?? new Map<Sender, number | undefined>();
+    const epochs = [...readers.values()].filter((e): e is number => e !== undefined);
+    const max = epochs.length > 0 ? Math.max(...epochs) : undefined;
+    if (epoch === undefined && max !== undefined) {
+      throw new DomainError('LinkCreationConflict', `At least one receiver for the endpoint is created with epoch of '${max}', and so non-epoch receiver is not allowed.`);
+    }
+    if (epoch !== undefined && max !== undefined && epoch < max) {
+      throw new DomainError('LinkCreationConflict', `A receiver with a higher epoch of '${max}' already exists, so the receiver with epoch '${epoch}' cannot be created.`);
+    }
+    if (epoch !== undefined) {
+      for (const other of readers.keys()) {
+        try {
+          other.close({ condition: 'amqp:link:stolen', description: `New receiver with higher epoch of '${epoch}' is created hence current receiver is getting disconnected.` });
+        } catch {
+          /* gone */
+        }
+        readers.delete(other);
+      }
+    }
+    readers.set(link, epoch);
+    this.#owners.set(key, readers);
+    const forget = () => {
+      readers.delete(link);
+      if (readers.size === 0 && this.#owners.get(key) === readers) this.#owners.delete(key);
+    };
+    link.once('sender_close', forget);
+    link.once('sender_error', forget);
+    (link as unknown as { connection: { once(e: string, f: () => void): void } }).connection.once('disconnected', forget);
   }
 
   /** `$management` READ of the hub (`com.microsoft:eventhub`) or a partition (spec §3). */
