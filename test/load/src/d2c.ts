@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, LeanJetStreamPublisher } from '@openiothub/bus';
-import { connectDevice, inBatches, int, log, registerDevices, root, startBenchHub, urls } from './harness.js';
+import rhea, { type EventContext, type Sender } from 'rhea';
+import { amqpConnect, amqpDevice, putToken } from './amqp-clients.js';
+import { connectDevice, inBatches, int, log, registerDevices, root, startBenchHub, urls, type BenchHub } from './harness.js';
 import { percentile, processUsage, table } from './stats.js';
 
 const stops: Array<() => Promise<void>> = [];
@@ -115,9 +117,97 @@ async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: n
   return { acked, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
+/** AMQP devices: each keeps `inFlight` unsettled transfers outstanding; latency to the hub's `accepted`. */
+async function driveAmqp(senders: Sender[], opts: { seconds: number; inFlight: number }) {
+  const latencies: number[] = [];
+  let accepted = 0;
+  const end = performance.now() + opts.seconds * 1000;
+  await Promise.all(
+    senders.map(
+      (sender) =>
+        new Promise<void>((done) => {
+          const started = new Map<unknown, number>();
+          let outstanding = 0;
+          const send = () => {
+            if (performance.now() >= end) {
+              if (outstanding === 0) done();
+              return;
+            }
+            if (!sender.sendable()) return;
+            outstanding++;
+            started.set(sender.send({ body: rhea.message.data_section(payload) }), performance.now());
+          };
+          sender.on('accepted', (ctx: EventContext) => {
+            const t = started.get(ctx.delivery);
+            started.delete(ctx.delivery);
+            if (t !== undefined) latencies.push(performance.now() - t);
+            accepted++;
+            outstanding--;
+            send();
+          });
+          sender.on('sendable', send);
+          for (let i = 0; i < opts.inFlight; i++) send();
+        }),
+    ),
+  );
+  latencies.sort((a, b) => a - b);
+  return { acked: accepted, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/**
+ * End to end: MQTT devices publish (paced at `rate` msg/s, the send time in the payload) while a
+ * reader on the Event Hubs-compatible endpoint takes every partition from "latest"; latency is
+ * device send → event in the reader's hands.
+ */
+async function endToEnd(h: BenchHub, clients: MqttClient[], opts: { seconds: number; rate: number }) {
+  const reader = await amqpConnect(h);
+  reader.on('error', (err: unknown) => log(`reader error: ${String(err)}`));
+  await putToken(reader, 'localhost', await h.ownerToken());
+  const latencies: number[] = [];
+  for (let p = 0; p < 4; p++) {
+    const r = reader.open_receiver({ source: { address: `${h.hub}/ConsumerGroups/$Default/Partitions/${p}`, filter: rhea.filter.selector("amqp.annotation.x-opt-offset > '@latest'") } });
+    r.on('message', (ctx: EventContext) => {
+      const body = (ctx.message!.body as { content: Buffer }).content;
+      const sent = Number(JSON.parse(body.toString('utf8')).t);
+      latencies.push(Date.now() - sent);
+    });
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // readers attached
+  const perClient = opts.rate / clients.length;
+  const start = performance.now();
+  const end = start + opts.seconds * 1000;
+  let sent = 0;
+  await Promise.all(
+    clients.map(async (c) => {
+      const topic = `devices/${c.options.clientId as string}/messages/events/`;
+      let mine = 0;
+      await new Promise<void>((done) => {
+        const tick = setInterval(() => {
+          const now = performance.now();
+          const due = Math.floor(((now - start) / 1000) * perClient);
+          while (mine < due && now < end) {
+            mine++;
+            sent++;
+            c.publish(topic, JSON.stringify({ t: Date.now(), pad: 'x'.repeat(Math.max(0, cfg.payload - 30)) }), { qos: 1 });
+          }
+          if (now >= end) {
+            clearInterval(tick);
+            done();
+          }
+        }, 5);
+      });
+    }),
+  );
+  const deadline = Date.now() + 10_000;
+  while (latencies.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  reader.close();
+  latencies.sort((a, b) => a - b);
+  return { sent, received: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
 async function main() {
   log(`bench:d2c  devices=${cfg.devices} inFlight=${cfg.inFlight} seconds=${cfg.seconds} idle=${cfg.idle} payload=${cfg.payload}B`);
-  const h = await startBenchHub({ twin: false });
+  const h = await startBenchHub({ twin: false, messaging: true });
   stops.push(() => h.stop());
   const pid = h.gatewayPid;
   const total = Math.max(cfg.devices, cfg.idle);
@@ -144,7 +234,17 @@ async function main() {
   const satRate = sat.acked / cfg.seconds;
   const half = await drive(clients, { seconds: cfg.seconds, inFlight: cfg.inFlight, rate: satRate / 2 });
   const u2 = await processUsage(pid);
+  log('end to end: devices → Event Hubs reader');
+  const e2e = await endToEnd(h, clients, { seconds: cfg.seconds, rate: Math.round(satRate / 4) });
   await Promise.all(clients.map((c) => c.endAsync()));
+
+  log('AMQP devices');
+  const amqp = await inBatches(cfg.devices, 50, (i) => amqpDevice(h, ids[i]!));
+  await driveAmqp(amqp.map((a) => a.sender), { seconds: 2, inFlight: cfg.inFlight });
+  const u3 = await processUsage(pid);
+  const amqpSat = await driveAmqp(amqp.map((a) => a.sender), { seconds: cfg.seconds, inFlight: cfg.inFlight });
+  const u4 = await processUsage(pid);
+  for (const a of amqp) a.conn.close();
   log('load phases done; measuring baselines');
   const base = await baselines(Math.max(50_000, sat.acked));
 
@@ -157,6 +257,8 @@ async function main() {
   const rows = [
     { path: `gateway MQTT/TLS QoS 1, saturation (${cfg.devices} × ${cfg.inFlight} in flight)`, 'msg/s': Math.round(satRate), 'p50 ms': sat.p50, 'p99 ms': sat.p99, 'gateway CPU %': ((u1.cpuSeconds - u0.cpuSeconds) / cfg.seconds) * 100, 'gateway RSS MB': u1.rssBytes / 2 ** 20, 'vs official js.publish': (satRate / official).toFixed(2) },
     { path: 'gateway MQTT/TLS QoS 1, paced at 50% of saturation', 'msg/s': Math.round(half.acked / cfg.seconds), 'p50 ms': half.p50, 'p99 ms': half.p99, 'gateway CPU %': ((u2.cpuSeconds - u1.cpuSeconds) / cfg.seconds) * 100, 'gateway RSS MB': u2.rssBytes / 2 ** 20, 'vs official js.publish': (half.acked / cfg.seconds / official).toFixed(2) },
+    { path: `gateway AMQP/TLS, saturation (${cfg.devices} × ${cfg.inFlight} unsettled)`, 'msg/s': Math.round(amqpSat.acked / cfg.seconds), 'p50 ms': amqpSat.p50, 'p99 ms': amqpSat.p99, 'gateway CPU %': ((u4.cpuSeconds - u3.cpuSeconds) / cfg.seconds) * 100, 'gateway RSS MB': u4.rssBytes / 2 ** 20, 'vs official js.publish': (amqpSat.acked / cfg.seconds / official).toFixed(2) },
+    { path: `end to end: MQTT device → Event Hubs reader, paced at 25% of saturation (${e2e.received}/${e2e.sent} read)`, 'msg/s': Math.round(e2e.received / cfg.seconds), 'p50 ms': e2e.p50, 'p99 ms': e2e.p99, 'gateway CPU %': '', 'gateway RSS MB': '', 'vs official js.publish': '' },
     ...base.map((b) => ({ path: b.path, 'msg/s': b['msg/s'], 'p50 ms': '', 'p99 ms': '', 'gateway CPU %': '', 'gateway RSS MB': '', 'vs official js.publish': (b['msg/s'] / official).toFixed(2) })),
   ];
   const idleRows = [

@@ -24,6 +24,7 @@ export interface BenchHub {
   readonly ca: Buffer;
   readonly mqttPort: number;
   readonly httpsPort: number;
+  readonly amqpPort: number;
   readonly gatewayPid: number;
   readonly registryGrpc: number;
   readonly twinGrpc: number;
@@ -86,6 +87,7 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean }
     ca: readFileSync(certs.caCertPath),
     mqttPort,
     httpsPort,
+    amqpPort,
     gatewayPid: gateway.pid as number,
     registryGrpc,
     twinGrpc,

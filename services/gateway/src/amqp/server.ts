@@ -606,6 +606,7 @@ export class AmqpEndpoint {
 
   /** Does the hub have this consumer group (case-insensitive)? A miss re-reads the list once: it may have just been created. */
   async #hasGroup(hub: string, group: string): Promise<boolean> {
+    if (group.toLowerCase() === '$default') return true; // always there: no lookup
     const load = async () => new Set((await this.#deps.messaging.listConsumerGroups({ hub })).groups.map((g) => g.name.toLowerCase()));
     if ((await this.#groups.get(hub, load)).has(group.toLowerCase())) return true;
     return (await this.#groups.refresh(hub, load)).has(group.toLowerCase());
