@@ -115,4 +115,22 @@ describe('AMQP: raw clients and bad input', () => {
       await telemetry.stop();
     }
   });
+
+  it('cuts a connection that announces a frame larger than the 64 KB it advertised, and stays up', async () => {
+    const { connect: tlsConnect } = await import('node:tls');
+    const socket = tlsConnect({ host: '127.0.0.1', port: hub().ports.amqp, servername: 'localhost', ca: readFileSync(hub().caCertPath) });
+    await new Promise((r) => socket.once('secureConnect', r));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    const huge = Buffer.alloc(8);
+    huge.writeUInt32BE(1 << 30, 0); // announce a 1 GiB frame
+    socket.write(Buffer.concat([Buffer.from('AMQP\x00\x01\x00\x00', 'latin1'), huge, Buffer.alloc(1024)]));
+    await closed;
+    // the endpoint still serves others
+    const conn = await connect();
+    const d = await createDevice('amqpafter');
+    expect(await putToken(conn, `${hub().hostName}/devices/${d.deviceId}`, identityToken(d))).toBe(200);
+    conn.close();
+  });
 });

@@ -22,6 +22,7 @@ import { headers as busHeaders } from '@openiothub/bus';
 import { randomUUID } from 'node:crypto';
 import { c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
 import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
+import { AmqpFrameGuard, MAX_FRAME_SIZE } from './frame-guard.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
 import { bodyBytes, c2dFromAmqp, c2dToAmqp, idString, telemetryFromAmqp } from './messages.js';
@@ -149,13 +150,38 @@ export class AmqpEndpoint {
   acceptSocket(socket: TLSSocket): void {
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
-    this.#container.create_connection({ idle_time_out: 120_000 } as never).accept(socket);
+    // rhea buffers a frame of whatever size it is told: the guard cuts a connection announcing more than we advertise
+    const guard = new AmqpFrameGuard(MAX_FRAME_SIZE);
+    guard.on('error', (err: Error) => {
+      this.#deps.log.info({ err: err.message, remote: socket.remoteAddress }, 'AMQP connection cut');
+      socket.destroy();
+    });
+    socket.pipe(guard);
+    const wrapped = {
+      on: (event: string, fn: (...args: unknown[]) => void) => {
+        if (event === 'data' || event === 'end') guard.on(event, fn);
+        else socket.on(event, fn);
+        return wrapped;
+      },
+      removeAllListeners: (event?: string) => {
+        guard.removeAllListeners(event);
+        socket.removeAllListeners(event);
+        return wrapped;
+      },
+      write: (b: Buffer) => socket.write(b),
+      end: () => socket.end(),
+      destroy: () => socket.destroy(),
+      setNoDelay: () => undefined,
+      encrypted: true,
+      authorized: socket.authorized,
+    };
+    this.#container.create_connection({ idle_time_out: 120_000, max_frame_size: MAX_FRAME_SIZE } as never).accept(wrapped as never);
   }
 
   /** Serve one WebSocket (subprotocol AMQPWSB10). */
   acceptWebSocket(ws: WebSocket): void {
     // rhea's websocket_accept does not hand the connection back: find it on connection_open
-    this.#container.websocket_accept(ws as never, { idle_time_out: 120_000 } as never);
+    this.#container.websocket_accept(ws as never, { idle_time_out: 120_000, max_frame_size: MAX_FRAME_SIZE } as never);
   }
 
   /** Close every connection (shutdown). */
