@@ -3,11 +3,10 @@ import { Client as DeviceClient, Message } from 'azure-iot-device';
 import { Amqp, AmqpWs } from 'azure-iot-device-amqp';
 import { Client as ServiceClient } from 'azure-iothub';
 import { Message as ServiceMessage, NoRetry } from 'azure-iot-common';
-import { FeedbackReader } from './c2d.js';
-import { collectTelemetry, createDevice, type TestIdentity } from './devices.js';
+import { c2dReceiver } from './c2d.js';
+import { collectTelemetry, createDevice } from './devices.js';
 import { ownerConnectionString, policyConnectionString, poll } from './helpers.js';
 
-type Received = InstanceType<typeof Message>;
 let telemetry: Awaited<ReturnType<typeof collectTelemetry>>;
 
 beforeAll(async () => {
@@ -17,22 +16,10 @@ afterAll(async () => {
   await telemetry?.stop();
 });
 
-async function amqpDevice(d: TestIdentity, Transport: typeof Amqp | typeof AmqpWs, settle?: (c: DeviceClient, m: Received) => Promise<unknown>) {
-  const client = DeviceClient.fromConnectionString(d.connectionString, Transport);
-  client.setRetryPolicy(new NoRetry());
-  const got: Received[] = [];
-  client.on('message', (m: Received) => {
-    got.push(m);
-    if (settle) void settle(client, m);
-  });
-  await client.open();
-  return { client, got, waitFor: (n: number, ms = 15_000) => poll(async () => got.length, (k) => k >= n, ms, `${n} C2D message(s)`) };
-}
-
 describe('AMQP: service client and feedback (scenario 12 as written)', () => {
   it('send with ack full reaches an AMQP device; its completion comes back on the feedback receiver', async () => {
     const d = await createDevice('amqp12');
-    const device = await amqpDevice(d, Amqp, (c, m) => c.complete(m));
+    const device = await c2dReceiver(d, Amqp, (c, m) => c.complete(m));
     const service = ServiceClient.fromConnectionString(ownerConnectionString());
     await service.open();
     const records: Array<Record<string, string>> = [];
@@ -90,27 +77,6 @@ describe.each([
     expect(got.systemProperties).toMatchObject({ 'message-id': m.messageId, 'content-type': 'application/json', 'content-encoding': 'utf-8' });
     expect(got.applicationProperties).toEqual({ alert: 'high' });
     await client.close();
-  });
-
-  it('receives C2D; reject dead-letters, abandon redelivers, complete finishes', async () => {
-    const d = await createDevice(`amqpc2d${name}`);
-    const feedback = new FeedbackReader();
-    const { sendC2DOk } = await import('./c2d.js');
-    const rejectId = `rej-${Date.now()}`;
-    const abandonId = `abn-${Date.now()}`;
-    await sendC2DOk(d.deviceId, 'reject me', { 'iothub-messageid': rejectId, 'iothub-ack': 'negative' });
-    await sendC2DOk(d.deviceId, 'abandon me', { 'iothub-messageid': abandonId, 'iothub-ack': 'full' });
-    let abandoned = 0;
-    const device = await amqpDevice(d, Transport, async (c, m) => {
-      if (m.messageId === rejectId) return c.reject(m);
-      if (m.messageId === abandonId && abandoned++ === 0) return c.abandon(m);
-      return c.complete(m);
-    });
-    await device.waitFor(3);
-    expect(device.got.map((m) => m.messageId)).toEqual([rejectId, abandonId, abandonId]);
-    expect((await feedback.about(rejectId))[0]).toMatchObject({ description: 'Rejected' });
-    expect((await feedback.about(abandonId))[0]).toMatchObject({ description: 'Success' });
-    await device.client.close();
   });
 });
 

@@ -5,9 +5,9 @@ import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { Client as DeviceClient, Message, ModuleClient } from 'azure-iot-device';
 import { Mqtt, MqttWs } from 'azure-iot-device-mqtt';
 import { Http } from 'azure-iot-device-http';
-import { NoRetry } from 'azure-iot-common';
-import { FeedbackReader, sendC2D, sendC2DOk } from './c2d.js';
-import { collectTelemetry, createDevice, createModule, identityToken, rawConnect, usernameOf, type TestIdentity } from './devices.js';
+import { Amqp, AmqpWs } from 'azure-iot-device-amqp';
+import { c2dReceiver, FeedbackReader, sendC2D, sendC2DOk } from './c2d.js';
+import { collectTelemetry, createDevice, createModule, identityToken, rawConnect, usernameOf } from './devices.js';
 import { startExtraGateway, type ExtraGateway } from './gateways.js';
 import { hub, hubFetch, ownerToken, policyConnectionString, poll } from './helpers.js';
 
@@ -22,18 +22,7 @@ afterAll(async () => {
   await telemetry?.stop();
 });
 
-/** A device client on `Transport` that records every C2D message (and settles it with `settle`). */
-async function receiver(d: TestIdentity, Transport: typeof Mqtt | typeof MqttWs | typeof Http, settle?: (c: DeviceClient, m: Received) => Promise<unknown>) {
-  const client = DeviceClient.fromConnectionString(d.connectionString, Transport);
-  client.setRetryPolicy(new NoRetry());
-  const got: Received[] = [];
-  client.on('message', (m: Received) => {
-    got.push(m);
-    if (settle) void settle(client, m);
-  });
-  await client.open();
-  return { client, got, waitFor: (n: number, ms = 15_000) => poll(async () => got.length, (k) => k >= n, ms, `${n} C2D message(s)`) };
-}
+const receiver = c2dReceiver;
 
 const appProp = (m: Received, name: string) => m.properties.getValue(name) as string | undefined;
 const queueDepth = async (deviceId: string) => ((await (await hubFetch(`/devices/${deviceId}`)).json()) as { cloudToDeviceMessageCount: number }).cloudToDeviceMessageCount;
@@ -42,6 +31,8 @@ describe.each([
   ['Mqtt', Mqtt, ''],
   ['MqttWs', MqttWs, ''],
   ['Http', Http, 'iothub-app-'],
+  ['Amqp', Amqp, ''],
+  ['AmqpWs', AmqpWs, ''],
 ] as const)('C2D to a device on %s', (name, Transport, appPrefix) => {
   it('delivers body and properties; completing it gives Success feedback (checklist 111, 127, 130, 131)', async () => {
     const d = await createDevice(`c2d${name}`);
@@ -82,7 +73,11 @@ describe.each([
   });
 });
 
-describe('C2D settlement over HTTP (checklist 114–117, 128)', () => {
+describe.each([
+  ['Http', Http],
+  ['Amqp', Amqp],
+  ['AmqpWs', AmqpWs],
+] as const)('C2D settlement over %s (checklist 115–117, 128)', (_name, Transport) => {
   it('reject dead-letters with Rejected feedback; abandon puts the message back', async () => {
     const d = await createDevice('settle');
     const rejectId = `rej-${Date.now()}`;
@@ -90,7 +85,7 @@ describe('C2D settlement over HTTP (checklist 114–117, 128)', () => {
     await sendC2DOk(d.deviceId, 'reject me', { 'iothub-messageid': rejectId, 'iothub-ack': 'negative' });
     await sendC2DOk(d.deviceId, 'abandon me', { 'iothub-messageid': abandonId, 'iothub-ack': 'full' });
     let abandoned = 0;
-    const r = await receiver(d, Http, async (c, m) => {
+    const r = await receiver(d, Transport, async (c, m) => {
       if (m.messageId === rejectId) return c.reject(m);
       if (m.messageId === abandonId && abandoned++ === 0) return c.abandon(m);
       return c.complete(m);
@@ -101,7 +96,9 @@ describe('C2D settlement over HTTP (checklist 114–117, 128)', () => {
     expect((await feedback.about(abandonId))[0]).toMatchObject({ description: 'Success' });
     await r.client.close();
   });
+});
 
+describe('C2D locks over HTTP (checklist 114)', () => {
   it('locks a received message: a second receive gets nothing until it is settled; a lock token is single-use', async () => {
     const d = await createDevice('lock');
     await sendC2DOk(d.deviceId, 'one');

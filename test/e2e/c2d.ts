@@ -1,5 +1,28 @@
 import { expect } from 'vitest';
+import { Client as DeviceClient, type Message } from 'azure-iot-device';
+import type { Mqtt, MqttWs } from 'azure-iot-device-mqtt';
+import type { Http } from 'azure-iot-device-http';
+import type { Amqp, AmqpWs } from 'azure-iot-device-amqp';
+import { NoRetry } from 'azure-iot-common';
+import type { TestIdentity } from './devices.js';
 import { hubFetch, poll } from './helpers.js';
+
+/** Any device transport of azure-iot-device. */
+export type DeviceTransport = typeof Mqtt | typeof MqttWs | typeof Http | typeof Amqp | typeof AmqpWs;
+export type ReceivedMessage = InstanceType<typeof Message>;
+
+/** A device client on `Transport` that records every C2D message (and settles it with `settle`). */
+export async function c2dReceiver(d: TestIdentity, Transport: DeviceTransport, settle?: (c: DeviceClient, m: ReceivedMessage) => Promise<unknown>) {
+  const client = DeviceClient.fromConnectionString(d.connectionString, Transport);
+  client.setRetryPolicy(new NoRetry());
+  const got: ReceivedMessage[] = [];
+  client.on('message', (m: ReceivedMessage) => {
+    got.push(m);
+    if (settle) void settle(client, m);
+  });
+  await client.open();
+  return { client, got, waitFor: (n: number, ms = 15_000) => poll(async () => got.length, (k) => k >= n, ms, `${n} C2D message(s)`) };
+}
 
 /** Send a C2D message through the service REST endpoint; `headers` carry its properties. */
 export async function sendC2D(deviceId: string, body: string | Buffer, headers: Record<string, string> = {}, path = `/devices/${encodeURIComponent(deviceId)}/messages/devicebound`): Promise<Response> {

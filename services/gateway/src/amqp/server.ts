@@ -1,5 +1,5 @@
-import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { Server, TLSSocket } from 'node:tls';
+import { listenTls } from '../tls-listener.js';
 import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
 import type { WebSocket } from 'ws';
 import { classifySasToken, hasPermission, isSasExpired, parseSasToken } from '@openiothub/auth';
@@ -838,14 +838,6 @@ class FeedbackPump {
 }
 
 /** AMQP over TLS (5671). */
-export async function listenAmqps(opts: { host: string; port: number; cert: string; key: string; endpoint: AmqpEndpoint }): Promise<{ server: Server; port: number }> {
-  const server = createServer({ cert: opts.cert, key: opts.key, handshakeTimeout: 10_000 }, (socket: TLSSocket) => opts.endpoint.acceptSocket(socket));
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new Error(`AMQP port ${opts.port} is already in use (is another hub running?). Stop it or set AMQP_PORT.`) : err),
-    );
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  return { server, port: (server.address() as AddressInfo).port };
+export function listenAmqps(opts: { host: string; port: number; cert: string; key: string; endpoint: AmqpEndpoint }): Promise<{ server: Server; port: number }> {
+  return listenTls({ ...opts, protocol: 'AMQP', portSetting: 'AMQP_PORT', onSocket: (socket) => opts.endpoint.acceptSocket(socket) });
 }

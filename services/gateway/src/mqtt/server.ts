@@ -1,5 +1,5 @@
-import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { Server, TLSSocket } from 'node:tls';
+import { listenTls } from '../tls-listener.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
@@ -23,20 +23,17 @@ export class MqttConnections {
   }
 }
 
-/** MQTT over TLS (8883). A handshake that fails is dropped without a log line per attempt. */
-export async function listenMqtts(opts: { host: string; port: number; cert: string; key: string; deps: MqttDeps; connections: MqttConnections }): Promise<{ server: Server; port: number }> {
-  const server = createServer({ cert: opts.cert, key: opts.key, handshakeTimeout: 10_000 }, (socket: TLSSocket) => {
-    socket.setNoDelay(true);
-    opts.connections.accept(socket, opts.deps, { transport: 'mqtt', remoteAddress: socket.remoteAddress });
+/** MQTT over TLS (8883). */
+export function listenMqtts(opts: { host: string; port: number; cert: string; key: string; deps: MqttDeps; connections: MqttConnections }): Promise<{ server: Server; port: number }> {
+  return listenTls({
+    ...opts,
+    protocol: 'MQTT',
+    portSetting: 'MQTT_PORT',
+    onSocket: (socket: TLSSocket) => {
+      socket.setNoDelay(true);
+      opts.connections.accept(socket, opts.deps, { transport: 'mqtt', remoteAddress: socket.remoteAddress });
+    },
   });
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new Error(`MQTT port ${opts.port} is already in use (is another hub running?). Stop it or set MQTT_PORT.`) : err),
-    );
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  return { server, port: (server.address() as AddressInfo).port };
 }
 
 /**
