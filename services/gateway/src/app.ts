@@ -26,6 +26,7 @@ import { D2CIngest } from './telemetry/d2c-ingest.js';
 import { ConnectionReporter } from './upstream/connection-reporter.js';
 import { PolicyCache } from './upstream/policy-cache.js';
 import { createRegistryClient } from './upstream/registry-client.js';
+import { HubInfo } from './upstream/hub-info.js';
 
 /** What a running gateway exposes to an in-process host. */
 export interface GatewayApp {
@@ -65,7 +66,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const presence = new Presence(nc);
   const connections = new MqttConnections();
 
-  const ingest = new D2CIngest({ publisher, partitions: config.D2C_PARTITIONS });
+  const ingest = new D2CIngest({ publisher });
+  const hubInfo = new HubInfo(registry);
   const mqttDeps: MqttDeps = {
     log,
     hubs,
@@ -76,6 +78,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     reporter,
     twin,
     messaging,
+    hubInfo,
     maxKeepAliveSeconds: config.MQTT_MAX_KEEPALIVE_SECONDS,
     maxInFlight: config.MQTT_MAX_IN_FLIGHT,
     metrics: {
@@ -117,10 +120,10 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerC2DRoutes(router, { messaging, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerEndpointRoutes(router, { messaging, auth });
-  registerDeviceRoutes(router, { auth: deviceAuth, ingest, messaging, reporter, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerDeviceRoutes(router, { auth: deviceAuth, ingest, messaging, reporter, hubInfo, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
   const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });
-  const amqp = new AmqpEndpoint({ log, hubs, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, partitions: config.D2C_PARTITIONS });
+  const amqp = new AmqpEndpoint({ log, hubs, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections, amqp: (ws) => amqp.acceptWebSocket(ws) }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));
   const mqtts = await listenMqtts({ host: config.MQTT_HOST, port: config.MQTT_PORT, cert, key, deps: mqttDeps, connections });

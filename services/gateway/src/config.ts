@@ -19,7 +19,6 @@ export const gatewayConfigSchema = z.object({
   AMQP_PORT: port(5671).describe('AMQP 1.0 over TLS (device and service links)'),
   NATS_URL: z.string().min(1).describe('NATS server URL(s) with JetStream: telemetry, presence, identity changes'),
   REDIS_URL: z.string().min(1).describe('Redis URL: MQTT persistent sessions'),
-  D2C_PARTITIONS: z.coerce.number().int().min(1).max(32).default(4).describe('telemetry partitions per hub (subjects d2c.{hub}.{n})'),
   MQTT_MAX_KEEPALIVE_SECONDS: z.coerce.number().int().positive().default(1177).describe('IoT Hub caps the MQTT keep-alive at 1177 s'),
   MQTT_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(100).describe('QoS 1 messages per connection awaiting JetStream before reading pauses'),
   MQTT_SESSION_TTL_SECONDS: z.coerce.number().int().positive().default(7 * 86400).describe('how long a persistent MQTT session outlives its connection'),

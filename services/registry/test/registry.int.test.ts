@@ -39,6 +39,17 @@ const device = (deviceId: string, extra: Partial<registryV1.Device> = {}): regis
   registryV1.Device.fromPartial({ deviceId, ...extra });
 
 describe('hubs and policies', () => {
+  it('fixes the built-in endpoint (partitions 2-128, default 4; retention 1-7 days, default 1) at creation', async () => {
+    expect((await client.getHub({ hub })).hub).toMatchObject({ partitionCount: 4, retentionDays: 1 });
+    const wide = uniqueName('wide');
+    expect((await client.ensureHub({ hub: wide, partitionCount: 32, retentionDays: 7 })).hub).toMatchObject({ partitionCount: 32, retentionDays: 7 });
+    // an existing hub keeps what it was created with
+    expect((await client.ensureHub({ hub: wide, partitionCount: 8 })).hub).toMatchObject({ partitionCount: 32, retentionDays: 7 });
+    for (const bad of [{ partitionCount: 1 }, { partitionCount: 129 }, { retentionDays: 0 }, { retentionDays: 8 }]) {
+      await expect(client.ensureHub({ hub: uniqueName('bad'), ...bad })).rejects.toMatchObject({ code: 'ArgumentInvalid' });
+    }
+  });
+
   it('creates the five default policies once, with distinct keys', async () => {
     const again = await client.ensureHub({ hub });
     expect(again.created).toBe(false);

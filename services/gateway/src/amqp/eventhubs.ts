@@ -84,50 +84,76 @@ export function eventOf(seq: number, headers: Parameters<typeof decodeD2C>[0], d
   return out;
 }
 
-/** `$management` READ answers and partition readers over the D2C stream. */
+/** A hub's built-in endpoint: partition count and retention, fixed at hub creation. */
+export interface Endpoint {
+  readonly partitions: number;
+  readonly retentionDays: number;
+  readonly createdAt: Date;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * `$management` READ answers and partition readers over the D2C stream. Retention is applied on
+ * reading: nothing older than the hub's retention is served (the stream itself keeps up to the
+ * longest retention IoT Hub allows, 7 days, for every hub).
+ */
 export class EventHubsReader {
   readonly #nc: NatsConnection;
-  readonly #partitions: number;
   readonly #log: Logger;
+  readonly #now: () => number;
   #jsm: Promise<JetStreamManager> | undefined;
 
-  constructor(opts: { nc: NatsConnection; partitions: number; log: Logger }) {
+  constructor(opts: { nc: NatsConnection; log: Logger; now?: () => number }) {
     this.#nc = opts.nc;
-    this.#partitions = opts.partitions;
     this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
   }
 
-  get partitionIds(): string[] {
-    return Array.from({ length: this.#partitions }, (_, i) => String(i));
+  static partitionIds(ep: Endpoint): string[] {
+    return Array.from({ length: ep.partitions }, (_, i) => String(i));
   }
 
   /** Validate a partition id; ArgumentOutOfRange as Event Hubs words it. */
-  partition(id: string): number {
+  static partition(id: string, ep: Endpoint): number {
     const n = /^\d+$/.test(id) ? Number(id) : -1;
-    if (n < 0 || n >= this.#partitions) {
-      throw new DomainError('ArgumentOutOfRange', `The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and ${this.#partitions - 1}.`);
+    if (n < 0 || n >= ep.partitions) {
+      throw new DomainError('ArgumentOutOfRange', `The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and ${ep.partitions - 1}.`);
     }
     return n;
   }
 
   /** `com.microsoft:eventhub` READ body (spec §3.3). */
-  hubProperties(hub: string, createdAt: Date): Record<string, unknown> {
+  static hubProperties(hub: string, ep: Endpoint): Record<string, unknown> {
     return {
       name: hub,
-      created_at: createdAt,
-      partition_count: rhea.types.wrap_int(this.#partitions),
-      partition_ids: rhea.types.wrap_array(this.partitionIds, 0xa1, undefined),
+      created_at: ep.createdAt,
+      partition_count: rhea.types.wrap_int(ep.partitions),
+      partition_ids: rhea.types.wrap_array(EventHubsReader.partitionIds(ep), 0xa1, undefined),
       type: 'com.microsoft:eventhub',
     };
   }
 
-  /** `com.microsoft:partition` READ body (spec §3.3): first and last stored message of the partition. */
-  async partitionProperties(hub: string, partitionId: string): Promise<Record<string, unknown>> {
-    const p = this.partition(partitionId);
+  /** The first message of a subject still within retention, if any. */
+  async #firstRetained(subject: string, ep: Endpoint): Promise<{ seq: number } | null> {
+    const consumer = await jetstream(this.#nc).consumers.get(streams.D2C.name, {
+      filter_subjects: subject,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(this.#now() - ep.retentionDays * DAY_MS).toISOString(),
+    });
+    const m = await consumer.next({ expires: 1000 });
+    void consumer.delete().catch(() => undefined);
+    return m ? { seq: m.seq } : null;
+  }
+
+  /** `com.microsoft:partition` READ body (spec §3.3): first and last retained message of the partition. */
+  async partitionProperties(hub: string, partitionId: string, ep: Endpoint): Promise<Record<string, unknown>> {
+    const p = EventHubsReader.partition(partitionId, ep);
     const subject = subjects.d2c(hub, p);
     const jsm = await (this.#jsm ??= jetstreamManager(this.#nc));
-    const last = await jsm.streams.getMessage(streams.D2C.name, { last_by_subj: subject }).catch(() => null);
-    const first = last ? await jsm.direct.getMessage(streams.D2C.name, { next_by_subj: subject, seq: 1 }).catch(() => null) : null;
+    const newest = await jsm.streams.getMessage(streams.D2C.name, { last_by_subj: subject }).catch(() => null);
+    const last = newest && newest.time.getTime() >= this.#now() - ep.retentionDays * DAY_MS ? newest : null;
+    const first = last ? await this.#firstRetained(subject, ep) : null;
     return {
       name: hub,
       partition: partitionId,
@@ -144,12 +170,14 @@ export class EventHubsReader {
    * Stream a partition to a receiver link from `start`, pre-settled (the client never settles,
    * spec §4.3), only while the link has credit. Resolves a stop function.
    */
-  async read(hub: string, partition: number, start: StartPosition, link: Sender): Promise<() => void> {
+  async read(hub: string, partition: number, start: StartPosition, link: Sender, ep: Endpoint): Promise<() => void> {
     const opts: Record<string, unknown> = { filter_subjects: subjects.d2c(hub, partition) };
-    if (start.kind === 'earliest') opts['deliver_policy'] = DeliverPolicy.All;
+    const oldest = this.#now() - ep.retentionDays * DAY_MS;
+    const fromTime = (ms: number) => Object.assign(opts, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Math.max(ms, oldest)).toISOString() });
+    if (start.kind === 'earliest') fromTime(oldest);
     else if (start.kind === 'latest') opts['deliver_policy'] = DeliverPolicy.New;
     else if (start.kind === 'after-seq') Object.assign(opts, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.inclusive ? Math.max(start.seq, 1) : start.seq + 1 });
-    else Object.assign(opts, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(start.ms + 1).toISOString() });
+    else fromTime(start.ms + 1);
     const consumer = await jetstream(this.#nc).consumers.get(streams.D2C.name, opts);
     const messages = await consumer.consume({ max_messages: 256 });
     // events go out pre-settled: no dispositions come back
@@ -163,6 +191,8 @@ export class EventHubsReader {
         for await (const m of messages) {
           while (!stopped && !link.sendable()) await new Promise<void>((r) => (wake = r));
           if (stopped) break;
+          // a position by sequence number may point before the retention window: skip what expired
+          if (m.info.timestampNanos / 1e6 < this.#now() - ep.retentionDays * DAY_MS) continue;
           link.send(eventOf(m.seq, m.headers, m.data));
         }
       } catch (err) {

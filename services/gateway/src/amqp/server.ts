@@ -25,6 +25,7 @@ import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js'
 import { AmqpFrameGuard, MAX_FRAME_SIZE } from './frame-guard.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
+import type { HubInfo } from '../upstream/hub-info.js';
 import { bodyBytes, c2dFromAmqp, c2dToAmqp, idString, telemetryFromAmqp } from './messages.js';
 import type { Msg } from '@nats-io/transport-node';
 
@@ -42,8 +43,8 @@ export interface AmqpDeps {
   readonly nc: NatsConnection;
   readonly policies: PolicyCache;
   readonly registry: RegistryClient;
-  /** The Event Hubs-compatible endpoint's partitions (the hub's D2C partitions). */
-  readonly partitions: number;
+  /** Each hub's partition count and retention (the Event Hubs-compatible endpoint). */
+  readonly hubInfo: HubInfo;
 }
 
 /** Who a put-token proved, for how long. */
@@ -115,7 +116,6 @@ export class AmqpEndpoint {
   readonly #sent = new WeakMap<Delivery, SentDelivery>();
   readonly #open = new Set<Connection>();
   readonly #eventHubs: EventHubsReader;
-  readonly #hubCreated = new Map<string, Date>();
   /** Partition readers of this process by (hub, consumer group, partition), with their owner level (epoch). */
   readonly #owners = new Map<string, Map<Sender, number | undefined>>();
   /** Consumer group names (lower case) of each hub, briefly cached. */
@@ -124,7 +124,7 @@ export class AmqpEndpoint {
 
   constructor(deps: AmqpDeps) {
     this.#deps = deps;
-    this.#eventHubs = new EventHubsReader({ nc: deps.nc, partitions: deps.partitions, log: deps.log });
+    this.#eventHubs = new EventHubsReader({ nc: deps.nc, log: deps.log });
     this.#container = rhea.create_container({ id: 'openiothub-gateway', autoaccept: false });
     // accept SASL ANONYMOUS (and the MSSBCBS alias) and bare AMQP headers alike: the IoT SDKs send no SASL layer
     this.#container.sasl_server_mechanisms.enable_anonymous();
@@ -450,7 +450,8 @@ export class AmqpEndpoint {
     }
     try {
       if (target.kind === 'device-telemetry' && principal.kind === 'device') {
-        await this.#deps.ingest.send(this.#deps.ingest.contextFor(principal.auth, undefined), telemetryFromAmqp(message));
+        const { partitions } = await this.#deps.hubInfo.get(principal.auth.hub);
+        await this.#deps.ingest.send(this.#deps.ingest.contextFor(principal.auth, undefined, partitions), telemetryFromAmqp(message));
         this.#deps.reporter.activity(principal.auth.hub, principal.auth.deviceId, principal.auth.moduleId, new Date());
         delivery.accept();
       } else if (target.kind === 'device-methods' && principal.kind === 'device') {
@@ -640,10 +641,11 @@ export class AmqpEndpoint {
 
   async #startPartitionReader(s: ConnState, link: Sender, partitionId: string, group: string): Promise<void> {
     if (!(await this.#hasGroup(s.hub!, group))) throw new DomainError('NotFound', `The messaging entity '${s.hub}/ConsumerGroups/${group}' could not be found.`);
-    const partition = this.#eventHubs.partition(partitionId);
+    const ep = await this.#deps.hubInfo.get(s.hub!);
+    const partition = EventHubsReader.partition(partitionId, ep);
     this.#claimOwnership(`${s.hub}\n${group.toLowerCase()}\n${partition}`, link);
     const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
-    const stop = await this.#eventHubs.read(s.hub!, partition, start, link);
+    const stop = await this.#eventHubs.read(s.hub!, partition, start, link, ep);
     if (!link.is_open()) return stop();
     s.readers.set(link, stop);
   }
@@ -706,23 +708,15 @@ export class AmqpEndpoint {
       if (props['operation'] !== 'READ') throw new DomainError('InvalidOperation', `Unsupported operation ${String(props['operation'])}.`);
       const name = String(props['name'] ?? '');
       if (name.toLowerCase() !== (s.hub ?? '').toLowerCase()) throw new DomainError('NotFound', `The messaging entity '${name}' could not be found.`);
-      if (props['type'] === 'com.microsoft:eventhub') answer(200, 'OK', this.#eventHubs.hubProperties(s.hub!, await this.#createdAt(s.hub!)));
-      else if (props['type'] === 'com.microsoft:partition') answer(200, 'OK', await this.#eventHubs.partitionProperties(s.hub!, String(props['partition'] ?? '')));
+      const ep = await this.#deps.hubInfo.get(s.hub!);
+      if (props['type'] === 'com.microsoft:eventhub') answer(200, 'OK', EventHubsReader.hubProperties(s.hub!, ep));
+      else if (props['type'] === 'com.microsoft:partition') answer(200, 'OK', await this.#eventHubs.partitionProperties(s.hub!, String(props['partition'] ?? ''), ep));
       else throw new DomainError('InvalidOperation', `Unsupported type ${String(props['type'])}.`);
     } catch (err) {
       const e = toDomainError(err);
       if (e.code === 'ServerError') this.#deps.log.warn({ err: e.cause ?? e }, '$management request failed');
       answer(e.spec.http, e.message, null, e.spec.amqp);
     }
-  }
-
-  async #createdAt(hub: string): Promise<Date> {
-    let at = this.#hubCreated.get(hub);
-    if (!at) {
-      at = (await this.#deps.registry.getHub({ hub })).hub?.createdTime ?? new Date(0);
-      this.#hubCreated.set(hub, at);
-    }
-    return at;
   }
 
   #onLinkClosed(ctx: EventContext, link: Link | undefined): void {

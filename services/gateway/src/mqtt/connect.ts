@@ -40,8 +40,10 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   }
 
   let auth;
+  let partitions: number;
   try {
     auth = await deps.auth.authenticate({ hub, deviceId: id.deviceId, moduleId: id.moduleId, password: p.password.toString('utf8') });
+    partitions = (await deps.hubInfo.get(hub)).partitions;
   } catch (err) {
     const e = err instanceof DomainError ? err : undefined;
     if (!e) deps.log.error({ err, hub, deviceId: id.deviceId }, 'device authentication failed unexpectedly');
@@ -86,7 +88,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   conn.open(
     {
       auth,
-      telemetry: deps.ingest.contextFor(auth, modelId),
+      telemetry: deps.ingest.contextFor(auth, modelId, partitions),
       identity: id,
       clientId: p.clientId,
       modelId,

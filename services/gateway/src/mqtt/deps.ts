@@ -8,6 +8,7 @@ import type { D2CIngest } from '../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../upstream/connection-reporter.js';
 import type { MessagingClient } from '../upstream/messaging-client.js';
 import type { TwinClient } from '../upstream/twin-client.js';
+import type { HubInfo } from '../upstream/hub-info.js';
 
 /** Everything an MQTT connection needs from the gateway. */
 export interface MqttDeps {
@@ -20,6 +21,7 @@ export interface MqttDeps {
   readonly reporter: ConnectionReporter;
   readonly twin: TwinClient;
   readonly messaging: MessagingClient;
+  readonly hubInfo: HubInfo;
   /** IoT Hub caps keep-alive at 1177 s; 0 from a client means "use the cap". */
   readonly maxKeepAliveSeconds: number;
   /** QoS 1 telemetry a connection may have waiting for JetStream before reading pauses. */

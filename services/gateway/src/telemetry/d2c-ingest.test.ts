@@ -17,11 +17,14 @@ const auth = { hub: 'h1', deviceId: 'dev1', moduleId: 'm1', generationId: '123',
 describe('D2CIngest', () => {
   it('stamps connection properties the device cannot override, keeps its own, and picks the partition', async () => {
     const { published, publisher } = recorder();
-    const ingest = new D2CIngest({ publisher, partitions: 4 });
-    const ctx = ingest.contextFor(auth, 'dtmi:x;1');
+    const ingest = new D2CIngest({ publisher });
+    const ctx = ingest.contextFor(auth, 'dtmi:x;1', 4);
     await ingest.send(ctx, { body: Buffer.from('b'), system: { 'message-id': 'm', 'iothub-connection-device-id': 'spoofed' }, application: { a: '1' } }, new Date('2026-01-01T00:00:00Z'));
     const [p] = published;
     expect(p!.subject).toMatch(/^d2c\.h1\.[0-3]$/);
+    // a hub with more partitions spreads devices over all of them
+    const spread = new Set(Array.from({ length: 200 }, (_, i) => ingest.contextFor({ ...auth, deviceId: `d${i}` }, undefined, 32).subject));
+    expect(spread.size).toBe(32);
     expect(p!.headers?.get('Nats-Msg-Id')).toBe('h1/dev1/m1/m');
     const msg = decodeD2C(p!.headers, p!.data);
     expect(msg.systemProperties).toMatchObject({
@@ -37,8 +40,8 @@ describe('D2CIngest', () => {
 
   it('gives messages without an id a fresh one and refuses oversized ones', async () => {
     const { published, publisher } = recorder();
-    const ingest = new D2CIngest({ publisher, partitions: 4 });
-    const ctx = ingest.contextFor({ ...auth, moduleId: undefined, scope: 'device' }, undefined);
+    const ingest = new D2CIngest({ publisher });
+    const ctx = ingest.contextFor({ ...auth, moduleId: undefined, scope: 'device' }, undefined, 4);
     await ingest.send(ctx, { body: Buffer.from('x'), system: {}, application: {} });
     await ingest.send(ctx, { body: Buffer.from('x'), system: {}, application: {} });
     const ids = published.map((p) => decodeD2C(p.headers, p.data).systemProperties['message-id']);

@@ -41,12 +41,10 @@ function stampOf(auth: DeviceAuthResult, modelId: string | undefined): Record<st
  */
 export class D2CIngest {
   readonly #publisher: LeanJetStreamPublisher;
-  readonly #partitions: number;
   readonly #maxBytes: number;
 
-  constructor(opts: { publisher: LeanJetStreamPublisher; partitions: number; maxBytes?: number }) {
+  constructor(opts: { publisher: LeanJetStreamPublisher; maxBytes?: number }) {
     this.#publisher = opts.publisher;
-    this.#partitions = opts.partitions;
     this.#maxBytes = opts.maxBytes ?? MAX_D2C_BYTES;
   }
 
@@ -58,9 +56,9 @@ export class D2CIngest {
     return n;
   }
 
-  /** The per-connection part of every message (devguide §2.3), computed once at connect. */
-  contextFor(auth: DeviceAuthResult, modelId: string | undefined): ConnectionContext {
-    return { auth, stamp: stampOf(auth, modelId), subject: subjects.d2c(auth.hub, partitionOf(auth.deviceId, this.#partitions)) };
+  /** The per-connection part of every message (devguide §2.3), computed once at connect; `partitions` is the hub's partition count. */
+  contextFor(auth: DeviceAuthResult, modelId: string | undefined, partitions: number): ConnectionContext {
+    return { auth, stamp: stampOf(auth, modelId), subject: subjects.d2c(auth.hub, partitionOf(auth.deviceId, partitions)) };
   }
 
   async send(ctx: ConnectionContext, msg: IncomingTelemetry, now = new Date()): Promise<void> {

@@ -1,6 +1,6 @@
 import { defaultPolicies, generateSymmetricKey } from '@openiothub/auth';
 import { ArgumentInvalidError, DeviceNotFoundError, DomainError } from '@openiothub/errors';
-import type { ActivityEntry, ConnectionReport, Expected, HubRow, PolicyRow, RegistryStore, Statistics } from '../store/registry-store.js';
+import type { ActivityEntry, ConnectionReport, Expected, HubOptions, HubRow, PolicyRow, RegistryStore, Statistics } from '../store/registry-store.js';
 import { connectionEvent, lifecycleEvent } from './events.js';
 import {
   MAX_LIST,
@@ -65,17 +65,22 @@ export class RegistryService {
 
   // ---- hubs and policies ----
 
-  ensureHub(hub: string): Promise<{ hub: HubRow; created: boolean }> {
+  /** Create the hub (with its default policies) if it does not exist; its endpoint settings apply only then. */
+  ensureHub(hub: string, options: Partial<HubOptions> = {}): Promise<{ hub: HubRow; created: boolean }> {
     if (!/^[a-z0-9][a-z0-9-]{1,62}$/i.test(hub)) {
       throw new ArgumentInvalidError('A hub name is 2-63 letters, digits and hyphens.');
     }
+    const partitionCount = options.partitionCount ?? 4;
+    const retentionDays = options.retentionDays ?? 1;
+    if (!Number.isInteger(partitionCount) || partitionCount < 2 || partitionCount > 128) throw new ArgumentInvalidError('A hub has 2 to 128 partitions.');
+    if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 7) throw new ArgumentInvalidError('Retention is 1 to 7 days.');
     const policies: PolicyRow[] = defaultPolicies.map((p) => ({
       keyName: p.name,
       primaryKey: generateSymmetricKey(),
       secondaryKey: generateSymmetricKey(),
       rights: [...p.rights],
     }));
-    return this.#store.ensureHub(hub, policies);
+    return this.#store.ensureHub(hub, policies, { partitionCount, retentionDays });
   }
 
   async getHub(hub: string): Promise<HubRow> {

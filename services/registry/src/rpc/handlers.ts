@@ -1,17 +1,23 @@
 import { type registryV1, unaryHandler } from '@openiothub/proto';
 import type { RegistryService } from '../domain/registry-service.js';
+import type { HubRow } from '../store/registry-store.js';
 import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyToProto } from './mapping.js';
+
+const hubJson = (h: HubRow): registryV1.Hub => ({ name: h.name, createdTime: h.createdAt, partitionCount: h.partitionCount, retentionDays: h.retentionDays });
 
 /** The gRPC RegistryService implementation: translate, call the domain, translate back. */
 export function registryHandlers(svc: RegistryService): registryV1.RegistryServiceServer {
   return {
     ensureHub: unaryHandler(async (req) => {
-      const { hub, created } = await svc.ensureHub(req.hub);
-      return { hub: { name: hub.name, createdTime: hub.createdAt }, created };
+      const { hub, created } = await svc.ensureHub(req.hub, {
+        ...(req.partitionCount === undefined ? {} : { partitionCount: req.partitionCount }),
+        ...(req.retentionDays === undefined ? {} : { retentionDays: req.retentionDays }),
+      });
+      return { hub: hubJson(hub), created };
     }),
     getHub: unaryHandler(async (req) => {
       const hub = await svc.getHub(req.hub);
-      return { hub: { name: hub.name, createdTime: hub.createdAt } };
+      return { hub: hubJson(hub) };
     }),
     listPolicies: unaryHandler(async (req) => ({ policies: (await svc.listPolicies(req.hub)).map(policyToProto) })),
     getPolicy: unaryHandler(async (req) => ({ policy: policyToProto(await svc.getPolicy(req.hub, req.keyName)) })),

@@ -2,7 +2,7 @@ import { DomainError, DeviceNotFoundError, PreconditionFailedError } from '@open
 import { isForeignKeyViolation, isUniqueViolation, withTransaction, writeOutbox, type Pool, type PoolClient } from '@openiothub/postgres';
 import type { DeviceIdentity, ModuleIdentity } from '../domain/identity.js';
 import type { OutboxEvent } from '../domain/events.js';
-import type { ActivityEntry, ConnectionReport, Expected, HubRow, NewDevice, NewModule, PolicyRow, RegistryStore, Statistics } from './registry-store.js';
+import type { ActivityEntry, ConnectionReport, Expected, HubOptions, HubRow, NewDevice, NewModule, PolicyRow, RegistryStore, Statistics } from './registry-store.js';
 
 const DEVICE_COLUMNS = `device_id, generation_id, version, status, status_reason, status_updated_time, auth_type,
   primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, device_scope, parent_scopes,
@@ -93,9 +93,12 @@ export class PgRegistryStore implements RegistryStore {
     return writeOutbox(c, 'registry', e);
   }
 
-  async ensureHub(hub: string, policies: readonly PolicyRow[]): Promise<{ hub: HubRow; created: boolean }> {
+  async ensureHub(hub: string, policies: readonly PolicyRow[], options: HubOptions): Promise<{ hub: HubRow; created: boolean }> {
     return withTransaction(this.#pool, async (c) => {
-      const ins = await c.query('INSERT INTO registry.hubs (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING name, created_at', [hub]);
+      const ins = await c.query(
+        'INSERT INTO registry.hubs (name, partition_count, retention_days) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING name, created_at, partition_count, retention_days',
+        [hub, options.partitionCount, options.retentionDays],
+      );
       if (ins.rowCount === 1) {
         for (const p of policies) {
           await c.query('INSERT INTO registry.policies (hub, key_name, primary_key, secondary_key, rights) VALUES ($1, $2, $3, $4, $5)', [
@@ -106,16 +109,16 @@ export class PgRegistryStore implements RegistryStore {
             p.rights,
           ]);
         }
-        return { hub: { name: ins.rows[0].name, createdAt: ins.rows[0].created_at }, created: true };
+        return { hub: hubRow(ins.rows[0]), created: true };
       }
-      const got = await c.query('SELECT name, created_at FROM registry.hubs WHERE name = $1', [hub]);
-      return { hub: { name: got.rows[0].name, createdAt: got.rows[0].created_at }, created: false };
+      const got = await c.query('SELECT name, created_at, partition_count, retention_days FROM registry.hubs WHERE name = $1', [hub]);
+      return { hub: hubRow(got.rows[0]), created: false };
     });
   }
 
   async getHub(hub: string): Promise<HubRow | undefined> {
-    const r = await this.#pool.query('SELECT name, created_at FROM registry.hubs WHERE name = $1', [hub]);
-    return r.rows[0] ? { name: r.rows[0].name, createdAt: r.rows[0].created_at } : undefined;
+    const r = await this.#pool.query('SELECT name, created_at, partition_count, retention_days FROM registry.hubs WHERE name = $1', [hub]);
+    return r.rows[0] ? hubRow(r.rows[0]) : undefined;
   }
 
   async listPolicies(hub: string): Promise<PolicyRow[]> {
@@ -335,4 +338,8 @@ export class PgRegistryStore implements RegistryStore {
       );
     }
   }
+}
+
+function hubRow(r: { name: string; created_at: Date; partition_count: number; retention_days: number }): HubRow {
+  return { name: r.name, createdAt: r.created_at, partitionCount: r.partition_count, retentionDays: r.retention_days };
 }

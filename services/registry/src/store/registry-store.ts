@@ -4,6 +4,14 @@ import type { OutboxEvent } from '../domain/events.js';
 export interface HubRow {
   readonly name: string;
   readonly createdAt: Date;
+  readonly partitionCount: number;
+  readonly retentionDays: number;
+}
+
+/** Settings a hub gets at creation. */
+export interface HubOptions {
+  readonly partitionCount: number;
+  readonly retentionDays: number;
 }
 
 export interface PolicyRow {
@@ -46,7 +54,7 @@ export type Expected = '*' | number;
  * thrown as DomainErrors.
  */
 export interface RegistryStore {
-  ensureHub(hub: string, policies: readonly PolicyRow[]): Promise<{ hub: HubRow; created: boolean }>;
+  ensureHub(hub: string, policies: readonly PolicyRow[], options: HubOptions): Promise<{ hub: HubRow; created: boolean }>;
   getHub(hub: string): Promise<HubRow | undefined>;
   listPolicies(hub: string): Promise<PolicyRow[]>;
   getPolicy(hub: string, keyName: string): Promise<PolicyRow | undefined>;

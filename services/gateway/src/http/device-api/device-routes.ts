@@ -5,6 +5,7 @@ import { c2dHttpHeaders } from '../../c2d/wire.js';
 import type { D2CIngest, IncomingTelemetry } from '../../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../../upstream/connection-reporter.js';
 import type { MessagingClient } from '../../upstream/messaging-client.js';
+import type { HubInfo } from '../../upstream/hub-info.js';
 import { readBody } from '../body.js';
 import { propertiesFromPairs, rawHeaderPairs, type HeaderProperties } from '../message-headers.js';
 import type { Handler, RequestContext, Router } from '../router.js';
@@ -48,7 +49,7 @@ export function parseBatch(raw: Buffer): IncomingTelemetry[] {
  */
 export function registerDeviceRoutes(
   router: Router,
-  deps: { auth: DeviceAuthenticator; ingest: D2CIngest; messaging: MessagingClient; reporter: ConnectionReporter; maxBodyBytes: number },
+  deps: { auth: DeviceAuthenticator; ingest: D2CIngest; messaging: MessagingClient; reporter: ConnectionReporter; hubInfo: HubInfo; maxBodyBytes: number },
 ): void {
   const authenticate = async (ctx: RequestContext): Promise<DeviceAuthResult> => {
     const password = ctx.req.headers.authorization;
@@ -61,7 +62,7 @@ export function registerDeviceRoutes(
     const body = await readBody(ctx.req, deps.maxBodyBytes);
     const contentType = ctx.req.headers['content-type'] ?? '';
     const messages = contentType.toLowerCase().startsWith(BATCH_CONTENT_TYPE) ? parseBatch(body) : [telemetryOf(body, propertiesFromPairs(rawHeaderPairs(ctx.req.rawHeaders)))];
-    const context = deps.ingest.contextFor(auth, undefined);
+    const context = deps.ingest.contextFor(auth, undefined, (await deps.hubInfo.get(auth.hub)).partitions);
     await Promise.all(messages.map((m) => deps.ingest.send(context, m)));
     deps.reporter.activity(auth.hub, auth.deviceId, auth.moduleId, new Date());
     return { status: 204 };

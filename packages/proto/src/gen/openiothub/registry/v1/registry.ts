@@ -23,7 +23,13 @@ export const protobufFileName = "openiothub/registry/v1/registry.proto";
 
 export interface Hub {
   name: string;
-  createdTime?: Date | undefined;
+  createdTime?:
+    | Date
+    | undefined;
+  /** partitions of the built-in events endpoint (2-128), fixed at creation */
+  partitionCount: number;
+  /** how long the built-in endpoint keeps telemetry readable, in days (1-7) */
+  retentionDays: number;
 }
 
 export interface SharedAccessPolicy {
@@ -87,6 +93,12 @@ export interface Module {
 
 export interface EnsureHubRequest {
   hub: string;
+  /** for a hub being created; an existing hub keeps its own (default 4) */
+  partitionCount?:
+    | number
+    | undefined;
+  /** for a hub being created (default 1) */
+  retentionDays?: number | undefined;
 }
 
 export interface EnsureHubResponse {
@@ -291,7 +303,7 @@ export interface RecordActivityResponse {
 }
 
 function createBaseHub(): Hub {
-  return { name: "", createdTime: undefined };
+  return { name: "", createdTime: undefined, partitionCount: 0, retentionDays: 0 };
 }
 
 export const Hub: MessageFns<Hub> = {
@@ -301,6 +313,12 @@ export const Hub: MessageFns<Hub> = {
     }
     if (message.createdTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createdTime), writer.uint32(18).fork()).join();
+    }
+    if (message.partitionCount !== 0) {
+      writer.uint32(24).int32(message.partitionCount);
+    }
+    if (message.retentionDays !== 0) {
+      writer.uint32(32).int32(message.retentionDays);
     }
     return writer;
   },
@@ -334,6 +352,22 @@ export const Hub: MessageFns<Hub> = {
             message.createdTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.partitionCount = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.retentionDays = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -354,6 +388,16 @@ export const Hub: MessageFns<Hub> = {
         : isSet(object.created_time)
         ? fromJsonTimestamp(object.created_time)
         : undefined,
+      partitionCount: isSet(object.partitionCount)
+        ? globalThis.Number(object.partitionCount)
+        : isSet(object.partition_count)
+        ? globalThis.Number(object.partition_count)
+        : 0,
+      retentionDays: isSet(object.retentionDays)
+        ? globalThis.Number(object.retentionDays)
+        : isSet(object.retention_days)
+        ? globalThis.Number(object.retention_days)
+        : 0,
     };
   },
 
@@ -365,6 +409,12 @@ export const Hub: MessageFns<Hub> = {
     if (message.createdTime !== undefined) {
       obj.createdTime = message.createdTime.toISOString();
     }
+    if (message.partitionCount !== 0) {
+      obj.partitionCount = Math.round(message.partitionCount);
+    }
+    if (message.retentionDays !== 0) {
+      obj.retentionDays = Math.round(message.retentionDays);
+    }
     return obj;
   },
 
@@ -375,6 +425,8 @@ export const Hub: MessageFns<Hub> = {
     const message = createBaseHub();
     message.name = object.name ?? "";
     message.createdTime = object.createdTime ?? undefined;
+    message.partitionCount = object.partitionCount ?? 0;
+    message.retentionDays = object.retentionDays ?? 0;
     return message;
   },
 };
@@ -1421,13 +1473,19 @@ export const Module: MessageFns<Module> = {
 };
 
 function createBaseEnsureHubRequest(): EnsureHubRequest {
-  return { hub: "" };
+  return { hub: "", partitionCount: undefined, retentionDays: undefined };
 }
 
 export const EnsureHubRequest: MessageFns<EnsureHubRequest> = {
   encode(message: EnsureHubRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.hub !== "") {
       writer.uint32(10).string(message.hub);
+    }
+    if (message.partitionCount !== undefined) {
+      writer.uint32(16).int32(message.partitionCount);
+    }
+    if (message.retentionDays !== undefined) {
+      writer.uint32(24).int32(message.retentionDays);
     }
     return writer;
   },
@@ -1453,6 +1511,22 @@ export const EnsureHubRequest: MessageFns<EnsureHubRequest> = {
             message.hub = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.partitionCount = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.retentionDays = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1466,13 +1540,31 @@ export const EnsureHubRequest: MessageFns<EnsureHubRequest> = {
   },
 
   fromJSON(object: any): EnsureHubRequest {
-    return { hub: isSet(object.hub) ? globalThis.String(object.hub) : "" };
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      partitionCount: isSet(object.partitionCount)
+        ? globalThis.Number(object.partitionCount)
+        : isSet(object.partition_count)
+        ? globalThis.Number(object.partition_count)
+        : undefined,
+      retentionDays: isSet(object.retentionDays)
+        ? globalThis.Number(object.retentionDays)
+        : isSet(object.retention_days)
+        ? globalThis.Number(object.retention_days)
+        : undefined,
+    };
   },
 
   toJSON(message: EnsureHubRequest): unknown {
     const obj: any = {};
     if (message.hub !== "") {
       obj.hub = message.hub;
+    }
+    if (message.partitionCount !== undefined) {
+      obj.partitionCount = Math.round(message.partitionCount);
+    }
+    if (message.retentionDays !== undefined) {
+      obj.retentionDays = Math.round(message.retentionDays);
     }
     return obj;
   },
@@ -1483,6 +1575,8 @@ export const EnsureHubRequest: MessageFns<EnsureHubRequest> = {
   fromPartial<I extends Exact<DeepPartial<EnsureHubRequest>, I>>(object: I): EnsureHubRequest {
     const message = createBaseEnsureHubRequest();
     message.hub = object.hub ?? "";
+    message.partitionCount = object.partitionCount ?? undefined;
+    message.retentionDays = object.retentionDays ?? undefined;
     return message;
   },
 };

@@ -1,0 +1,26 @@
+import { TtlCache } from '@openiothub/runtime';
+import type { RegistryClient } from './registry-client.js';
+
+/** What the gateway needs to know of a hub: its built-in endpoint, fixed when the hub was created. */
+export interface HubEndpoint {
+  readonly partitions: number;
+  readonly retentionDays: number;
+  readonly createdAt: Date;
+}
+
+/** Hub endpoint settings from the registry; they never change after creation, so they are cached long. */
+export class HubInfo {
+  readonly #registry: RegistryClient;
+  readonly #cache = new TtlCache<HubEndpoint>({ ttlMs: 10 * 60_000 });
+
+  constructor(registry: RegistryClient) {
+    this.#registry = registry;
+  }
+
+  get(hub: string): Promise<HubEndpoint> {
+    return this.#cache.get(hub, async () => {
+      const h = (await this.#registry.getHub({ hub })).hub;
+      return { partitions: h?.partitionCount || 4, retentionDays: h?.retentionDays || 1, createdAt: h?.createdTime ?? new Date(0) };
+    });
+  }
+}
