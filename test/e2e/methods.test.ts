@@ -84,10 +84,13 @@ describe('direct methods: failures', () => {
 });
 
 describe('module methods', () => {
-  it('invokes a method on a module client', async () => {
+  it.each([
+    ['Mqtt', Mqtt],
+    ['Amqp', Amqp],
+  ] as const)('invokes a method on a module client on %s', async (_name, Transport) => {
     const d = await createDevice('mm');
     const m = await createModule(d.deviceId, 'filter');
-    const mod = ModuleClient.fromConnectionString(m.connectionString, Mqtt);
+    const mod = ModuleClient.fromConnectionString(m.connectionString, Transport);
     await mod.open();
     mod.onMethod('setThreshold', (req, res) => void res!.send(200, { threshold: (req!.payload as { value: number }).value }));
     const r = await service().invokeDeviceMethod(d.deviceId, 'filter', { methodName: 'setThreshold', payload: { value: 42 }, responseTimeoutInSeconds: 10 });

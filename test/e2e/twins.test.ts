@@ -96,10 +96,13 @@ describe('service twin API (azure-iothub)', () => {
     await expect(registry().getTwin(d.deviceId)).rejects.toMatchObject({ name: 'DeviceNotFoundError' });
   });
 
-  it('serves module twins to module clients and the service', async () => {
+  it.each([
+    ['Mqtt', Mqtt],
+    ['Amqp', Amqp],
+  ] as const)('serves module twins to module clients on %s and the service', async (_name, Transport) => {
     const d = await createDevice('modtwin');
     const m = await createModule(d.deviceId, 'sensor');
-    const mod = ModuleClient.fromConnectionString(m.connectionString, Mqtt);
+    const mod = ModuleClient.fromConnectionString(m.connectionString, Transport);
     await mod.open();
     const twin = await mod.getTwin();
     const desired = nextDesired(twin, (delta) => delta['threshold'] !== undefined);

@@ -40,7 +40,7 @@ export async function createRegistryApp(config: RegistryConfig, ctx: ServiceCont
   lifecycle.onStop('outbox-relay', () => relay.stop());
 
   if (config.DEFAULT_HUB) {
-    const { created } = await service.ensureHub(config.DEFAULT_HUB);
+    const { created } = await service.ensureHub(config.DEFAULT_HUB, { partitionCount: config.DEFAULT_HUB_PARTITIONS, retentionDays: config.DEFAULT_HUB_RETENTION_DAYS });
     if (created) log.info({ hub: config.DEFAULT_HUB }, 'hub created');
   }
 

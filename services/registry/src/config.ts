@@ -8,6 +8,8 @@ export const registryConfigSchema = z.object({
   GRPC_PORT: port(50051).describe('gRPC port of the RegistryService'),
   MAX_DEVICES_PER_HUB: z.coerce.number().int().positive().default(1_000_000).describe('IoT Hub limit: devices per hub'),
   DEFAULT_HUB: z.string().default('').describe('hub to create at start (with its default policies) when absent; empty for none'),
+  DEFAULT_HUB_PARTITIONS: z.coerce.number().int().min(2).max(128).default(4).describe('partitions of the built-in endpoint of DEFAULT_HUB, when it is created (fixed afterwards)'),
+  DEFAULT_HUB_RETENTION_DAYS: z.coerce.number().int().min(1).max(7).default(1).describe('how many days the built-in endpoint of DEFAULT_HUB keeps telemetry readable, when it is created'),
 });
 
 export type RegistryConfig = z.infer<typeof registryConfigSchema>;
