@@ -47,6 +47,9 @@ describe('AMQP: raw clients and bad input', () => {
     const audience = `${hub().hostName}/devices/${d.deviceId}`;
     expect(await putToken(conn, audience, identityToken({ ...d, key: Buffer.alloc(32, 1).toString('base64') }))).toBe(401);
     expect(await putToken(conn, audience, 'SharedAccessSignature garbage')).toBe(401);
+    // a good token put for another device's audience
+    const other = await createDevice('amqpother');
+    expect(await putToken(conn, `${hub().hostName}/devices/${other.deviceId}`, identityToken(d))).toBe(401);
     expect(await putToken(conn, audience, identityToken(d))).toBe(200);
     conn.close();
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { c2dTargetOf, classifyAddress } from './addresses.js';
+import { audienceCovered, c2dTargetOf, classifyAddress } from './addresses.js';
 
 describe('AMQP link addresses', () => {
   it.each([
@@ -37,5 +37,23 @@ describe('AMQP link addresses', () => {
     expect(c2dTargetOf('/devices/d1/messages/deviceBound')).toEqual({ deviceId: 'd1' });
     expect(c2dTargetOf('/devices/d1')).toBeUndefined();
     expect(c2dTargetOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('put-token audiences', () => {
+  const token = (sr: string) => `SharedAccessSignature sr=${encodeURIComponent(sr)}&sig=x&se=1`;
+  it.each([
+    ['localhost/devices/d1', 'localhost/devices/d1', true],
+    ['localhost%2Fdevices%2Fd1', 'localhost/devices/d1', true],
+    ['localhost:5671/devices/d1', 'localhost/devices/d1', true],
+    ['localhost/devices/d2', 'localhost/devices/d1', false],
+    ['localhost/devices/d10', 'localhost/devices/d1', false],
+    ['localhost', 'localhost', true],
+    ['localhost/devices/d1', 'localhost', true],
+    ['sb://localhost/hub1/ConsumerGroups/$default/Partitions/0', 'sb://localhost/hub1', true],
+    ['sb://localhost/hub2/$management', 'sb://localhost/hub1', false],
+    ['', 'localhost', false],
+  ])('audience %s with sr %s: %s', (audience, sr, ok) => {
+    expect(audienceCovered(audience, token(sr))).toBe(ok);
   });
 });

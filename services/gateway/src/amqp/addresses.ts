@@ -75,3 +75,25 @@ export function c2dTargetOf(to: string | undefined): { deviceId: string; moduleI
   if (lower.length === 4 && lower[0] === 'devices' && lower[2] === 'messages' && lower[3] === 'devicebound') return { deviceId: seg[1] as string };
   return undefined;
 }
+
+/** `host/path` of a resource URI or audience, lower case, without scheme, port or trailing slash. */
+function resourcePath(uri: string): string {
+  let u = uri.trim();
+  try {
+    u = decodeURIComponent(u);
+  } catch {
+    /* keep as is */
+  }
+  u = u.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').toLowerCase();
+  const [host = '', ...rest] = u.split('/');
+  return [host.replace(/:\d+$/, ''), ...rest.filter(Boolean)].join('/');
+}
+
+/** A put-token's audience must lie within the token's own `sr` (a hub-wide token covers everything below it). */
+export function audienceCovered(audience: string, token: string): boolean {
+  const sr = /(?:^|[\s&])sr=([^&]+)/.exec(token)?.[1];
+  if (!sr || !audience) return false;
+  const a = resourcePath(audience);
+  const t = resourcePath(sr);
+  return a === t || a.startsWith(`${t}/`);
+}

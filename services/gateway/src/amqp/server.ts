@@ -20,7 +20,7 @@ import type { TwinClient } from '../upstream/twin-client.js';
 import { PendingMethods } from '../methods/pending.js';
 import { headers as busHeaders } from '@openiothub/bus';
 import { randomUUID } from 'node:crypto';
-import { c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
+import { audienceCovered, c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
 import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
 import { AmqpFrameGuard, MAX_FRAME_SIZE } from './frame-guard.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
@@ -103,6 +103,7 @@ const CONDITION = {
 } as const;
 
 const idOf = (deviceId: string, moduleId: string | undefined) => JSON.stringify([deviceId, moduleId ?? '']);
+
 
 /**
  * The AMQP 1.0 endpoint (sdk-compat §7, §8.2) over TLS (5671) and WebSockets (`AMQPWSB10` on
@@ -491,6 +492,7 @@ export class AmqpEndpoint {
     try {
       if (props['operation'] !== 'put-token') throw new UnauthorizedError(`Unsupported $cbs operation ${String(props['operation'])}.`);
       const raw = typeof request.body === 'string' ? request.body : Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String((request.body as { content?: unknown })?.content ?? '');
+      if (!audienceCovered(audience, raw)) throw new UnauthorizedError('The token does not cover the audience it was put for.');
       const principal = await this.#verify(s, raw);
       const key = audience.toLowerCase();
       s.principals.set(key, principal);
