@@ -136,4 +136,24 @@ describe('AMQP: raw clients and bad input', () => {
     expect(await putToken(conn, `${hub().hostName}/devices/${d.deviceId}`, identityToken(d))).toBe(200);
     conn.close();
   });
+
+  it('a C2D receiver link closed with a delivery unsettled hands it back at once (no wait for the lock)', async () => {
+    const d = await createDevice('amqprelink');
+    const conn = await connect();
+    expect(await putToken(conn, `${hub().hostName}/devices/${d.deviceId}`, identityToken(d))).toBe(200);
+    const res = await sendC2D(d.deviceId, 'hold me', { 'iothub-messageid': 'held-1' });
+    expect(res.status).toBe(200);
+    const first = conn.open_receiver({ source: { address: `/devices/${d.deviceId}/messages/devicebound` }, autoaccept: false });
+    const got = await new Promise<Message>((r) => first.once('message', (ctx: EventContext) => r(ctx.message!)));
+    expect(got.message_id).toBe('held-1');
+    first.close();
+    const t0 = Date.now();
+    const second = conn.open_receiver({ source: { address: `/devices/${d.deviceId}/messages/devicebound` }, autoaccept: false });
+    const again = await new Promise<{ m: Message; accept: () => void }>((r) => second.once('message', (ctx: EventContext) => r({ m: ctx.message!, accept: () => ctx.delivery!.accept() })));
+    expect(again.m.message_id).toBe('held-1');
+    // well before the test hub's 3 s lock would have expired
+    expect(Date.now() - t0).toBeLessThan(2500);
+    again.accept();
+    conn.close();
+  });
 });

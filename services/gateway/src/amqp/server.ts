@@ -88,8 +88,8 @@ interface ConnState {
   readonly linkPrincipal: Map<Link, string>;
   /** Reply links of `$management` (the client's receivers), to answer on the one named in reply-to. */
   readonly managementReplies: Set<Sender>;
-  /** Stops of partition readers, by link. */
-  readonly readers: Map<Link, () => void>;
+  /** What to stop when a link closes (partition readers, feedback and C2D pumps). */
+  readonly linkStops: Map<Link, () => void>;
 }
 
 /** What a delivery we sent is, so its disposition can be acted on. */
@@ -201,7 +201,7 @@ export class AmqpEndpoint {
     let s = this.#states.get(conn);
     if (!s) {
       this.#nextId += 1;
-      s = { id: `amqp-${process.pid}-${this.#nextId}`, hub: undefined, principals: new Map(), devices: new Map(), cleanups: [], linkPrincipal: new Map(), managementReplies: new Set(), readers: new Map() };
+      s = { id: `amqp-${process.pid}-${this.#nextId}`, hub: undefined, principals: new Map(), devices: new Map(), cleanups: [], linkPrincipal: new Map(), managementReplies: new Set(), linkStops: new Map() };
       this.#states.set(conn, s);
       this.#open.add(conn);
     }
@@ -409,6 +409,11 @@ export class AmqpEndpoint {
     };
     d.pump?.stop();
     d.pump = pump;
+    // the receiver link closing (the device stops taking C2D) hands an unsettled delivery back at once
+    s.linkStops.set(link, () => {
+      pump.stop();
+      if (d.pump === pump) d.pump = undefined;
+    });
     pump.kick();
   }
 
@@ -416,7 +421,7 @@ export class AmqpEndpoint {
     const s = this.#state(ctx.connection);
     const pump = new FeedbackPump(this.#deps, s.hub!, link, (delivery, lockToken) => this.#sent.set(delivery, { kind: 'feedback', pump, lockToken }));
     (link as Sender & { openiothubFlush?: () => void }).openiothubFlush = () => pump.kick();
-    s.cleanups.push(() => pump.stop());
+    s.linkStops.set(link, () => pump.stop());
     pump.kick();
   }
 
@@ -649,7 +654,7 @@ export class AmqpEndpoint {
     const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
     const stop = await this.#eventHubs.read(s.hub!, partition, start, link, ep);
     if (!link.is_open()) return stop();
-    s.readers.set(link, stop);
+    s.linkStops.set(link, stop);
   }
 
   /**
@@ -727,8 +732,8 @@ export class AmqpEndpoint {
     if (!s) return;
     s.linkPrincipal.delete(link);
     s.managementReplies.delete(link as Sender);
-    s.readers.get(link)?.();
-    s.readers.delete(link);
+    s.linkStops.get(link)?.();
+    s.linkStops.delete(link);
     for (const [key, d] of s.devices) {
       if (!d.links.delete(link)) continue;
       if (d.methodsOut === link) {
@@ -746,7 +751,7 @@ export class AmqpEndpoint {
     if (!s) return;
     this.#states.delete(conn);
     for (const key of [...s.devices.keys()]) this.#leaveDevice(s, key);
-    for (const stop of s.readers.values()) stop();
+    for (const stop of s.linkStops.values()) stop();
     for (const c of s.cleanups) c();
   }
 
