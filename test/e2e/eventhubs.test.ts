@@ -37,6 +37,16 @@ describe('Event Hubs-compatible built-in endpoint (@azure/event-hubs 6)', () => 
     expect(cs).toMatch(new RegExp(`^Endpoint=sb://localhost/;SharedAccessKeyName=service;SharedAccessKey=[^;]+;EntityPath=${hub().hub}$`));
   });
 
+  it('scenario 8: endpoint and path from `hub show` plus a policy key make a connection string any Event Hubs client can use', async () => {
+    const shown = (await iothub('hub', 'show')).json() as { properties: { eventHubEndpoints: { events: { endpoint: string; path: string; partitionCount: number; retentionTimeInDays: number } } } };
+    const events = shown.properties.eventHubEndpoints.events;
+    expect(events).toMatchObject({ endpoint: 'sb://localhost/', path: hub().hub, partitionCount: 4, retentionTimeInDays: 1 });
+    const key = (((await iothub('policy', 'show', '-n', 'service')).json()) as { primaryKey: string }).primaryKey;
+    const client = new EventHubConsumerClient('$Default', `Endpoint=${events.endpoint};EntityPath=${events.path};SharedAccessKeyName=service;SharedAccessKey=${key}`);
+    expect((await client.getPartitionIds()).length).toBe(4);
+    await client.close();
+  });
+
   it('reads telemetry from every partition with device id and properties (scenario 6), reports hub and partition properties', async () => {
     const client = new EventHubConsumerClient('$Default', await ehConnectionString());
     const props = await client.getEventHubProperties();

@@ -195,6 +195,32 @@ export function buildProgram(io: Io): Command {
       const body = o.set === undefined ? undefined : (JSON.parse(o.set as string) as unknown);
       print(await rest().send(body === undefined ? 'GET' : 'PATCH', '/settings/cloudToDevice', body));
     });
+  hubCmd
+    .command('show')
+    .description('the hub and its built-in endpoint, as `az iot hub show` prints them (properties.eventHubEndpoints.events)')
+    .option('--amqp-port <port>', 'AMQP port of the hub, added to the endpoint when not 5671', '5671')
+    .action((o) =>
+      withAdmin(async (a, hub) => {
+        const h = (await a.getHub({ hub })).hub!;
+        const hostName = parseServiceConnectionString(target().connectionString).hostName;
+        const port = Number(o.amqpPort) === 5671 ? '' : `:${o.amqpPort}`;
+        print({
+          name: h.name,
+          properties: {
+            hostName,
+            eventHubEndpoints: {
+              events: {
+                endpoint: `sb://${hostName.replace(/:\d+$/, '')}${port}/`,
+                path: h.name,
+                partitionCount: h.partitionCount,
+                partitionIds: Array.from({ length: h.partitionCount }, (_, i) => String(i)),
+                retentionTimeInDays: h.retentionDays,
+              },
+            },
+          },
+        });
+      }),
+    );
   const groups = hubCmd.command('consumer-group').description("consumer groups of the built-in endpoint ($Default always exists)");
   groups.command('list').action(async () => print(await rest().send('GET', '/eventHubEndpoints/events/consumerGroups')));
   groups
