@@ -15,6 +15,9 @@ describe('AMQP link addresses', () => {
     ['/devices/d1/methods/devicebound', false, { kind: 'device-methods', deviceId: 'd1', moduleId: undefined }],
     ['/devices/d1/modules/m1/twin', true, { kind: 'device-twin', deviceId: 'd1', moduleId: 'm1' }],
     ['$management', true, { kind: 'eh-management' }],
+    ['/messages/events/$management', true, { kind: 'legacy-events', rest: '$management' }],
+    ['amqps://localhost/messages/events/$management', false, { kind: 'legacy-events', rest: '$management' }],
+    ['messages/events/ConsumerGroups/$Default/Partitions/1', false, { kind: 'legacy-events', rest: 'ConsumerGroups/$Default/Partitions/1' }],
     ['hub1/ConsumerGroups/$Default/Partitions/3', false, { kind: 'eh-partition', eventHub: 'hub1', consumerGroup: '$Default', partition: '3' }],
     ['/hub1/consumergroups/cg1/partitions/0', false, { kind: 'eh-partition', eventHub: 'hub1', consumerGroup: 'cg1', partition: '0' }],
   ] as const)('%s (peer sends: %s)', (address, peerSends, expected) => {

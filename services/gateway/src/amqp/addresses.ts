@@ -14,6 +14,8 @@ export type LinkTarget =
   | { readonly kind: 'device-methods'; readonly deviceId: string; readonly moduleId?: string | undefined }
   | { readonly kind: 'device-twin'; readonly deviceId: string; readonly moduleId?: string | undefined }
   | { readonly kind: 'eh-management' }
+  /** IoT Hub's old `messages/events…` addresses: answered with a redirect to the Event Hubs-compatible endpoint (spec §6.3). */
+  | { readonly kind: 'legacy-events'; readonly rest: string }
   | { readonly kind: 'eh-partition'; readonly eventHub: string; readonly consumerGroup: string; readonly partition: string }
   | { readonly kind: 'unknown' };
 
@@ -45,6 +47,7 @@ export function classifyAddress(address: string | undefined, peerSends: boolean)
     if (lower[2] === 'feedback') return { kind: 'service-feedback' };
     if (lower[2] === 'filenotifications') return { kind: 'service-file-notifications' };
   }
+  if (lower[0] === 'messages' && lower[1] === 'events') return { kind: 'legacy-events', rest: seg.slice(2).join('/') };
   // the Event Hubs-compatible endpoint: `<hub>/ConsumerGroups/<cg>/Partitions/<p>` (spec/eventhubs-amqp.md §4.1)
   if (lower.length === 5 && lower[1] === 'consumergroups' && lower[3] === 'partitions' && !peerSends) {
     return { kind: 'eh-partition', eventHub: seg[0] as string, consumerGroup: seg[2] as string, partition: seg[4] as string };

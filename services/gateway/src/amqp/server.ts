@@ -45,6 +45,8 @@ export interface AmqpDeps {
   readonly registry: RegistryClient;
   /** Each hub's partition count and retention (the Event Hubs-compatible endpoint). */
   readonly hubInfo: HubInfo;
+  /** The port redirects name (this endpoint's own). */
+  readonly amqpPort: number;
 }
 
 /** Who a put-token proved, for how long. */
@@ -102,6 +104,9 @@ const CONDITION = {
   internal: 'amqp:internal-error',
 } as const;
 
+/** Credit each authorized receiver link keeps open to its peer. */
+const RECEIVER_CREDIT = 500;
+
 const idOf = (deviceId: string, moduleId: string | undefined) => JSON.stringify([deviceId, moduleId ?? '']);
 
 
@@ -126,7 +131,9 @@ export class AmqpEndpoint {
   constructor(deps: AmqpDeps) {
     this.#deps = deps;
     this.#eventHubs = new EventHubsReader({ nc: deps.nc, log: deps.log });
-    this.#container = rhea.create_container({ id: 'openiothub-gateway', autoaccept: false });
+    // receivers get credit only once their link is authorized (#onPeerSender): a link that is refused
+    // or redirected never lets the peer send (the legacy Event Hubs client relies on it, spec §6.3)
+    this.#container = rhea.create_container({ id: 'openiothub-gateway', autoaccept: false, credit_window: 0 } as never);
     // accept SASL ANONYMOUS (and the MSSBCBS alias) and bare AMQP headers alike: the IoT SDKs send no SASL layer
     this.#container.sasl_server_mechanisms.enable_anonymous();
     this.#container.sasl_server_mechanisms['MSSBCBS'] = this.#container.sasl_server_mechanisms['ANONYMOUS'];
@@ -244,8 +251,26 @@ export class AmqpEndpoint {
   #onPeerSender(ctx: EventContext): void {
     const link = ctx.receiver!;
     const target = classifyAddress(link.target?.address, true);
-    if (target.kind === 'cbs') return;
-    this.#authorizeLink(ctx, link, target);
+    if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
+    if (target.kind !== 'cbs' && !this.#authorizeLink(ctx, link, target)) return;
+    link.set_credit_window(RECEIVER_CREDIT);
+    link.add_credit(RECEIVER_CREDIT);
+  }
+
+  /**
+   * IoT Hub answers links on `messages/events…` with a redirect to the Event Hubs-compatible
+   * endpoint (spec §6.3): attach, then detach with `amqp:link:redirect` and where to go — here the
+   * same host and port, entity = the hub.
+   */
+  #redirect(ctx: EventContext, link: Link, rest: string): void {
+    const s = this.#state(ctx.connection);
+    const host = (ctx.connection as unknown as { remote?: { open?: { hostname?: string } } }).remote?.open?.hostname ?? 'localhost';
+    const port = this.#deps.amqpPort;
+    link.close({
+      condition: 'amqp:link:redirect',
+      description: `Use the Event Hubs-compatible endpoint ${s.hub}.`,
+      info: { hostname: host, 'network-host': host, port: rhea.types.wrap_int(port), address: `amqps://${host}:${port}/${s.hub}/${rest}` },
+    } as never);
   }
 
   // ---- links the peer receives on (we send) ----
@@ -258,6 +283,7 @@ export class AmqpEndpoint {
       s.cbsReply = link;
       return;
     }
+    if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
     if (!this.#authorizeLink(ctx, link, target)) return;
     if (target.kind === 'device-c2d') this.#startC2D(ctx, link, target.deviceId, target.moduleId);
     else if (target.kind === 'device-methods' || target.kind === 'device-twin') {
@@ -285,6 +311,7 @@ export class AmqpEndpoint {
       return false;
     };
     switch (target.kind) {
+      case 'legacy-events': // redirected before this
       case 'unknown':
         return refuse(CONDITION.notFound, `No such node: ${(link as Sender).source?.address ?? (link as Receiver).target?.address ?? ''}.`);
       case 'service-c2d':
@@ -525,10 +552,11 @@ export class AmqpEndpoint {
     const principal = classifySasToken(token);
     const segments = principal.resource.segments;
     // Event Hubs clients sign sr=sb://host/<hub>[/…] with the key's UTF-8 bytes (spec/eventhubs-amqp.md §2.4)
-    if (principal.kind === 'policy' && (/^sb:\/\//i.test(token.resourceUri) || segments[0] === s.hub.toLowerCase())) {
+    if (principal.kind === 'policy' && (/^sb:\/\//i.test(token.resourceUri) || segments[0] === s.hub.toLowerCase() || (segments[0] === 'messages' && segments[1] === 'events'))) {
       if (isSasExpired(token)) throw new UnauthorizedError('The SAS token has expired.');
       if (!this.#deps.hubs.serves(principal.resource.host, s.hub)) throw new UnauthorizedError(`The SAS token is for host "${principal.resource.host}", not this hub.`);
-      if (segments.length > 0 && segments[0] !== s.hub.toLowerCase()) throw new UnauthorizedError(`The SAS token is for entity "${segments[0]}", not ${s.hub}.`);
+      const legacy = segments[0] === 'messages' && segments[1] === 'events'; // IoT Hub's own name for the built-in endpoint
+      if (segments.length > 0 && segments[0] !== s.hub.toLowerCase() && !legacy) throw new UnauthorizedError(`The SAS token is for entity "${segments[0]}", not ${s.hub}.`);
       const { policy } = await this.#deps.policies.verify(s.hub, principal.keyName, token, { eventHubs: true });
       if (!policy) throw new UnauthorizedError('The SAS token signature is invalid.');
       if (!hasPermission(policy.rights, 'ServiceConnect')) throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ServiceConnect.`);
