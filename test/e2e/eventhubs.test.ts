@@ -104,6 +104,8 @@ describe('Event Hubs-compatible built-in endpoint (@azure/event-hubs 6)', () => 
     };
     const all = await readGroup('$Default', { offset: '-1' }, 3);
     expect(all.map((e) => String(e.body))).toEqual(['m1', 'm2', 'm3']);
+    // sequence numbers grow by exactly 1 within a partition (scenario 6)
+    expect(all.map((e) => e.sequenceNumber - all[0]!.sequenceNumber)).toEqual([0, 1, 2]);
     const group = `analytics-${Date.now()}`;
     expect((await iothub('hub', 'consumer-group', 'create', '-n', group)).code).toBe(0);
     expect((await iothub('hub', 'consumer-group', 'list')).json()).toEqual(expect.arrayContaining([expect.objectContaining({ name: '$Default' }), expect.objectContaining({ name: group })]));

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { streams, type StreamName } from './subjects.js';
+import { d2cStream, LEGACY_D2C_STREAM, streams, type StreamName } from './subjects.js';
 
 export type { NatsConnection };
 
@@ -27,8 +27,6 @@ export async function ensureStreams(
       num_replicas: opts.replicas ?? 1,
       max_age: (opts.maxAgeMs ?? 7 * 24 * 3600_000) * 1_000_000, // nanoseconds
       duplicate_window: 2 * 60 * 1_000_000_000,
-      // direct gets serve the Event Hubs endpoint's partition properties (first message of a subject)
-      allow_direct: true,
     };
     try {
       await jsm.streams.info(def.name);
@@ -65,4 +63,52 @@ export async function openBus(opts: {
   opts.lifecycle.addReadinessCheck('nats', () => !nc.isClosed());
   await ensureStreams(nc, opts.streams);
   return nc;
+}
+
+const ensured = new WeakMap<NatsConnection, Map<string, Promise<void>>>();
+
+/**
+ * Make sure a hub's telemetry streams exist: one per partition, keeping `retentionDays` of
+ * messages, deduplicating resends for 2 minutes, with direct gets (the Event Hubs endpoint reads
+ * partition properties with them). Idempotent and cached per connection; safe for many
+ * processes at once. The first call also removes the old all-hubs stream, whose `d2c.>` would
+ * overlap.
+ */
+export function ensureD2CStreams(nc: NatsConnection, hub: string, partitions: number, retentionDays: number): Promise<void> {
+  let byHub = ensured.get(nc);
+  if (!byHub) {
+    byHub = new Map();
+    ensured.set(nc, byHub);
+  }
+  const key = `${hub}\n${partitions}\n${retentionDays}`;
+  let done = byHub.get(key);
+  if (!done) {
+    done = (async () => {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(LEGACY_D2C_STREAM).catch(() => undefined);
+      for (let p = 0; p < partitions; p++) {
+        const { name, subject } = d2cStream(hub, p);
+        const config = {
+          name,
+          subjects: [subject],
+          num_replicas: 1,
+          max_age: retentionDays * 86_400_000 * 1_000_000, // nanoseconds
+          duplicate_window: 2 * 60 * 1_000_000_000,
+          allow_direct: true,
+        };
+        try {
+          await jsm.streams.info(name);
+          await jsm.streams.update(name, config);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          await jsm.streams.add(config).catch((addErr: unknown) => {
+            if (!String(addErr).includes('already in use')) throw addErr;
+          });
+        }
+      }
+    })();
+    done.catch(() => byHub.delete(key));
+    byHub.set(key, done);
+  }
+  return done;
 }

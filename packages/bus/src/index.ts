@@ -1,6 +1,6 @@
-export { subjects, streams, headers, subjectToken, fromSubjectToken, partitionOf, parseIdentityChanged } from './subjects.js';
+export { subjects, streams, headers, subjectToken, fromSubjectToken, partitionOf, parseIdentityChanged, d2cStream } from './subjects.js';
 export type { StreamName } from './subjects.js';
-export { connectNats, ensureStreams, openBus } from './connect.js';
+export { connectNats, ensureStreams, ensureD2CStreams, openBus } from './connect.js';
 export type { NatsConnection } from './connect.js';
 export { encodeD2C, decodeD2C } from './d2c-codec.js';
 export type { D2CMessage } from './d2c-codec.js';

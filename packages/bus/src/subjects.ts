@@ -26,9 +26,9 @@ export function fromSubjectToken(token: string): string {
 export const streams = {
   /** Non-telemetry events: device/module lifecycle, connection state, twin changes. */
   EVENTS: { name: 'EVENTS', subjects: ['evt.>'] },
-  /** Device-to-cloud telemetry, partitioned per hub: `d2c.{hub}.{partition}`. */
-  D2C: { name: 'D2C', subjects: ['d2c.>'] },
 } as const;
+
+
 
 export type StreamName = keyof typeof streams;
 
@@ -108,3 +108,14 @@ export const headers = {
   /** On a desired push: the desired `$version` the patch brings the twin to (no JSON parse needed to route it). */
   desiredVersion: 'Iothub-Desired-Version',
 } as const;
+
+/**
+ * Device-to-cloud telemetry: one stream per hub and partition (`d2c.{hub}.{partition}`), so a
+ * message's stream sequence is its sequence number within its partition — contiguous, as Event
+ * Hubs readers expect — and each hub keeps its own retention. Created on first use
+ * ({@link ensureD2CStreams}).
+ */
+export const d2cStream = (hub: string, partition: number) => ({ name: `D2C_${subjectToken(hub)}_${partition}`, subject: subjects.d2c(hub, partition) });
+
+/** The stream of the pre-partition layout (every hub in one stream capturing `d2c.>`), removed on sight. */
+export const LEGACY_D2C_STREAM = 'D2C';

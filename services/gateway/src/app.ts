@@ -48,7 +48,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   lifecycle.onStop('twin-client', () => twin.close());
   const messaging = createMessagingClient(config.MESSAGING_GRPC_URL);
   lifecycle.onStop('messaging-client', () => messaging.close());
-  const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-gateway', streams: ['D2C', 'EVENTS'], lifecycle });
+  const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-gateway', streams: ['EVENTS'], lifecycle });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
   await redis.connect();
   lifecycle.onStop('redis', async () => void (await redis.quit()));
@@ -67,7 +67,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const connections = new MqttConnections();
 
   const ingest = new D2CIngest({ publisher });
-  const hubInfo = new HubInfo(registry);
+  const hubInfo = new HubInfo(registry, nc);
   const mqttDeps: MqttDeps = {
     log,
     hubs,

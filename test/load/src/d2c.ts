@@ -12,7 +12,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, LeanJetStreamPublisher } from '@openiothub/bus';
+import { connectNats, d2cStream, LeanJetStreamPublisher } from '@openiothub/bus';
 import rhea, { type EventContext, type Sender } from 'rhea';
 import { amqpConnect, amqpDevice, putToken } from './amqp-clients.js';
 import { connectDevice, inBatches, int, log, registerDevices, root, startBenchHub, urls, type BenchHub } from './harness.js';
@@ -250,7 +250,10 @@ async function main() {
 
   // --- purge the bench hub's telemetry ---
   const nc = await connectNats(urls.natsUrl, 'bench-cleanup');
-  await (await jetstreamManager(nc)).streams.purge('D2C', { filter: `d2c.${h.hub}.>` }).catch(() => undefined);
+  const jsm = await jetstreamManager(nc);
+  for (let p = 0; p < 128; p++) {
+    if (!(await jsm.streams.delete(d2cStream(h.hub, p).name).catch(() => false))) break;
+  }
   await nc.close();
 
   const official = base[0]!['msg/s'];

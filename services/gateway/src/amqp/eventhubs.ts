@@ -1,14 +1,15 @@
 import rhea, { type Message, type Sender } from 'rhea';
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { decodeD2C, streams, subjects, type NatsConnection } from '@openiothub/bus';
+import { d2cStream, decodeD2C, type NatsConnection } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 
 /**
  * The Event Hubs-compatible built-in endpoint (spec/eventhubs-amqp.md): a hub's telemetry, read
- * from the JetStream D2C stream, as the partitions of an event hub named after the hub.
- * Partition `p` is subject `d2c.{hub}.{p}`; a message's sequence number is its stream sequence
- * (increasing within a partition, not contiguous) and its offset the same number as a string.
+ * from its JetStream partition streams, as the partitions of an event hub named after the hub.
+ * Partition `p` is stream `D2C_{hub}_{p}` (subject `d2c.{hub}.{p}`); an event's sequence number
+ * is its stream sequence minus one — 0, 1, 2, … per partition — and its offset the same number
+ * as a string.
  */
 
 /** Where a partition reader starts (spec §4.2). */
@@ -91,23 +92,18 @@ export interface Endpoint {
   readonly createdAt: Date;
 }
 
-const DAY_MS = 86_400_000;
-
 /**
- * `$management` READ answers and partition readers over the D2C stream. Retention is applied on
- * reading: nothing older than the hub's retention is served (the stream itself keeps up to the
- * longest retention IoT Hub allows, 7 days, for every hub).
+ * `$management` READ answers and partition readers over a hub's partition streams, which keep
+ * exactly the hub's retention.
  */
 export class EventHubsReader {
   readonly #nc: NatsConnection;
   readonly #log: Logger;
-  readonly #now: () => number;
   #jsm: Promise<JetStreamManager> | undefined;
 
-  constructor(opts: { nc: NatsConnection; log: Logger; now?: () => number }) {
+  constructor(opts: { nc: NatsConnection; log: Logger }) {
     this.#nc = opts.nc;
     this.#log = opts.log;
-    this.#now = opts.now ?? Date.now;
   }
 
   static partitionIds(ep: Endpoint): string[] {
@@ -134,51 +130,42 @@ export class EventHubsReader {
     };
   }
 
-  /** The first message of a subject still within retention, if any. */
-  async #firstRetained(subject: string, ep: Endpoint): Promise<{ seq: number } | null> {
-    const consumer = await jetstream(this.#nc).consumers.get(streams.D2C.name, {
-      filter_subjects: subject,
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: new Date(this.#now() - ep.retentionDays * DAY_MS).toISOString(),
-    });
-    const m = await consumer.next({ expires: 1000 });
-    void consumer.delete().catch(() => undefined);
-    return m ? { seq: m.seq } : null;
-  }
-
-  /** `com.microsoft:partition` READ body (spec §3.3): first and last retained message of the partition. */
+  /**
+   * `com.microsoft:partition` READ body (spec §3.3) from the partition stream's state; event
+   * sequence numbers are the stream's minus one (Event Hubs counts from 0).
+   */
   async partitionProperties(hub: string, partitionId: string, ep: Endpoint): Promise<Record<string, unknown>> {
     const p = EventHubsReader.partition(partitionId, ep);
-    const subject = subjects.d2c(hub, p);
     const jsm = await (this.#jsm ??= jetstreamManager(this.#nc));
-    const newest = await jsm.streams.getMessage(streams.D2C.name, { last_by_subj: subject }).catch(() => null);
-    const last = newest && newest.time.getTime() >= this.#now() - ep.retentionDays * DAY_MS ? newest : null;
-    const first = last ? await this.#firstRetained(subject, ep) : null;
+    const info = await jsm.streams.info(d2cStream(hub, p).name).catch(() => null);
+    const state = info?.state;
+    const empty = !state || state.messages === 0;
     return {
       name: hub,
       partition: partitionId,
-      begin_sequence_number: rhea.types.wrap_long(first ? first.seq : -1),
-      last_enqueued_sequence_number: rhea.types.wrap_long(last ? last.seq : -1),
-      last_enqueued_offset: last ? String(last.seq) : '-1',
-      last_enqueued_time_utc: last ? last.time : new Date(0),
-      is_partition_empty: !last,
+      begin_sequence_number: rhea.types.wrap_long(empty ? -1 : state.first_seq - 1),
+      last_enqueued_sequence_number: rhea.types.wrap_long(empty ? -1 : state.last_seq - 1),
+      last_enqueued_offset: empty ? '-1' : String(state.last_seq - 1),
+      last_enqueued_time_utc: empty ? new Date(0) : new Date(state.last_ts),
+      is_partition_empty: empty,
       type: 'com.microsoft:partition',
     };
   }
 
   /**
    * Stream a partition to a receiver link from `start`, pre-settled (the client never settles,
-   * spec §4.3), only while the link has credit. Resolves a stop function.
+   * spec §4.3), only while the link has credit. Resolves a stop function. The stream keeps only
+   * the hub's retention, so "earliest" is the start of retention.
    */
   async read(hub: string, partition: number, start: StartPosition, link: Sender, ep: Endpoint): Promise<() => void> {
-    const opts: Record<string, unknown> = { filter_subjects: subjects.d2c(hub, partition) };
-    const oldest = this.#now() - ep.retentionDays * DAY_MS;
-    const fromTime = (ms: number) => Object.assign(opts, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Math.max(ms, oldest)).toISOString() });
-    if (start.kind === 'earliest') fromTime(oldest);
+    void ep;
+    const opts: Record<string, unknown> = {};
+    // event sequence number n is stream sequence n + 1
+    if (start.kind === 'earliest') opts['deliver_policy'] = DeliverPolicy.All;
     else if (start.kind === 'latest') opts['deliver_policy'] = DeliverPolicy.New;
-    else if (start.kind === 'after-seq') Object.assign(opts, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.inclusive ? Math.max(start.seq, 1) : start.seq + 1 });
-    else fromTime(start.ms + 1);
-    const consumer = await jetstream(this.#nc).consumers.get(streams.D2C.name, opts);
+    else if (start.kind === 'after-seq') Object.assign(opts, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.inclusive ? start.seq + 1 : start.seq + 2 });
+    else Object.assign(opts, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(start.ms + 1).toISOString() });
+    const consumer = await jetstream(this.#nc).consumers.get(d2cStream(hub, partition).name, opts);
     const messages = await consumer.consume({ max_messages: 256 });
     // events go out pre-settled: no dispositions come back
     (link as unknown as { local: { attach: { snd_settle_mode: number } } }).local.attach.snd_settle_mode = 1;
@@ -191,9 +178,7 @@ export class EventHubsReader {
         for await (const m of messages) {
           while (!stopped && !link.sendable()) await new Promise<void>((r) => (wake = r));
           if (stopped) break;
-          // a position by sequence number may point before the retention window: skip what expired
-          if (m.info.timestampNanos / 1e6 < this.#now() - ep.retentionDays * DAY_MS) continue;
-          link.send(eventOf(m.seq, m.headers, m.data));
+          link.send(eventOf(m.seq - 1, m.headers, m.data));
         }
       } catch (err) {
         if (!stopped) this.#log.warn({ err, hub, partition }, 'Event Hubs partition reader failed');
