@@ -156,4 +156,17 @@ describe('AMQP: raw clients and bad input', () => {
     again.accept();
     conn.close();
   });
+
+  it('closes the links that rely on a token when it expires without renewal', async () => {
+    const d = await createDevice('amqpexp');
+    const conn = await connect();
+    expect(await putToken(conn, `${hub().hostName}/devices/${d.deviceId}`, identityToken(d, 2))).toBe(200);
+    const sender = conn.open_sender({ target: { address: `/devices/${d.deviceId}/messages/events` } });
+    const closed = new Promise<string>((resolve) =>
+      sender.once('sender_close', (ctx: EventContext) => resolve(String((ctx.sender as unknown as { error?: { condition?: string } }).error?.condition))),
+    );
+    await new Promise((r) => sender.once('sendable', r));
+    expect(await closed).toBe('amqp:unauthorized-access');
+    conn.close();
+  });
 });
