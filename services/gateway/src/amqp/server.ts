@@ -678,11 +678,15 @@ export class AmqpEndpoint {
     if (!(await this.#hasGroup(s.hub!, group))) throw new DomainError('NotFound', `The messaging entity '${s.hub}/ConsumerGroups/${group}' could not be found.`);
     const ep = await this.#deps.hubInfo.get(s.hub!);
     const partition = EventHubsReader.partition(partitionId, ep);
-    this.#claimOwnership(`${s.hub}\n${group.toLowerCase()}\n${partition}`, link);
+    const release = this.#claimOwnership(`${s.hub}\n${group.toLowerCase()}\n${partition}`, link);
+    s.linkStops.set(link, release); // until the reader runs
     const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
     const stop = await this.#eventHubs.read(s.hub!, partition, start, link, ep);
     if (!link.is_open()) return stop();
-    s.linkStops.set(link, stop);
+    s.linkStops.set(link, () => {
+      stop();
+      release();
+    });
   }
 
   /**
@@ -690,7 +694,7 @@ export class AmqpEndpoint {
    * equal epoch takes the partition from every reader, a lower one or a plain reader beside an
    * epoch reader is refused; all with `amqp:link:stolen`. Within this gateway process.
    */
-  #claimOwnership(key: string, link: Sender): void {
+  #claimOwnership(key: string, link: Sender): () => void {
     const raw = (link as unknown as { remote?: { attach?: { properties?: Record<string, unknown> } } }).remote?.attach?.properties?.['com.microsoft:epoch'];
     const epoch = raw === undefined || raw === null ? undefined : Number(raw);
     const readers = this.#owners.get(key) ?? new Map<Sender, number | undefined>();
@@ -718,9 +722,8 @@ export class AmqpEndpoint {
       readers.delete(link);
       if (readers.size === 0 && this.#owners.get(key) === readers) this.#owners.delete(key);
     };
-    link.once('sender_close', forget);
-    link.once('sender_error', forget);
-    (link as unknown as { connection: { once(e: string, f: () => void): void } }).connection.once('disconnected', forget);
+    // called when the link closes or its connection goes (linkStops)
+    return forget;
   }
 
   /** `$management` READ of the hub (`com.microsoft:eventhub`) or a partition (spec §3). */
