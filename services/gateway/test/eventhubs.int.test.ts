@@ -25,7 +25,7 @@ const seqOf = (m: Message) => Number((m.message_annotations as Record<string, { 
 
 async function collect(reader: EventHubsReader, start: Parameters<EventHubsReader['read']>[2], n: number): Promise<Message[]> {
   const { sender, sent } = link();
-  const stop = await reader.read(hub, 0, start, sender, ep);
+  const stop = await reader.read(hub, 0, start, sender);
   for (let i = 0; i < 60 && sent.length < n; i++) await new Promise((r) => setTimeout(r, 50));
   stop();
   return sent;

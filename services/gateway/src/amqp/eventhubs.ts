@@ -157,8 +157,7 @@ export class EventHubsReader {
    * spec §4.3), only while the link has credit. Resolves a stop function. The stream keeps only
    * the hub's retention, so "earliest" is the start of retention.
    */
-  async read(hub: string, partition: number, start: StartPosition, link: Sender, ep: Endpoint): Promise<() => void> {
-    void ep;
+  async read(hub: string, partition: number, start: StartPosition, link: Sender): Promise<() => void> {
     const opts: Record<string, unknown> = {};
     // event sequence number n is stream sequence n + 1
     if (start.kind === 'earliest') opts['deliver_policy'] = DeliverPolicy.All;

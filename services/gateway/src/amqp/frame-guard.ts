@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 
 /** The largest AMQP frame the endpoint accepts (and advertises as max-frame-size in its open). */
 export const MAX_FRAME_SIZE = 64 * 1024;
@@ -46,4 +47,36 @@ export class AmqpFrameGuard extends Transform {
     }
     done(null, chunk);
   }
+}
+
+/**
+ * The socket as rhea sees it: reads pass through an {@link AmqpFrameGuard}, writes go straight
+ * out. A frame over the limit destroys the socket (after `onCut`).
+ */
+export function guardedSocket(socket: TLSSocket, onCut: (err: Error) => void, maxFrameSize = MAX_FRAME_SIZE) {
+  const guard = new AmqpFrameGuard(maxFrameSize);
+  guard.on('error', (err: Error) => {
+    onCut(err);
+    socket.destroy();
+  });
+  socket.pipe(guard);
+  const wrapped = {
+    on: (event: string, fn: (...args: unknown[]) => void) => {
+      if (event === 'data' || event === 'end') guard.on(event, fn);
+      else socket.on(event, fn);
+      return wrapped;
+    },
+    removeAllListeners: (event?: string) => {
+      guard.removeAllListeners(event);
+      socket.removeAllListeners(event);
+      return wrapped;
+    },
+    write: (b: Buffer) => socket.write(b),
+    end: () => socket.end(),
+    destroy: () => socket.destroy(),
+    setNoDelay: () => undefined,
+    encrypted: true,
+    authorized: socket.authorized,
+  };
+  return wrapped;
 }

@@ -3,7 +3,7 @@ import { listenTls } from '../tls-listener.js';
 import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
 import type { WebSocket } from 'ws';
 import { classifySasToken, hasPermission, isSasExpired, parseSasToken } from '@openiothub/auth';
-import { subjects, type NatsConnection } from '@openiothub/bus';
+import type { NatsConnection } from '@openiothub/bus';
 import { DomainError, toDomainError, UnauthorizedError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import { messagingV1 } from '@openiothub/proto';
@@ -22,7 +22,8 @@ import { headers as busHeaders } from '@openiothub/bus';
 import { randomUUID } from 'node:crypto';
 import { audienceCovered, c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
 import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
-import { AmqpFrameGuard, MAX_FRAME_SIZE } from './frame-guard.js';
+import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
+import { FeedbackPump } from './feedback-pump.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
 import type { HubInfo } from '../upstream/hub-info.js';
@@ -159,30 +160,7 @@ export class AmqpEndpoint {
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
     // rhea buffers a frame of whatever size it is told: the guard cuts a connection announcing more than we advertise
-    const guard = new AmqpFrameGuard(MAX_FRAME_SIZE);
-    guard.on('error', (err: Error) => {
-      this.#deps.log.info({ err: err.message, remote: socket.remoteAddress }, 'AMQP connection cut');
-      socket.destroy();
-    });
-    socket.pipe(guard);
-    const wrapped = {
-      on: (event: string, fn: (...args: unknown[]) => void) => {
-        if (event === 'data' || event === 'end') guard.on(event, fn);
-        else socket.on(event, fn);
-        return wrapped;
-      },
-      removeAllListeners: (event?: string) => {
-        guard.removeAllListeners(event);
-        socket.removeAllListeners(event);
-        return wrapped;
-      },
-      write: (b: Buffer) => socket.write(b),
-      end: () => socket.end(),
-      destroy: () => socket.destroy(),
-      setNoDelay: () => undefined,
-      encrypted: true,
-      authorized: socket.authorized,
-    };
+    const wrapped = guardedSocket(socket, (err) => this.#deps.log.info({ err: err.message, remote: socket.remoteAddress }, 'AMQP connection cut'));
     this.#container.create_connection({ idle_time_out: 120_000, max_frame_size: MAX_FRAME_SIZE } as never).accept(wrapped as never);
   }
 
@@ -681,7 +659,7 @@ export class AmqpEndpoint {
     const release = this.#claimOwnership(`${s.hub}\n${group.toLowerCase()}\n${partition}`, link);
     s.linkStops.set(link, release); // until the reader runs
     const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
-    const stop = await this.#eventHubs.read(s.hub!, partition, start, link, ep);
+    const stop = await this.#eventHubs.read(s.hub!, partition, start, link);
     if (!link.is_open()) return stop();
     s.linkStops.set(link, () => {
       stop();
@@ -788,84 +766,6 @@ export class AmqpEndpoint {
 
   get container(): Container {
     return this.#container;
-  }
-}
-
-/**
- * Feedback to one service receiver link: lock the hub's next feedback message, send it, settle it
- * by the receiver's disposition (accept = complete, reject = complete (dead-letter), release or
- * modify = abandon), repeat. Idle until the messaging service announces feedback, or a slow poll.
- */
-class FeedbackPump {
-  readonly #deps: AmqpDeps;
-  readonly #hub: string;
-  readonly #link: Sender;
-  readonly #track: (d: Delivery, lockToken: string) => void;
-  readonly #sub: ReturnType<NatsConnection['subscribe']>;
-  readonly #poll: NodeJS.Timeout;
-  #busy = false;
-  #inFlight = false;
-  #stopped = false;
-
-  constructor(deps: AmqpDeps, hub: string, link: Sender, track: (d: Delivery, lockToken: string) => void) {
-    this.#deps = deps;
-    this.#hub = hub;
-    this.#link = link;
-    this.#track = track;
-    this.#sub = deps.nc.subscribe(subjects.feedback(hub), { callback: () => this.kick() });
-    this.#poll = setInterval(() => this.kick(), 5000);
-    this.#poll.unref();
-  }
-
-  kick(): void {
-    if (this.#stopped || this.#busy || this.#inFlight || !this.#link.sendable()) return;
-    this.#busy = true;
-    this.#deps.messaging.receiveFeedback({ hub: this.#hub }).then(
-      (r) => {
-        this.#busy = false;
-        const m = r.message;
-        if (!m) return;
-        if (this.#stopped) {
-          void this.#settleQuietly(m.lockToken, messagingV1.Outcome.OUTCOME_ABANDON);
-          return;
-        }
-        this.#inFlight = true;
-        const delivery = this.#link.send({
-          body: rhea.message.data_section(Buffer.from(m.bodyJson, 'utf8')),
-          message_id: m.messageId,
-          user_id: m.userId,
-          content_type: 'application/vnd.microsoft.iothub.feedback.json',
-          ...(m.expiryTime ? { absolute_expiry_time: m.expiryTime } : {}),
-          message_annotations: { 'iothub-enqueuedtime': m.enqueuedTime ?? new Date(), 'iothub-deliverycount': m.deliveryCount },
-        });
-        this.#track(delivery, m.lockToken);
-      },
-      (err: unknown) => {
-        this.#busy = false;
-        this.#deps.log.warn({ err, hub: this.#hub }, 'feedback receive failed');
-      },
-    );
-  }
-
-  settle(lockToken: string, outcome: messagingV1.Outcome): void {
-    this.#inFlight = false;
-    // a rejected feedback message is dead-lettered: it leaves the queue like a completed one
-    const o = outcome === messagingV1.Outcome.OUTCOME_REJECT ? messagingV1.Outcome.OUTCOME_COMPLETE : outcome;
-    void this.#settleQuietly(lockToken, o).then(() => this.kick());
-  }
-
-  async #settleQuietly(lockToken: string, outcome: messagingV1.Outcome): Promise<void> {
-    try {
-      await this.#deps.messaging.settleFeedback({ hub: this.#hub, lockToken, outcome });
-    } catch (err) {
-      this.#deps.log.info({ err, hub: this.#hub }, 'feedback settlement refused (lock expired); it will be delivered again');
-    }
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    clearInterval(this.#poll);
-    this.#sub.unsubscribe();
   }
 }
 
