@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError } from '@openiothub/errors';
 import { withTransaction, type Pool, type PoolClient } from '@openiothub/postgres';
 import { DEFAULT_SETTINGS, type C2DSettings } from '../domain/settings.js';
-import { wantsFeedback, type FeedbackRecord, type FeedbackStatus, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from '../domain/types.js';
+import { ACK_MODES, wantsFeedback, type FeedbackRecord, type FeedbackStatus, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from '../domain/types.js';
 
 /** IoT Hub: at most 50 messages waiting per device queue (devguide §7.2). */
 export const MAX_QUEUE_DEPTH = 50;
@@ -201,7 +201,8 @@ export class C2DStore {
    * in the queue, or undefined when that lock is gone.
    */
   async remove(key: QueueKey, lockToken: string, status: 'Success' | 'Rejected'): Promise<number | undefined> {
-    const acks = status === 'Success' ? ['positive', 'full'] : ['negative', 'full'];
+    // the ack modes that ask for this outcome, by the one rule every other outcome uses
+    const acks = ACK_MODES.filter((a) => wantsFeedback(a, status));
     const r = await this.#pool.query<{ remaining: string }>({ ...REMOVE_LOCKED, values: [...queueParams(key), lockToken, status, acks] });
     return r.rows[0] ? Number(r.rows[0].remaining) : undefined;
   }
