@@ -5,32 +5,7 @@ import { Mqtt } from 'azure-iot-device-mqtt';
 import { partitionOf as hashPartition } from '@openiothub/bus';
 import { createDevice } from './devices.js';
 import { hub, iothub, poll } from './helpers.js';
-
-/** The built-in endpoint's connection string, as an operator gets it from the CLI. */
-async function ehConnectionString(): Promise<string> {
-  const r = await iothub('hub', 'connection-string', 'show', '--eh', '--policy-name', 'service', '--amqp-port', String(hub().ports.amqp));
-  expect(r.code, r.err).toBe(0);
-  return (r.json() as { connectionString: string }).connectionString;
-}
-
-/** Which partition each event came from. */
-const partitionOf = new WeakMap<ReceivedEventData, string>();
-
-/** Read every event of every partition into `into` until the subscription is closed. */
-function subscribeAll(client: EventHubConsumerClient, into: ReceivedEventData[], startPosition: object) {
-  return client.subscribe(
-    {
-      processEvents: async (events, ctx) => {
-        for (const e of events) {
-          into.push(e);
-          partitionOf.set(e, ctx.partitionId);
-        }
-      },
-      processError: async () => undefined,
-    },
-    { startPosition: startPosition as never, maxWaitTimeInSeconds: 1 },
-  );
-}
+import { ehConnectionString, partitionOf, subscribeAll } from './eventhubs.js';
 
 describe('Event Hubs-compatible built-in endpoint (@azure/event-hubs 6)', () => {
   it('the CLI prints an Event Hubs connection string naming the hub', async () => {

@@ -37,6 +37,7 @@ export async function startExtraGateway(): Promise<ExtraGateway> {
       REGISTRY_GRPC_URL: `127.0.0.1:${h.ports.registryGrpc}`,
       TWIN_GRPC_URL: `127.0.0.1:${h.ports.twinGrpc}`,
       MESSAGING_GRPC_URL: `127.0.0.1:${h.ports.messagingGrpc}`,
+      ROUTING_GRPC_URL: `127.0.0.1:${h.ports.routingGrpc}`,
       NATS_URL: h.backing.natsUrl,
       REDIS_URL: h.backing.redisUrl,
       DEFAULT_HUB: h.hub,

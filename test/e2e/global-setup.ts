@@ -34,6 +34,10 @@ export default async function setup(project: TestProject) {
         C2D_LOCK_MS: '3000',
         SWEEP_INTERVAL_MS: '300',
         FEEDBACK_BATCH_MS: '300',
+        // blob windows of a second, quick takeover of a dead routing process's partitions (IoT Hub: 60 s minimum)
+        ROUTING_MIN_BATCH_FREQUENCY_SECONDS: '1',
+        ROUTING_ACK_WAIT_MS: '3000',
+        ROUTING_LEASE_MS: '3000',
       },
     },
     ctx,

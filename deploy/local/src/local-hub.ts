@@ -5,6 +5,7 @@ import { createGatewayApp, loadGatewayConfig } from '@openiothub/gateway';
 import { createRegistryApp, loadRegistryConfig } from '@openiothub/registry';
 import { createTwinApp, loadTwinConfig } from '@openiothub/twin';
 import { createMessagingApp, loadMessagingConfig } from '@openiothub/messaging';
+import { createRoutingApp, loadRoutingConfig } from '@openiothub/routing';
 import type { ServiceContext } from '@openiothub/runtime';
 import { resolveBackingServices } from './backing-services.js';
 import { ensureDevCertificates } from './certs.js';
@@ -17,7 +18,7 @@ export interface LocalHubInfo {
   /** The built-in endpoint for `@azure/event-hubs` (service policy). */
   readonly eventHubsConnectionString: string;
   readonly caCertPath: string;
-  readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number };
+  readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number; readonly routingGrpc: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
 }
 
@@ -58,6 +59,16 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     loadMessagingConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['MESSAGING_GRPC_PORT'] ?? '0', REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}` }),
     ctx,
   );
+  const routing = await createRoutingApp(
+    loadRoutingConfig({
+      ...shared,
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: opts.env['ROUTING_GRPC_PORT'] ?? '0',
+      REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}`,
+      TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}`,
+    }),
+    ctx,
+  );
   const gateway = await createGatewayApp(
     loadGatewayConfig({
       ...shared,
@@ -66,6 +77,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
       REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}`,
       TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}`,
       MESSAGING_GRPC_URL: `127.0.0.1:${messaging.grpcPort}`,
+      ROUTING_GRPC_URL: `127.0.0.1:${routing.grpcPort}`,
       DEFAULT_HUB: hub,
     }),
     ctx,
@@ -80,7 +92,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
     eventHubsConnectionString: eventHubsConnectionString({ hostName, amqpPort: gateway.amqpPort, keyName: service.keyName, key: service.primaryKey, hub }),
     caCertPath: certs.caCertPath,
-    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort },
+    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort, routingGrpc: routing.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
   };
   await mkdir(dataDir, { recursive: true });

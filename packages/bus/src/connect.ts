@@ -1,8 +1,11 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { d2cStream, LEGACY_D2C_STREAM, streams, type StreamName } from './subjects.js';
+import { jetstreamManager, RetentionPolicy, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { d2cStream, ingestStream, LEGACY_D2C_STREAM, streams, type StreamName } from './subjects.js';
 
 export type { NatsConnection };
+
+/** JetStream de-duplication window of every stream we create: resends within it are dropped. */
+export const DEDUP_WINDOW_NS = 2 * 60 * 1_000_000_000;
 
 /** Connect to NATS. `noAsyncTraces` avoids a stack trace per request (spec/baselines.md: ~55% of publish CPU). */
 export async function connectNats(url: string, name: string): Promise<NatsConnection> {
@@ -26,22 +29,27 @@ export async function ensureStreams(
       subjects: [...def.subjects],
       num_replicas: opts.replicas ?? 1,
       max_age: (opts.maxAgeMs ?? 7 * 24 * 3600_000) * 1_000_000, // nanoseconds
-      duplicate_window: 2 * 60 * 1_000_000_000,
+      duplicate_window: DEDUP_WINDOW_NS,
     };
-    try {
-      await jsm.streams.info(def.name);
-      await jsm.streams.update(def.name, config);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      try {
-        await jsm.streams.add(config);
-      } catch (addErr) {
-        // another replica created it between our info() and add()
-        if (!String(addErr).includes('already in use')) throw addErr;
-      }
-    }
+    await ensureStream(jsm, config);
   }
   return jsm;
+}
+
+/** Create the stream, or bring an existing one to `config`. Safe when many processes race to create it. */
+export async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+    await jsm.streams.update(config.name, config);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(config);
+    } catch (addErr) {
+      // another process created it between our info() and add()
+      if (!String(addErr).includes('already in use')) throw addErr;
+    }
+  }
 }
 
 function isNotFound(err: unknown): boolean {
@@ -86,25 +94,13 @@ export function ensureD2CStreams(nc: NatsConnection, hub: string, partitions: nu
     done = (async () => {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.delete(LEGACY_D2C_STREAM).catch(() => undefined);
+      const maxAge = retentionDays * 86_400_000 * 1_000_000; // nanoseconds
       for (let p = 0; p < partitions; p++) {
-        const { name, subject } = d2cStream(hub, p);
-        const config = {
-          name,
-          subjects: [subject],
-          num_replicas: 1,
-          max_age: retentionDays * 86_400_000 * 1_000_000, // nanoseconds
-          duplicate_window: 2 * 60 * 1_000_000_000,
-          allow_direct: true,
-        };
-        try {
-          await jsm.streams.info(name);
-          await jsm.streams.update(name, config);
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          await jsm.streams.add(config).catch((addErr: unknown) => {
-            if (!String(addErr).includes('already in use')) throw addErr;
-          });
-        }
+        const d2c = d2cStream(hub, p);
+        await ensureStream(jsm, { name: d2c.name, subjects: [d2c.subject], num_replicas: 1, max_age: maxAge, duplicate_window: DEDUP_WINDOW_NS, allow_direct: true });
+        // what devices sent, until routing moved it on: a work queue (acked messages leave it)
+        const ingest = ingestStream(hub, p);
+        await ensureStream(jsm, { name: ingest.name, subjects: [ingest.subject], num_replicas: 1, max_age: maxAge, duplicate_window: DEDUP_WINDOW_NS, retention: RetentionPolicy.Workqueue });
       }
     })();
     done.catch(() => byHub.delete(key));

@@ -1,6 +1,6 @@
-export { subjects, streams, headers, subjectToken, fromSubjectToken, partitionOf, parseIdentityChanged, d2cStream } from './subjects.js';
+export { subjects, streams, headers, subjectToken, fromSubjectToken, partitionOf, parseIdentityChanged, parseTwinChange, parseRoutingChanged, parseIngestStream, d2cStream, ingestStream, endpointStream, routedStream } from './subjects.js';
 export type { StreamName } from './subjects.js';
-export { connectNats, ensureStreams, ensureD2CStreams, openBus } from './connect.js';
+export { connectNats, ensureStream, ensureStreams, ensureD2CStreams, openBus, DEDUP_WINDOW_NS } from './connect.js';
 export type { NatsConnection } from './connect.js';
 export { encodeD2C, decodeD2C } from './d2c-codec.js';
 export type { D2CMessage } from './d2c-codec.js';
@@ -10,3 +10,5 @@ export { followD2C } from './d2c-reader.js';
 export type { MethodRequest, MethodReply } from './methods.js';
 export type { ReadD2CMessage } from './d2c-reader.js';
 export type { PubAck } from './lean-publisher.js';
+export { HubInfo } from './hub-info.js';
+export type { HubEndpoint, HubLookup } from './hub-info.js';

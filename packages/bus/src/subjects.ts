@@ -46,7 +46,14 @@ export const subjects = {
   identityChanged: (hub: string, deviceId: string) => `reg.${subjectToken(hub)}.changed.${subjectToken(deviceId)}`,
   /** Every identity change of every hub (wildcard for gateways). */
   identityChangedAll: () => 'reg.*.changed.>',
-  /** Telemetry of a hub's partition, stream D2C. */
+  /**
+   * Telemetry as devices send it, before routing: stream INGEST_{hub}_{partition} (a work queue the
+   * routing service drains into endpoints). The gateway acknowledges a device once it is stored here.
+   */
+  ingest: (hub: string, partition: number) => `ingest.${subjectToken(hub)}.${partition}`,
+  /** Every ingest partition of every hub (stream discovery by routing processes). */
+  ingestAll: () => 'ingest.>',
+  /** Telemetry of a hub's partition in the built-in endpoint (`events`), stream D2C_{hub}_{partition}. */
   d2c: (hub: string, partition: number) => `d2c.${subjectToken(hub)}.${partition}`,
   /** Every partition of a hub's telemetry. */
   d2cAll: (hub: string) => `d2c.${subjectToken(hub)}.*`,
@@ -72,6 +79,17 @@ export const subjects = {
   desired: (identityPrefix: string) => `${identityPrefix}.desired`,
   /** "Cloud-to-device messages are waiting": the gateway holding the identity pulls the next one. */
   c2d: (identityPrefix: string) => `${identityPrefix}.c2d`,
+  /** A hub's NATS/JetStream routing endpoint: what routes send it, stream EP_{hub}_{endpoint} (a queue for any JetStream client). */
+  endpoint: (hub: string, endpoint: string) => `ep.${subjectToken(hub)}.${subjectToken(endpoint.toLowerCase())}`,
+  /** Internal: messages routed to a hub's webhook or blob endpoint, waiting for its deliverer (stream RT_{hub}_{endpoint}). */
+  routed: (hub: string, endpoint: string) => `rt.${subjectToken(hub)}.${subjectToken(endpoint.toLowerCase())}`,
+  /** Every routed-but-undelivered subject (stream discovery by routing processes). */
+  routedAll: () => 'rt.>',
+  /** Core NATS: a hub's routing configuration changed; routing processes reload it. */
+  routingChanged: (hub: string) => `routing.${subjectToken(hub)}.changed`,
+  routingChangedAll: () => 'routing.*.changed',
+  /** Every twin change of every hub (routing drops cached twins). */
+  twinChangeAll: () => 'evt.*.twin.>',
   /** Core NATS: a hub's feedback queue got a message (service-side receivers wake up). */
   feedback: (hub: string) => `msg.${subjectToken(hub)}.feedback`,
 } as const;
@@ -81,6 +99,25 @@ export function parseIdentityChanged(subject: string): { hub: string; deviceId: 
   const [kind, hub, changed, device] = subject.split('.');
   if (kind !== 'reg' || changed !== 'changed' || !hub || !device) return undefined;
   return { hub: fromSubjectToken(hub), deviceId: fromSubjectToken(device) };
+}
+
+/** The hub and device a device-twin `twinChange` subject names; undefined for module twins and other subjects. */
+export function parseTwinChange(subject: string): { hub: string; deviceId: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 4 || parts[0] !== 'evt' || parts[2] !== 'twin') return undefined;
+  return { hub: fromSubjectToken(parts[1]!), deviceId: fromSubjectToken(parts[3]!) };
+}
+
+/** The hub a `routingChanged` subject names. */
+export function parseRoutingChanged(subject: string): string | undefined {
+  const [kind, hub, changed] = subject.split('.');
+  return kind === 'routing' && changed === 'changed' && hub ? fromSubjectToken(hub) : undefined;
+}
+
+/** Hub and partition of an ingest stream name (`INGEST_{hub}_{partition}`). */
+export function parseIngestStream(name: string): { hub: string; partition: number } | undefined {
+  const m = /^INGEST_(.+)_(\d+)$/.exec(name);
+  return m ? { hub: fromSubjectToken(m[1]!), partition: Number(m[2]) } : undefined;
 }
 
 /** The D2C partition of a device: a stable hash of the device id (the same for its modules). */
@@ -116,6 +153,15 @@ export const headers = {
  * ({@link ensureD2CStreams}).
  */
 export const d2cStream = (hub: string, partition: number) => ({ name: `D2C_${subjectToken(hub)}_${partition}`, subject: subjects.d2c(hub, partition) });
+
+/** A hub partition's ingest stream (see {@link subjects.ingest}); created with the D2C streams. */
+export const ingestStream = (hub: string, partition: number) => ({ name: `INGEST_${subjectToken(hub)}_${partition}`, subject: subjects.ingest(hub, partition) });
+
+/** A NATS routing endpoint's stream (see {@link subjects.endpoint}). */
+export const endpointStream = (hub: string, endpoint: string) => ({ name: `EP_${subjectToken(hub)}_${subjectToken(endpoint.toLowerCase())}`, subject: subjects.endpoint(hub, endpoint) });
+
+/** A webhook or blob endpoint's delivery backlog (see {@link subjects.routed}). */
+export const routedStream = (hub: string, endpoint: string) => ({ name: `RT_${subjectToken(hub)}_${subjectToken(endpoint.toLowerCase())}`, subject: subjects.routed(hub, endpoint) });
 
 /** The stream of the pre-partition layout (every hub in one stream capturing `d2c.>`), removed on sight. */
 export const LEGACY_D2C_STREAM = 'D2C';

@@ -76,6 +76,15 @@ export function promiseClient<C extends grpc.Client>(client: C, definition: grpc
   return out as PromiseClient<C>;
 }
 
+/**
+ * Open an insecure (in-cluster) channel to `url` with a generated client class and wrap it with
+ * {@link promiseClient}; `close()` releases the channel.
+ */
+export function connectClient<C extends grpc.Client>(Client: new (url: string, credentials: grpc.ChannelCredentials) => C, definition: grpc.ServiceDefinition, url: string): PromiseClient<C> & { close(): void } {
+  const raw = new Client(url, grpc.credentials.createInsecure());
+  return Object.assign(promiseClient(raw, definition), { close: () => raw.close() });
+}
+
 export { grpc };
 
 /**

@@ -1,3 +1,5 @@
 export { testUrls, uniqueName } from './env.js';
 export { tcpReachable, freePort, hostPort } from './probe.js';
 export { testContext } from './context.js';
+export { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY } from './azurite.js';
+export type { Azurite } from './azurite.js';

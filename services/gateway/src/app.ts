@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
-import { LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
+import { HubInfo, LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
@@ -13,6 +13,8 @@ import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
 import { registerMethodRoutes } from './http/service-api/method-routes.js';
 import { registerTwinRoutes } from './http/service-api/twin-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
+import { createRoutingClient } from './upstream/routing-client.js';
+import { registerRoutingRoutes } from './http/service-api/routing-routes.js';
 import { createMessagingClient } from './upstream/messaging-client.js';
 import { registerC2DRoutes } from './http/service-api/c2d-routes.js';
 import { registerEndpointRoutes } from './http/service-api/endpoint-routes.js';
@@ -26,7 +28,7 @@ import { D2CIngest } from './telemetry/d2c-ingest.js';
 import { ConnectionReporter } from './upstream/connection-reporter.js';
 import { PolicyCache } from './upstream/policy-cache.js';
 import { createRegistryClient } from './upstream/registry-client.js';
-import { HubInfo } from './upstream/hub-info.js';
+
 
 /** What a running gateway exposes to an in-process host. */
 export interface GatewayApp {
@@ -48,6 +50,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   lifecycle.onStop('twin-client', () => twin.close());
   const messaging = createMessagingClient(config.MESSAGING_GRPC_URL);
   lifecycle.onStop('messaging-client', () => messaging.close());
+  const routing = createRoutingClient(config.ROUTING_GRPC_URL);
+  lifecycle.onStop('routing-client', () => routing.close());
   const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-gateway', streams: ['EVENTS'], lifecycle });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
   await redis.connect();
@@ -67,7 +71,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const connections = new MqttConnections();
 
   const ingest = new D2CIngest({ publisher });
-  const hubInfo = new HubInfo(registry, nc);
+  const hubInfo = new HubInfo(async (hub) => (await registry.getHub({ hub })).hub, nc);
   const mqttDeps: MqttDeps = {
     log,
     hubs,
@@ -120,6 +124,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerC2DRoutes(router, { messaging, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerEndpointRoutes(router, { messaging, auth });
+  registerRoutingRoutes(router, { routing, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerDeviceRoutes(router, { auth: deviceAuth, ingest, messaging, reporter, hubInfo, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
   const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });

@@ -26,7 +26,7 @@ import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
 import { FeedbackPump } from './feedback-pump.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
-import type { HubInfo } from '../upstream/hub-info.js';
+import type { HubInfo } from '@openiothub/bus';
 import { bodyBytes, c2dFromAmqp, c2dToAmqp, idString, telemetryFromAmqp } from './messages.js';
 import type { Msg } from '@nats-io/transport-node';
 

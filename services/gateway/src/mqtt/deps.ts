@@ -8,7 +8,7 @@ import type { D2CIngest } from '../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../upstream/connection-reporter.js';
 import type { MessagingClient } from '../upstream/messaging-client.js';
 import type { TwinClient } from '../upstream/twin-client.js';
-import type { HubInfo } from '../upstream/hub-info.js';
+import type { HubInfo } from '@openiothub/bus';
 
 /** Everything an MQTT connection needs from the gateway. */
 export interface MqttDeps {

@@ -21,7 +21,7 @@ describe('D2CIngest', () => {
     const ctx = ingest.contextFor(auth, 'dtmi:x;1', 4);
     await ingest.send(ctx, { body: Buffer.from('b'), system: { 'message-id': 'm', 'iothub-connection-device-id': 'spoofed' }, application: { a: '1' } }, new Date('2026-01-01T00:00:00Z'));
     const [p] = published;
-    expect(p!.subject).toMatch(/^d2c\.h1\.[0-3]$/);
+    expect(p!.subject).toMatch(/^ingest\.h1\.[0-3]$/);
     // a hub with more partitions spreads devices over all of them
     const spread = new Set(Array.from({ length: 200 }, (_, i) => ingest.contextFor({ ...auth, deviceId: `d${i}` }, undefined, 32).subject));
     expect(spread.size).toBe(32);

@@ -18,7 +18,7 @@ export interface ConnectionContext {
   readonly auth: DeviceAuthResult;
   /** Connection system properties, the same for every message of the connection (anti-spoofing: always the hub's). */
   readonly stamp: Readonly<Record<string, string>>;
-  /** The D2C partition subject of this device. */
+  /** The ingest partition subject of this device (routing moves it on to the endpoints). */
   readonly subject: string;
 }
 
@@ -58,7 +58,7 @@ export class D2CIngest {
 
   /** The per-connection part of every message (devguide §2.3), computed once at connect; `partitions` is the hub's partition count. */
   contextFor(auth: DeviceAuthResult, modelId: string | undefined, partitions: number): ConnectionContext {
-    return { auth, stamp: stampOf(auth, modelId), subject: subjects.d2c(auth.hub, partitionOf(auth.deviceId, partitions)) };
+    return { auth, stamp: stampOf(auth, modelId), subject: subjects.ingest(auth.hub, partitionOf(auth.deviceId, partitions)) };
   }
 
   async send(ctx: ConnectionContext, msg: IncomingTelemetry, now = new Date()): Promise<void> {

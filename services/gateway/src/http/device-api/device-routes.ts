@@ -5,7 +5,7 @@ import { c2dHttpHeaders } from '../../c2d/wire.js';
 import type { D2CIngest, IncomingTelemetry } from '../../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../../upstream/connection-reporter.js';
 import type { MessagingClient } from '../../upstream/messaging-client.js';
-import type { HubInfo } from '../../upstream/hub-info.js';
+import type { HubInfo } from '@openiothub/bus';
 import { readBody } from '../body.js';
 import { propertiesFromPairs, rawHeaderPairs, type HeaderProperties } from '../message-headers.js';
 import type { Handler, RequestContext, Router } from '../router.js';
