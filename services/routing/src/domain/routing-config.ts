@@ -228,7 +228,7 @@ export function validateRouting(raw: unknown, previous: RoutingDoc | undefined, 
   doc.routes = routes;
 
   if (raw['fallbackRoute'] !== undefined && raw['fallbackRoute'] !== null) {
-    const f = route({ name: '$fallback', condition: 'true', ...(raw['fallbackRoute'] as object) }, 'fallbackRoute');
+    const f = route({ name: '$fallback', condition: 'true', endpointNames: [BUILT_IN_ENDPOINT], ...(raw['fallbackRoute'] as object) }, 'fallbackRoute');
     if (f.source !== 'DeviceMessages') bad('fallbackRoute.source must be DeviceMessages.');
     known('fallbackRoute', f.endpointNames);
     doc.fallbackRoute = f;

@@ -1,0 +1,42 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** A service started from its build (`services/<name>/dist/main.js`) as its own process. */
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  /** Its `/metrics` text. */
+  metrics(): Promise<string>;
+  /** SIGTERM (graceful) or SIGKILL (a crash); resolves once the process is gone. */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+}
+
+/**
+ * Start a built service with only `env` (plus PATH) and wait until its admin port reports ready.
+ * The entry must exist: the build (npm test runs it) makes it.
+ */
+export async function startServiceProcess(opts: { entry: string; env: Record<string, string>; adminPort: number; args?: string[]; deadlineMs?: number; stderr?: 'inherit' | 'ignore' }): Promise<ServiceProcess> {
+  if (!existsSync(opts.entry)) throw new Error(`${opts.entry} is missing: build first (npm test does)`);
+  const child = spawn(process.execPath, [...(opts.args ?? []), opts.entry], {
+    stdio: ['ignore', 'ignore', opts.stderr ?? 'ignore'],
+    env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...opts.env, ADMIN_PORT: String(opts.adminPort) },
+  });
+  const admin = `http://127.0.0.1:${opts.adminPort}`;
+  const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
+  while (!(await fetch(`${admin}/readyz`).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`${opts.entry} did not become ready`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    child,
+    metrics: async () => (await fetch(`${admin}/metrics`)).text(),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
