@@ -4,7 +4,7 @@ import { Registry } from 'azure-iothub';
 import { startAzurite, type Azurite } from '@openiothub/testing';
 import { createDevice, createModule } from './devices.js';
 import { ehConnectionString, subscribeAll } from './eventhubs.js';
-import { hub, hubFetch, ownerConnectionString, poll } from './helpers.js';
+import { hub, hubFetch, iothub, ownerConnectionString, poll } from './helpers.js';
 import { natsEndpoint, putRouting, readBlobs, resetRouting, sendWithSdk, webhook } from './routing.js';
 
 let azurite: Azurite;
@@ -27,18 +27,22 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
     const container = `contosoresults${Date.now() % 100000}`;
     const doc = {
       endpoints: {
-        storageContainers: [{ name: 'StorageContainer', connectionString: azurite.connectionString, containerName: container, batchFrequencyInSeconds: 1, maxChunkSizeInBytes: 10_485_760 }],
+        storageContainers: [
+          { name: 'StorageContainer', connectionString: azurite.connectionString, containerName: container, batchFrequencyInSeconds: 1, maxChunkSizeInBytes: 10_485_760 },
+          { name: 'StorageJson', connectionString: azurite.connectionString, containerName: `${container}-json`, batchFrequencyInSeconds: 1, encoding: 'json', fileNameFormat: '{iothub}/{YYYY}-{MM}-{DD}/{HH}{mm}/p{partition}' },
+        ],
         natsSubjects: [{ name: 'CriticalQueue' }],
       },
       routes: [
         { name: 'StorageRoute', source: 'DeviceMessages', condition: 'level="storage"', endpointNames: ['StorageContainer'], isEnabled: true },
         { name: 'SBQueueRoute', source: 'DeviceMessages', condition: "level='critical'", endpointNames: ['CriticalQueue'], isEnabled: true },
+        { name: 'StorageJsonRoute', source: 'DeviceMessages', condition: 'level="storage"', endpointNames: ['StorageJson'], isEnabled: true },
       ],
     };
     const put = await putRouting(doc);
     // the defaults IoT Hub fills in show in the stored document
     expect(put.body).toMatchObject({
-      endpoints: { storageContainers: [{ name: 'StorageContainer', encoding: 'avro', fileNameFormat: '{iothub}/{partition}/{YYYY}/{MM}/{DD}/{HH}/{mm}' }], natsSubjects: [{ name: 'CriticalQueue', subject: expect.stringMatching(/^ep\./) as unknown }] },
+      endpoints: { storageContainers: [{ name: 'StorageContainer', encoding: 'avro', fileNameFormat: '{iothub}/{partition}/{YYYY}/{MM}/{DD}/{HH}/{mm}' }, { name: 'StorageJson', encoding: 'json' }], natsSubjects: [{ name: 'CriticalQueue', subject: expect.stringMatching(/^ep\./) as unknown }] },
       fallbackRoute: { name: '$fallback', endpointNames: ['events'], isEnabled: true },
     });
 
@@ -74,6 +78,14 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
     const names = (await readBlobs(azurite.connectionString, container)).map((b) => b.name);
     expect(names.some((n) => /-0\d$/.test(n)), 'several windows in one minute give -01 … suffixes').toBe(true);
     expect((await readBlobs(azurite.connectionString, container)).some((b) => b.records.length === 0), 'empty blobs when a window had no data').toBe(true);
+
+    // JSON encoding: one record per line, the body as JSON, under the custom file name format
+    const json = await poll(() => readBlobs(azurite.connectionString, `${container}-json`), (bs) => bs.flatMap((b) => b.records).length >= count('storage'), 15_000, 'JSON blobs');
+    for (const b of json) expect(b.name).toMatch(new RegExp(`^${hub().hub}/\\d{4}-\\d{2}-\\d{2}/\\d{4}/p[0-3](-\\d{2})?$`));
+    const jsonRecords = json.flatMap((b) => b.records);
+    expect(jsonRecords.map((r) => r.Properties['level'])).toEqual(Array(count('storage')).fill('storage'));
+    expect(jsonRecords[0]!.Body).toMatchObject({ deviceId: device.deviceId, humidity: 60 });
+    expect(jsonRecords[0]!.EnqueuedTimeUtc).toMatch(/^\d{4}-\d{2}-\d{2}T/);
 
     const health = (await (await hubFetch('/settings/routing/endpointsHealth')).json()) as { value: { endpointId: string; healthStatus: string }[] };
     expect(health.value).toEqual(expect.arrayContaining([expect.objectContaining({ endpointId: 'StorageContainer', healthStatus: 'healthy' }), expect.objectContaining({ endpointId: 'CriticalQueue', healthStatus: 'unknown' })]));
@@ -306,4 +318,40 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
       await filtered.close();
     }
   });
+
+  it('the iothub CLI manages endpoints, routes, enrichments and the fallback; changes apply without restarts', async () => {
+    const ok = async (...argv: string[]) => {
+      const r = await iothub(...argv);
+      expect(r.code, r.err).toBe(0);
+      return r.json();
+    };
+    expect(await ok('endpoint', 'create', '-n', 'alerts', '-t', 'nats')).toEqual({ name: 'alerts' });
+    expect(await ok('route', 'create', '-n', 'myalert', '--en', 'alerts', '-c', 'temperatureAlert = "true"')).toMatchObject({ name: 'myalert', source: 'DeviceMessages', isEnabled: true });
+    await ok('enrichment', 'create', '-k', 'hub', '-v', '$iothubname', '--en', 'alerts');
+    expect(await ok('route', 'test', '-n', 'myalert', '--ap', 'temperatureAlert=true')).toMatchObject({ result: 'true' });
+    expect(await ok('route', 'test', '--ap', 'temperatureAlert=false')).toEqual({ routes: [] });
+    const refused = await iothub('route', 'create', '-n', 'broken', '--en', 'alerts', '-c', 'temperatureAlert = ');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/400 ErrorCode:ArgumentInvalid/);
+    expect((await ok('route', 'list')) as unknown[]).toHaveLength(1);
+    expect(await ok('endpoint', 'health')).toEqual({ value: [expect.objectContaining({ endpointId: 'alerts', healthStatus: 'unknown' })] });
+
+    // scenario 27: exactly the alert messages reach the queue, enriched
+    const alerts = await natsEndpoint('alerts');
+    const device = await createDevice('alert');
+    await sendWithSdk(device, [31, 25, 35, 20].map((t) => ({ body: { temperature: t }, props: { temperatureAlert: t > 30 ? 'true' : 'false', t: String(t) } })));
+    await poll(async () => alerts.messages.length, (n) => n >= 2, 15_000, 'alerts');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(alerts.messages.map((m) => m.applicationProperties['t'])).toEqual(['31', '35']);
+    expect(alerts.messages[0]!.applicationProperties['hub']).toBe(hub().hub);
+
+    expect(await ok('route', 'fallback', '-e', 'false')).toMatchObject({ isEnabled: false });
+    await ok('route', 'update', '-n', 'myalert', '-e', 'false');
+    await ok('route', 'delete', '-n', 'myalert');
+    await ok('enrichment', 'delete', '-k', 'hub');
+    await ok('endpoint', 'delete', '-n', 'alerts');
+    expect(await ok('route', 'list')).toEqual([]);
+    await alerts.close();
+  });
 });
+

@@ -5,6 +5,7 @@ import { registryAdmin } from './registry-admin.js';
 import { monitorEvents } from './monitor-events.js';
 import { monitorFeedback, sendC2D } from './c2d.js';
 import { resolveTarget, type Target } from './target.js';
+import { addRoutingCommands } from './routing.js';
 
 /** Where the CLI writes. Tests pass collectors. */
 export interface Io {
@@ -390,6 +391,7 @@ export function buildProgram(io: Io): Command {
       await monitorFeedback(rest(), { deviceId: o.deviceId, waitOnMessageId: o.waitOnMsg, timeoutSeconds: Number(o.timeout), signal: io.signal }, print);
     });
 
+  addRoutingCommands(program, rest, print);
   return program;
 }
 
