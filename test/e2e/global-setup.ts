@@ -16,11 +16,12 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const ctx = testContext('e2e-hub');
   const urls = testUrls();
+  const hubName = uniqueName('e2e');
   const info = await startLocalHub(
     {
       dataDir: '.data/e2e',
       // a test client may still hold a keep-alive connection at teardown: do not wait for it
-      hub: uniqueName('e2e'),
+      hub: hubName,
       env: {
         ...process.env,
         DATABASE_URL: urls.databaseUrl,
@@ -38,6 +39,8 @@ export default async function setup(project: TestProject) {
         ROUTING_MIN_BATCH_FREQUENCY_SECONDS: '1',
         ROUTING_ACK_WAIT_MS: '3000',
         ROUTING_LEASE_MS: '3000',
+        // route this run's hub only: other test runs on the same NATS and Redis keep theirs
+        ROUTING_HUBS: hubName,
       },
     },
     ctx,

@@ -44,8 +44,9 @@ export async function followD2C(
   await discover();
   while (!signal.aborted) {
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, discoverMs);
-      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      const onAbort = () => (clearTimeout(t), resolve());
+      const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), discoverMs);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
     if (!signal.aborted) await discover().catch(() => undefined);
   }

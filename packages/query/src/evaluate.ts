@@ -29,7 +29,8 @@ export interface References {
 export const SYSTEM_PROPERTY_NAMES = ['contentType', 'contentEncoding', 'connectionDeviceId', 'connectionModuleId', 'connectionAuthMethod', 'connectionDeviceGenerationId', 'enqueuedTime', 'messageId', 'correlationId', 'userId', 'to', 'iothub-message-source', 'dt-dataschema', 'dt-subject'] as const;
 const SYSTEM = new Map(SYSTEM_PROPERTY_NAMES.map((n) => [n.toLowerCase(), n]));
 
-interface Scope {
+/** One message prepared for evaluation: shared by every condition evaluated on it, so the body is parsed once. */
+export interface Scope {
   readonly message: RoutingMessage;
   readonly appLower: Map<string, string>;
   body: Value | typeof NOT_LOADED;
@@ -43,22 +44,27 @@ export interface CompiledCondition {
   matches(message: RoutingMessage): boolean;
   /** The raw value (`undefined` and `null` are what the diagnostic log reports as "evaluated to undefined"). */
   evaluate(message: RoutingMessage): Value;
+  /** The same, on a message prepared once with {@link createScope} for several conditions. */
+  evaluateIn(scope: Scope): Value;
   readonly references: References;
 }
 
 /** Compiles a parsed routing condition. */
 export function compileCondition(expr: Expr): CompiledCondition {
   const fn = compile(expr);
-  const evaluate = (message: RoutingMessage): Value => {
-    const appLower = new Map<string, string>();
-    for (const [k, v] of Object.entries(message.appProperties)) {
-      const key = k.toLowerCase();
-      // duplicate names differing only by case: the first one wins (the hub keeps only one)
-      if (!appLower.has(key)) appLower.set(key, v);
-    }
-    return fn({ message, appLower, body: NOT_LOADED });
-  };
-  return { evaluate, matches: (m) => evaluate(m) === true, references: references(expr) };
+  const evaluate = (message: RoutingMessage): Value => fn(createScope(message));
+  return { evaluate, evaluateIn: fn, matches: (m) => evaluate(m) === true, references: references(expr) };
+}
+
+/** Prepares a message for evaluation by any number of conditions. */
+export function createScope(message: RoutingMessage): Scope {
+  const appLower = new Map<string, string>();
+  for (const [k, v] of Object.entries(message.appProperties)) {
+    const key = k.toLowerCase();
+    // duplicate names differing only by case: the first one wins (the hub keeps only one)
+    if (!appLower.has(key)) appLower.set(key, v);
+  }
+  return { message, appLower, body: NOT_LOADED };
 }
 
 export function references(expr: Expr): References {

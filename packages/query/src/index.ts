@@ -6,8 +6,8 @@ export { parseExpression, Parser } from './parser.js';
 export type { ParseOptions } from './parser.js';
 export { FUNCTIONS } from './functions.js';
 export type { Dialect } from './functions.js';
-export { compileCondition, decodeJsonBody, references, SYSTEM_PROPERTY_NAMES } from './evaluate.js';
-export type { CompiledCondition, References, RoutingMessage, Value } from './evaluate.js';
+export { compileCondition, createScope, decodeJsonBody, references, SYSTEM_PROPERTY_NAMES } from './evaluate.js';
+export type { CompiledCondition, References, RoutingMessage, Scope, Value } from './evaluate.js';
 
 import { compileCondition, type CompiledCondition } from './evaluate.js';
 import { parseExpression } from './parser.js';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
@@ -54,7 +55,12 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
   const eventGrid = new EventGridPublisher(store, log, config.EVENT_GRID_RETRY_MS);
   const health = new HealthTracker(store, log);
   const router = new Router({ tables, twins, dispatcher: new Dispatcher({ jsm, publisher }), hubInfo, eventGrid, log, metrics });
-  const leases = new LeaseBalancer({ redis, leaseMs: config.ROUTING_LEASE_MS });
+  // which hubs this deployment routes; its leases and its EVENTS consumer are its own
+  const only = new Set(config.ROUTING_HUBS.split(',').map((x) => x.trim()).filter(Boolean));
+  const serves = (hub: string) => only.size === 0 || only.has(hub);
+  const deployment = only.size === 0 ? '' : createHash('sha256').update([...only].sort().join('\n')).digest('hex').slice(0, 12);
+  const leases = new LeaseBalancer({ redis, leaseMs: config.ROUTING_LEASE_MS, prefix: deployment ? `routing:${deployment}` : 'routing' });
+  const eventsDurable = deployment ? `routing-${deployment}` : 'routing';
 
   const worker = (o: Omit<ConstructorParameters<typeof StreamWorker>[0], 'js' | 'jsm' | 'log' | 'ackWaitMs'> & { ackWaitMs?: number }) =>
     new StreamWorker({ js, jsm, log, ackWaitMs: config.ROUTING_ACK_WAIT_MS, ...o });
@@ -62,15 +68,15 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
   /** A deliverer's work item; its key changes with the endpoint's settings, so an edit restarts it. */
   const delivererItems = new Map<string, string>();
   const discover = async () => {
-    leases.offer(worker({ key: 'events', stream: streams.EVENTS.name, durable: 'routing', maxAckPending: 4096, maxBatch: config.ROUTING_MAX_BATCH, handle: (b) => router.routeEvents(streams.EVENTS.name, b) }));
+    leases.offer(worker({ key: 'events', stream: streams.EVENTS.name, durable: eventsDurable, ...(deployment ? { inactiveThresholdMs: 3_600_000 } : {}), maxAckPending: 4096, maxBatch: config.ROUTING_MAX_BATCH, handle: (b) => router.routeEvents(streams.EVENTS.name, b, serves) }));
     for await (const name of jsm.streams.names(subjects.ingestAll())) {
       const parsed = parseIngestStream(name);
-      if (!parsed || leases.has(`ingest:${name}`)) continue;
+      if (!parsed || !serves(parsed.hub) || leases.has(`ingest:${name}`)) continue;
       const { hub, partition } = parsed;
-      leases.offer(worker({ key: `ingest:${name}`, stream: name, durable: 'routing', maxAckPending: config.ROUTING_MAX_BATCH * 8, maxBatch: config.ROUTING_MAX_BATCH, handle: (b) => router.routeTelemetry(hub, partition, name, b) }));
+      leases.offer(worker({ key: `ingest:${name}`, stream: name, durable: 'routing', maxAckPending: config.ROUTING_MAX_BATCH * 8, maxBatch: config.ROUTING_MAX_BATCH, pipeline: 16, handle: (b) => router.routeTelemetry(hub, partition, name, b) }));
     }
     const wanted = new Map<string, () => WorkItem>();
-    for (const hub of await store.hubs()) {
+    for (const hub of (await store.hubs()).filter(serves)) {
       for (const e of customEndpoints((await store.get(hub)).doc)) {
         if (e.kind === 'nats') continue;
         const hash = createHash('sha256').update(JSON.stringify(e)).digest('hex').slice(0, 12);
@@ -79,9 +85,10 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
         const prepare = () => ensureRoutedStream(jsm, hub, e.name);
         wanted.set(key, () => {
           const abort = new AbortController();
+          setMaxListeners(0, abort.signal); // every webhook request listens on it
           const w =
             e.kind === 'webhook'
-              ? worker({ key, stream, durable: 'deliver', prepare, ackWaitMs: 60_000, maxAckPending: 256, maxBatch: 32, handle: (b) => new WebhookDeliverer(hub, e, health, log, abort.signal).handle(b) })
+              ? worker({ key, stream, durable: 'deliver', prepare, ackWaitMs: 60_000, maxAckPending: 512, maxBatch: 32, pipeline: 4, handle: (b) => new WebhookDeliverer(hub, e, health, log, abort.signal).handle(b) })
               : (() => {
                   const blob = new BlobDeliverer(hub, e, async () => (await hubInfo.get(hub)).partitions, health);
                   return worker({ key, stream, durable: 'deliver', prepare, ackWaitMs: (e.batchFrequencyInSeconds + 120) * 1000, maxAckPending: 200_000, maxBatch: 1000, tickMs: 1000, onTick: () => blob.tick(), handle: (b) => blob.handle(b) });

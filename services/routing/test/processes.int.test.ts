@@ -17,7 +17,7 @@ afterAll(async () => {
   for (const p of started) await p.stop('SIGKILL');
 });
 
-async function routingProcess(registryGrpc: number): Promise<{ p: ServiceProcess; grpc: number }> {
+async function routingProcess(registryGrpc: number, hub: string): Promise<{ p: ServiceProcess; grpc: number }> {
   const [grpc, admin] = await Promise.all([freePort(), freePort()]);
   const p = await startServiceProcess({
     entry: entry('routing'),
@@ -33,6 +33,7 @@ async function routingProcess(registryGrpc: number): Promise<{ p: ServiceProcess
       ROUTING_LEASE_MS: '1500',
       ROUTING_ACK_WAIT_MS: '2000',
       ROUTING_DISCOVERY_MS: '300',
+      ROUTING_HUBS: hub,
     },
   });
   started.push(p);
@@ -51,8 +52,8 @@ describe('routing processes', () => {
     const hub = uniqueName('rtproc');
     const [registryGrpc, registryAdmin] = await Promise.all([freePort(), freePort()]);
     started.push(await startServiceProcess({ entry: entry('registry'), adminPort: registryAdmin, env: { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub } }));
-    const a = await routingProcess(registryGrpc);
-    const b = await routingProcess(registryGrpc);
+    const a = await routingProcess(registryGrpc, hub);
+    const b = await routingProcess(registryGrpc, hub);
     const routing = connectClient(routingV1.RoutingServiceClient, routingV1.RoutingServiceService, `127.0.0.1:${a.grpc}`);
     const registry = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, `127.0.0.1:${registryGrpc}`);
     await routing.putRouting({
@@ -88,7 +89,7 @@ describe('routing processes', () => {
     await publish(600);
     await killing;
     await publish(300);
-    await routingProcess(registryGrpc); // the restart
+    await routingProcess(registryGrpc, hub); // the restart
 
     const jsm = await jetstreamManager(nc);
     const countIn = async (names: string[]) => (await Promise.all(names.map(async (n) => (await jsm.streams.info(n)).state.messages))).reduce((x, y) => x + y, 0);

@@ -12,7 +12,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, d2cStream, LeanJetStreamPublisher } from '@openiothub/bus';
+import { connectNats, d2cStream, ingestStream, LeanJetStreamPublisher } from '@openiothub/bus';
 import rhea, { type EventContext, type Sender } from 'rhea';
 import { amqpConnect, amqpDevice, putToken } from './amqp-clients.js';
 import { connectDevice, inBatches, int, log, registerDevices, root, startBenchHub, urls, type BenchHub } from './harness.js';
@@ -207,7 +207,7 @@ async function endToEnd(h: BenchHub, clients: MqttClient[], opts: { seconds: num
 
 async function main() {
   log(`bench:d2c  devices=${cfg.devices} inFlight=${cfg.inFlight} seconds=${cfg.seconds} idle=${cfg.idle} payload=${cfg.payload}B`);
-  const h = await startBenchHub({ twin: false, messaging: true });
+  const h = await startBenchHub({ twin: false, messaging: true, routing: true });
   stops.push(() => h.stop());
   const pid = h.gatewayPid;
   const total = Math.max(cfg.devices, cfg.idle);
@@ -252,6 +252,7 @@ async function main() {
   const nc = await connectNats(urls.natsUrl, 'bench-cleanup');
   const jsm = await jetstreamManager(nc);
   for (let p = 0; p < 128; p++) {
+    await jsm.streams.delete(ingestStream(h.hub, p).name).catch(() => false);
     if (!(await jsm.streams.delete(d2cStream(h.hub, p).name).catch(() => false))) break;
   }
   await nc.close();

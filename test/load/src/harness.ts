@@ -30,6 +30,9 @@ export interface BenchHub {
   readonly twinGrpc: number;
   /** The messaging process, when started. */
   readonly messagingPid: number | undefined;
+  /** The routing process, when started (telemetry reaches the built-in endpoint only through it). */
+  readonly routingPid: number | undefined;
+  readonly routingGrpc: number;
   /** A service SAS token for the owner policy. */
   ownerToken(): Promise<string>;
   stop(): Promise<void>;
@@ -57,31 +60,48 @@ async function startService(children: ChildProcess[], name: string, env: Record<
   return child;
 }
 
-/** Start registry, (optionally) twin, and gateway as processes. */
-export async function startBenchHub(opts: { twin: boolean; messaging?: boolean }): Promise<BenchHub> {
+/** Start registry, (optionally) twin, messaging and routing, and gateway as processes. */
+export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; routing?: boolean; routingEnv?: Record<string, string> }): Promise<BenchHub> {
   const children: ChildProcess[] = [];
   const hub = uniqueName('bench');
   const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-bench-')));
   const [registryGrpc, twinGrpc, regAdmin, twinAdmin, gwAdmin, httpsPort, mqttPort, messagingGrpc, messagingAdmin, amqpPort] = (await Promise.all(Array.from({ length: 10 }, () => freePort()))) as [
     number, number, number, number, number, number, number, number, number, number,
   ];
-  const common = { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1' };
-  await startService(children, 'registry', { ...common, GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub }, regAdmin);
-  if (opts.twin) await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, DATABASE_POOL_SIZE: process.env['TWIN_POOL'] ?? '20' }, twinAdmin);
-  const messaging = opts.messaging
-    ? await startService(children, 'messaging', { ...common, REDIS_URL: urls.redisUrl, GRPC_PORT: String(messagingGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}` }, messagingAdmin)
-    : undefined;
-  const gateway = await startService(
-    children,
-    'gateway',
-    {
-      HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort), AMQP_HOST: '127.0.0.1', AMQP_PORT: String(amqpPort),
-      TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
-      REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`,
-      NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
-    },
-    gwAdmin,
-  );
+  // a failed start must not leave processes behind (an orphaned routing process would keep leases)
+  const started = (async () => {
+    const common = { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1' };
+    await startService(children, 'registry', { ...common, GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub }, regAdmin);
+    if (opts.twin) await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, DATABASE_POOL_SIZE: process.env['TWIN_POOL'] ?? '20' }, twinAdmin);
+    const messaging = opts.messaging
+      ? await startService(children, 'messaging', { ...common, REDIS_URL: urls.redisUrl, GRPC_PORT: String(messagingGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}` }, messagingAdmin)
+      : undefined;
+    const [routingGrpc, routingAdmin] = await Promise.all([freePort(), freePort()]);
+    const routing = opts.routing
+      ? await startService(
+          children,
+          'routing',
+          { ...common, REDIS_URL: urls.redisUrl, GRPC_PORT: String(routingGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, ROUTING_HUBS: hub, ...opts.routingEnv },
+          routingAdmin,
+        )
+      : undefined;
+    const gateway = await startService(
+      children,
+      'gateway',
+      {
+        HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort), AMQP_HOST: '127.0.0.1', AMQP_PORT: String(amqpPort),
+        TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
+        REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`, ROUTING_GRPC_URL: `127.0.0.1:${routingGrpc}`,
+        NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
+      },
+      gwAdmin,
+    );
+    return { messaging, routing, gateway, routingGrpc };
+  })();
+  const { messaging, routing, gateway, routingGrpc } = await started.catch((err: unknown) => {
+    for (const c of children) c.kill('SIGKILL');
+    throw err;
+  });
   return {
     hub,
     ca: readFileSync(certs.caCertPath),
@@ -92,6 +112,8 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean }
     registryGrpc,
     twinGrpc,
     messagingPid: messaging?.pid,
+    routingPid: routing?.pid,
+    routingGrpc,
     async ownerToken() {
       const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${registryGrpc}`, grpc.credentials.createInsecure());
       const p = (await promiseClient(raw, registryV1.RegistryServiceService).getPolicy({ hub, keyName: 'iothubowner' })).policy!;

@@ -95,6 +95,9 @@ export class WebhookDeliverer {
   }
 }
 
+/** Most messages one blob holds before it is written early (they stay unacknowledged until then). */
+export const BLOB_MAX_MESSAGES = 40_000;
+
 interface Pending {
   readonly msgs: JsMsg[];
   readonly records: D2CMessage[];
@@ -128,7 +131,8 @@ export class BlobDeliverer {
       p.msgs.push(m);
       p.records.push(decodeD2C(m.headers, m.data));
       p.bytes += m.data.length + 256;
-      if (p.bytes >= this.endpoint.maxChunkSizeInBytes) await this.#flush(partition);
+      // the chunk size, or so many messages that the consumer's unacknowledged limit comes near
+      if (p.bytes >= this.endpoint.maxChunkSizeInBytes || p.msgs.length >= BLOB_MAX_MESSAGES) await this.#flush(partition);
     }
   }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { D2CMessage } from '@openiothub/bus';
 import { ArgumentInvalidError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
@@ -71,6 +72,7 @@ export class EventGridPublisher {
     private readonly retryMs = 60_000,
   ) {
     this.#subs = new TtlCache({ ttlMs: 5000 });
+    setMaxListeners(0, this.#closing.signal); // every delivery in flight listens on it
   }
 
   changed(hub: string): void {

@@ -6,6 +6,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { RouteSource } from '../domain/routing-config.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { EventGridPublisher } from './event-grid.js';
+import type { RoutingTable } from './routing-table.js';
 import type { RoutingTables, TwinLookup } from './tables.js';
 
 export interface RouterDeps {
@@ -37,6 +38,8 @@ export class Router {
   readonly #routed: Counter<'endpoint'>;
   readonly #dropped: Counter;
   readonly #undefinedLogged = new Map<string, number>();
+  /** Per stream: resolves when the previous batch has issued its publishes (batches overlap, their publishes stay in order). */
+  readonly #issued = new Map<string, Promise<void>>();
 
   constructor(deps: RouterDeps) {
     this.#d = deps;
@@ -46,9 +49,21 @@ export class Router {
 
   /** Routes one batch of telemetry from a hub's ingest partition. */
   async routeTelemetry(hub: string, partition: number, stream: string, batch: JsMsg[]): Promise<void> {
-    const table = await this.#d.tables.get(hub);
-    const messages = batch.map((m) => decodeD2C(m.headers, m.data));
-    const twins = table.needsTwin('DeviceMessages') ? await this.#twinsOf(hub, messages) : undefined;
+    const previous = this.#issued.get(stream);
+    let issued!: () => void;
+    this.#issued.set(stream, new Promise<void>((r) => (issued = r)));
+    try {
+      const table = await this.#d.tables.get(hub);
+      const messages = batch.map((m) => decodeD2C(m.headers, m.data));
+      const twins = table.needsTwin('DeviceMessages') ? await this.#twinsOf(hub, messages) : undefined;
+      await previous;
+      await this.#routeBatch(table, hub, partition, stream, batch, messages, twins, issued);
+    } finally {
+      issued();
+    }
+  }
+
+  async #routeBatch(table: RoutingTable, hub: string, partition: number, stream: string, batch: JsMsg[], messages: D2CMessage[], twins: Map<string, unknown> | undefined, issued: () => void): Promise<void> {
     const sends: Promise<unknown>[] = [];
     messages.forEach((msg, i) => {
       const deviceId = msg.systemProperties['iothub-connection-device-id'] ?? '';
@@ -62,19 +77,20 @@ export class Router {
         sends.push(this.#d.dispatcher.send(table, partition, dest, `${stream}:${batch[i]!.seq}`));
       }
     });
+    issued();
     await Promise.all(sends);
     await this.#d.eventGrid.telemetry(hub, messages);
     for (const m of batch) m.ack();
   }
 
   /** Routes one batch from stream EVENTS (every hub's non-telemetry events) and publishes Event Grid events. */
-  async routeEvents(stream: string, batch: JsMsg[]): Promise<void> {
+  async routeEvents(stream: string, batch: JsMsg[], serves: (hub: string) => boolean = () => true): Promise<void> {
     const sends: Promise<unknown>[] = [];
     for (const m of batch) {
       const hub = m.headers?.get(h.hubName) || fromSubjectToken(m.subject.split('.')[1] ?? '');
       const source = SOURCES[(m.headers?.get(h.messageSource) ?? '').toLowerCase()];
       const deviceId = m.headers?.get(h.deviceId) ?? '';
-      if (!hub || !source || !deviceId) continue;
+      if (!hub || !source || !deviceId || !serves(hub)) continue;
       if (source === 'TwinChangeEvents') this.#d.twins.changed(hub, deviceId);
       const msg = eventMessage(m, source);
       const [table, info] = await Promise.all([this.#d.tables.get(hub), this.#d.hubInfo.get(hub)]);

@@ -1,5 +1,5 @@
 import type { D2CMessage } from '@openiothub/bus';
-import { compileRoutingCondition, type CompiledCondition, type RoutingMessage } from '@openiothub/query';
+import { compileRoutingCondition, createScope, type CompiledCondition, type RoutingMessage } from '@openiothub/query';
 import { BUILT_IN_ENDPOINT, customEndpoints, type CustomEndpoint, type Enrichment, type Route, type RouteSource, type RoutingDoc } from '../domain/routing-config.js';
 
 /** Wire names of the system properties a condition can address (`$contentType` → `content-type`, …). */
@@ -88,18 +88,18 @@ export class RoutingTable {
 
   /** Evaluates the routes of `source` for one message. `twin` is the sending device's twin, when {@link needsTwin}. */
   decide(source: RouteSource, msg: D2CMessage, twin?: unknown): Decision {
-    const view = routingView(msg, twin);
+    const scope = createScope(routingView(msg, twin));
     const targets = new Set<string>();
     const undefinedRoutes: string[] = [];
     for (const r of this.#bySource.get(source) ?? []) {
       if (targets.has(r.endpoint)) continue; // one delivery per endpoint, however many routes match
-      const v = r.condition.evaluate(view);
+      const v = r.condition.evaluateIn(scope);
       if (v === true) targets.add(r.endpoint);
       else if (v === undefined || v === null) undefinedRoutes.push(r.route.name);
     }
     let dropped = false;
     if (targets.size === 0 && source === 'DeviceMessages') {
-      if (this.#fallback && this.#fallback.condition.matches(view)) targets.add(this.#fallback.endpoint);
+      if (this.#fallback && this.#fallback.condition.evaluateIn(scope) === true) targets.add(this.#fallback.endpoint);
       else dropped = true;
     }
     const destinations = [...targets].map((endpoint) => ({ endpoint, message: this.#enrich(endpoint, msg, twin) }));

@@ -15,6 +15,12 @@ export interface StreamWorkerOptions {
   /** Most messages handed to `handle` at once. */
   readonly maxBatch: number;
   /**
+   * Batches handled at once (default 1: one after another, a failed batch retried until it
+   * succeeds). Above 1, the next batch starts while earlier ones wait for their endpoints; a failed
+   * batch is handed back to JetStream (nak) and comes again. `handle` keeps what must stay in order.
+   */
+  readonly pipeline?: number;
+  /**
    * Handles a batch in stream order. It acknowledges what it finished (now, or later — a blob
    * batch is acknowledged when its blob is written); a throw retries the same batch after a pause.
    */
@@ -22,6 +28,8 @@ export interface StreamWorkerOptions {
   /** Called at least every `tickMs`, busy or idle (the clock of batching deliverers). */
   readonly onTick?: () => Promise<void>;
   readonly tickMs?: number;
+  /** Let JetStream delete the durable consumer after this long unused (for consumers of short-lived deployments). */
+  readonly inactiveThresholdMs?: number;
   /** Runs before the consumer is set up (make sure the stream exists). */
   readonly prepare?: () => Promise<void>;
   readonly log: Logger;
@@ -37,13 +45,18 @@ export class StreamWorker implements WorkItem {
   readonly #o: StreamWorkerOptions;
   #queue: JsMsg[] = [];
   #wake: (() => void) | undefined;
+  #space: (() => void) | undefined;
+  #reader: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
   #stopped = false;
+  readonly #inflight = new Set<Promise<void>>();
 
   constructor(opts: StreamWorkerOptions) {
     this.key = opts.key;
-    this.#o = opts;
+    // room for every batch in flight, the queue and one pull, so the server's limit is never what stops delivery
+    const needed = opts.maxBatch * ((opts.pipeline ?? 1) + 3);
+    this.#o = { ...opts, maxAckPending: Math.max(opts.maxAckPending, needed) };
   }
 
   start(): void {
@@ -54,8 +67,11 @@ export class StreamWorker implements WorkItem {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
+    this.#space?.();
     await this.#messages?.close().catch(() => undefined);
     await this.#loop;
+    await this.#reader;
+    await Promise.allSettled(this.#inflight);
     // what was fetched but not handled goes back at once, for whoever takes over
     for (const m of this.#queue.splice(0)) m.nak();
   }
@@ -69,6 +85,7 @@ export class StreamWorker implements WorkItem {
       ack_wait: o.ackWaitMs * 1_000_000,
       max_ack_pending: o.maxAckPending,
       max_deliver: -1,
+      ...(o.inactiveThresholdMs ? { inactive_threshold: o.inactiveThresholdMs * 1_000_000 } : {}),
     };
     try {
       await o.jsm.consumers.info(o.stream, o.durable);
@@ -93,13 +110,43 @@ export class StreamWorker implements WorkItem {
     }
     if (this.#stopped) return;
     const consumer = await o.js.consumers.get(o.stream, o.durable);
-    this.#messages = await consumer.consume({
-      max_messages: Math.max(o.maxBatch, Math.min(o.maxAckPending, o.maxBatch * 4)),
-      callback: (m) => {
-        this.#queue.push(m);
-        this.#wake?.();
-      },
-    });
+    // Iterator mode, not a callback: the client pulls more only as this loop takes messages, and it
+    // stops taking while the queue is full. Unbounded buffering would run the consumer into its
+    // max_ack_pending, where the server stops answering pulls and the client waits for missed
+    // heartbeats (tens of seconds) before pulling again.
+    const highWater = o.maxBatch * 2;
+    let lastMessage = Date.now();
+    const read = async () => {
+      const messages = await consumer.consume({ max_messages: o.maxBatch });
+      this.#messages = messages;
+      this.#reader = (async () => {
+        for await (const m of messages) {
+          lastMessage = Date.now();
+          this.#queue.push(m);
+          this.#wake?.();
+          while (this.#queue.length >= highWater && !this.#stopped) await new Promise<void>((r) => (this.#space = r));
+        }
+      })().catch((err: unknown) => o.log.warn({ err, stream: o.stream }, 'consumer stopped'));
+    };
+    await read();
+    // Watchdog: seen under load (NATS 2.9, @nats-io/jetstream 3.4) — the server holds no pull
+    // request of ours while messages wait, and the client only notices after its heartbeat
+    // timeout. When idle with work waiting, pull afresh.
+    const watchdog = setInterval(() => {
+      if (this.#stopped || this.#queue.length > 0 || this.#inflight.size > 0 || Date.now() - lastMessage < 2000) return;
+      void consumer.info().then(
+        async (info) => {
+          if (this.#stopped || info.num_pending === 0 || info.num_waiting > 0 || Date.now() - lastMessage < 2000) return;
+          o.log.warn({ stream: o.stream, pending: info.num_pending }, 'no pull outstanding while messages wait: pulling afresh');
+          lastMessage = Date.now();
+          await this.#messages?.close().catch(() => undefined);
+          await this.#reader;
+          if (!this.#stopped) await read();
+        },
+        () => undefined,
+      );
+    }, 1000);
+    watchdog.unref();
     const tickMs = o.tickMs ?? 1000;
     let lastTick = Date.now();
     while (!this.#stopped) {
@@ -113,13 +160,27 @@ export class StreamWorker implements WorkItem {
       if (this.#stopped) break;
       if (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, o.maxBatch);
-        await this.#retrying(() => o.handle(batch), batch);
+        this.#space?.();
+        if ((o.pipeline ?? 1) <= 1) await this.#retrying(() => o.handle(batch), batch);
+        else {
+          const p: Promise<void> = o.handle(batch).then(
+            () => void this.#inflight.delete(p),
+            (err: unknown) => {
+              this.#inflight.delete(p);
+              o.log.warn({ err, stream: o.stream }, 'routing batch failed; handed back for redelivery');
+              for (const m of batch) m.nak(500);
+            },
+          );
+          this.#inflight.add(p);
+          if (this.#inflight.size >= o.pipeline!) await Promise.race(this.#inflight);
+        }
       }
       if (o.onTick && Date.now() - lastTick >= tickMs && !this.#stopped) {
         lastTick = Date.now();
         await this.#retrying(() => o.onTick!());
       }
     }
+    clearInterval(watchdog);
   }
 
   /** Runs `fn` until it succeeds or the worker stops; a stopped worker gives the batch back. */
