@@ -175,24 +175,31 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
 
   it('scenario 28: device lifecycle, module lifecycle and twin-change events reach routes of their source only', async () => {
     await putRouting({
-      endpoints: { natsSubjects: [{ name: 'lifecycle' }, { name: 'twins' }, { name: 'telemetry' }] },
+      endpoints: { natsSubjects: [{ name: 'lifecycle' }, { name: 'twins' }, { name: 'telemetry' }, { name: 'conn' }] },
       routes: [
         { name: 'life', source: 'DeviceLifecycleEvents', condition: 'true', endpointNames: ['lifecycle'] },
         { name: 'modlife', source: 'ModuleLifecycleEvents', condition: 'true', endpointNames: ['lifecycle'] },
         { name: 'twin', source: 'TwinChangeEvents', condition: "$body.properties.reported.battery > 50 OR opType = 'replaceTwin' OR IS_DEFINED($body.tags)", endpointNames: ['twins'] },
         { name: 'telemetryOnly', source: 'DeviceMessages', condition: 'true', endpointNames: ['telemetry'] },
+        { name: 'connections', source: 'DeviceConnectionStateEvents', condition: "opType = 'deviceConnected' OR opType = 'deviceDisconnected'", endpointNames: ['conn'] },
       ],
     });
+    const conn = await natsEndpoint('conn');
     const lifecycle = await natsEndpoint('lifecycle');
     const twins = await natsEndpoint('twins');
     const telemetry = await natsEndpoint('telemetry');
     const registry = Registry.fromConnectionString(ownerConnectionString());
     const device = await createDevice('life');
+    const mine = (m: { applicationProperties: Record<string, string> }) => m.applicationProperties['deviceId'] === device.deviceId;
     await createModule(device.deviceId, 'm1');
     const t = (await registry.getTwin(device.deviceId)).responseBody;
     await t.update({ tags: { region: 'eu' } });
+    await sendWithSdk(device, [{ props: { n: '1' } }]); // connects and disconnects
+    await poll(async () => conn.messages.filter(mine).map((m) => m.applicationProperties['opType']), (ops) => ops.includes('deviceDisconnected'), 15_000, 'connection state events');
+    expect(conn.messages.filter(mine).map((m) => m.applicationProperties['opType'])).toEqual(['deviceConnected', 'deviceDisconnected']);
+    expect(JSON.parse(Buffer.from(conn.messages.find(mine)!.body).toString())).toMatchObject({ deviceId: device.deviceId, deviceConnectionStateEventInfo: { sequenceNumber: expect.any(String) as unknown } });
+    await conn.close();
     await registry.delete(device.deviceId);
-    const mine = (m: { applicationProperties: Record<string, string> }) => m.applicationProperties['deviceId'] === device.deviceId;
     await poll(async () => lifecycle.messages.filter(mine).length, (n) => n >= 3, 15_000, 'lifecycle events');
     await poll(async () => twins.messages.filter(mine).length, (n) => n >= 1, 15_000, 'twin change event');
     const ops = lifecycle.messages.filter(mine).map((m) => m.applicationProperties['opType']);
@@ -206,8 +213,10 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
     const change = twins.messages.find(mine)!;
     expect(change.applicationProperties['opType']).toBe('updateTwin');
     expect(JSON.parse(Buffer.from(change.body).toString())).toMatchObject({ tags: { region: 'eu' } });
-    // telemetry routes do not see events
+    // telemetry routes do not see events, and events routes do not see telemetry
     expect(telemetry.messages.filter((m) => m.applicationProperties['deviceId'] === device.deviceId)).toEqual([]);
+    expect(telemetry.messages.filter((m) => m.systemProperties['iothub-connection-device-id'] === device.deviceId).map((m) => m.applicationProperties['n'])).toEqual(['1']);
+    expect(lifecycle.messages.filter(mine).some((m) => m.applicationProperties['n'])).toBe(false);
     await lifecycle.close();
     await twins.close();
     await telemetry.close();
@@ -276,6 +285,16 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
     await poll(async () => hook.accepted.length, (n) => n >= 6, 30_000, 'webhook deliveries after recovery');
     await poll(healthOf, (h) => h.healthStatus === 'healthy', 10_000, 'endpoint healthy again');
     const ns = hook.accepted.map((r) => decodeURIComponent(String(r.headers['iothub-app-n']))).sort();
+    // an endpoint that keeps failing past its retry period is dead; the message is dead-lettered
+    const down = await webhook(() => 500);
+    await putRouting({ endpoints: { webhooks: [{ name: 'gone', url: down.url, retryPeriodInSeconds: 2 }] }, routes: [{ name: 'all', condition: 'true', endpointNames: ['gone'] }] });
+    await sendWithSdk(device, [{ props: { n: 'x' } }]);
+    await poll(healthOf, (h) => h.endpointId === 'gone' && h.healthStatus === 'dead', 20_000, 'endpoint dead');
+    const attempts = down.attempts;
+    expect(attempts).toBeGreaterThan(1);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(down.attempts).toBe(attempts); // no more retries after dead-lettering
+    await down.close();
     expect(ns).toEqual(['0', '1', '2', '3', '4', '5']);
     expect(hook.accepted[0]!.headers).toMatchObject({ 'x-api-key': 'k1', 'content-type': 'application/json', 'iothub-connectiondeviceid': device.deviceId });
     await hook.close();
