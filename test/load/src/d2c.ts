@@ -15,7 +15,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, d2cStream, ingestStream, LeanJetStreamPublisher } from '@openiothub/bus';
 import rhea, { type EventContext, type Sender } from 'rhea';
 import { amqpConnect, amqpDevice, putToken } from './amqp-clients.js';
-import { connectDevice, inBatches, int, log, registerDevices, root, startBenchHub, urls, type BenchHub } from './harness.js';
+import { connectDevice, inBatches, int, log, registerDevices, root, schedule, startBenchHub, urls, type BenchHub } from './harness.js';
 import { percentile, processUsage, table } from './stats.js';
 
 const stops: Array<() => Promise<void>> = [];
@@ -58,8 +58,6 @@ async function baselines(messages: number) {
 async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: number; rate?: number }) {
   const latencies: number[] = [];
   let acked = 0;
-  const end = performance.now() + opts.seconds * 1000;
-  const perClient = opts.rate ? opts.rate / clients.length : 0;
   /** QoS 1 publish that records its PUBACK latency, then calls `after`. */
   const timedPublish = (c: MqttClient, topic: string, after: () => void) => {
     const t = performance.now();
@@ -71,48 +69,7 @@ async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: n
       after();
     });
   };
-  await Promise.all(
-    clients.map(async (c) => {
-      const topic = `devices/${(c.options.clientId as string)}/messages/events/`;
-      if (!opts.rate) {
-        await new Promise<void>((done) => {
-          let outstanding = 0;
-          const send = () => {
-            if (performance.now() >= end) {
-              if (outstanding === 0) done();
-              return;
-            }
-            outstanding++;
-            timedPublish(c, topic, () => {
-              outstanding--;
-              send();
-            });
-          };
-          for (let i = 0; i < opts.inFlight; i++) send();
-        });
-      } else {
-        // paced: send what the schedule says every 5 ms
-        let sent = 0;
-        const start = performance.now();
-        await new Promise<void>((done) => {
-          let outstanding = 0;
-          const tick = setInterval(() => {
-            const now = performance.now();
-            const due = Math.floor(((now - start) / 1000) * perClient);
-            while (sent < due && now < end) {
-              sent++;
-              outstanding++;
-              timedPublish(c, topic, () => outstanding--);
-            }
-            if (now >= end && outstanding === 0) {
-              clearInterval(tick);
-              done();
-            }
-          }, 5);
-        });
-      }
-    }),
-  );
+  await schedule(clients, opts, (c, after) => timedPublish(c, `devices/${c.options.clientId as string}/messages/events/`, after));
   latencies.sort((a, b) => a - b);
   return { acked, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }

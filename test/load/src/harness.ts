@@ -208,3 +208,46 @@ export async function closedLoop(seconds: number, concurrency: number, op: (i: n
   latencies.sort((a, b) => a - b);
   return { count: latencies.length, latencies };
 }
+
+/**
+ * The load schedule of the MQTT benchmarks: each client keeps `inFlight` publishes outstanding
+ * (or, with `rate`, sends what a schedule of `rate` msg/s over all clients says, every 5 ms) for
+ * `seconds`; resolves when every publish has been answered. `publish` sends one message and calls
+ * `after` when it is answered.
+ */
+export async function schedule<C>(clients: C[], opts: { seconds: number; inFlight: number; rate?: number }, publish: (c: C, after: () => void) => void): Promise<void> {
+  const end = performance.now() + opts.seconds * 1000;
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((done) => {
+          let outstanding = 0;
+          if (!opts.rate) {
+            const send = () => {
+              if (performance.now() >= end) return outstanding === 0 ? done() : undefined;
+              outstanding++;
+              publish(c, () => (outstanding--, send()));
+            };
+            for (let i = 0; i < opts.inFlight; i++) send();
+            return;
+          }
+          const perClient = opts.rate / clients.length;
+          const start = performance.now();
+          let sent = 0;
+          const tick = setInterval(() => {
+            const now = performance.now();
+            const due = Math.floor(((now - start) / 1000) * perClient);
+            while (sent < due && now < end) {
+              sent++;
+              outstanding++;
+              publish(c, () => outstanding--);
+            }
+            if (now >= end && outstanding === 0) {
+              clearInterval(tick);
+              done();
+            }
+          }, 5);
+        }),
+    ),
+  );
+}

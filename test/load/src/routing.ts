@@ -19,7 +19,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, d2cStream, followD2C, ingestStream, routedStream } from '@openiothub/bus';
 import { connectClient, routingV1 } from '@openiothub/proto';
 import { startAzurite } from '@openiothub/testing';
-import { connectDevice, inBatches, int, log, registerDevices, root, startBenchHub, urls } from './harness.js';
+import { connectDevice, inBatches, int, log, registerDevices, root, schedule, startBenchHub, urls } from './harness.js';
 import { percentile, processUsage, table } from './stats.js';
 
 const cfg = { devices: int('DEVICES', 50), inFlight: int('IN_FLIGHT', 20), seconds: int('SECONDS', 10), rate: int('RATE', 0) };
@@ -35,13 +35,12 @@ function messageOf(i: number): { props: string; body: Buffer } {
   return { props: `level=${level}&zone=${zone}&sensor=${i % 2 ? 'humidity' : 'temp'}&$.ct=application%2Fjson&$.ce=utf-8`, body: Buffer.from(JSON.stringify(body)) };
 }
 
-/** Publish with `inFlight` outstanding per client for `seconds` (or paced to `rate` msg/s overall). */
+/** Publish the message mix with `inFlight` outstanding per client for `seconds` (or paced to `rate` msg/s overall). */
 async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: number; rate?: number }): Promise<{ acked: number; pubackP99: number }> {
   let acked = 0;
-  const pubacks: number[] = [];
   let n = 0;
-  const end = performance.now() + opts.seconds * 1000;
-  const publish = (c: MqttClient, after: () => void) => {
+  const pubacks: number[] = [];
+  await schedule(clients, opts, (c, after) => {
     const m = messageOf(n++);
     const t = performance.now();
     c.publish(`devices/${c.options.clientId as string}/messages/events/${m.props}`, m.body, { qos: 1 }, (err) => {
@@ -51,40 +50,7 @@ async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: n
       }
       after();
     });
-  };
-  await Promise.all(
-    clients.map(
-      (c) =>
-        new Promise<void>((done) => {
-          let outstanding = 0;
-          if (!opts.rate) {
-            const send = () => {
-              if (performance.now() >= end) return outstanding === 0 ? done() : undefined;
-              outstanding++;
-              publish(c, () => (outstanding--, send()));
-            };
-            for (let i = 0; i < opts.inFlight; i++) send();
-            return;
-          }
-          const perClient = opts.rate / clients.length;
-          const start = performance.now();
-          let sent = 0;
-          const tick = setInterval(() => {
-            const now = performance.now();
-            const due = Math.floor(((now - start) / 1000) * perClient);
-            while (sent < due && now < end) {
-              sent++;
-              outstanding++;
-              publish(c, () => outstanding--);
-            }
-            if (now >= end && outstanding === 0) {
-              clearInterval(tick);
-              done();
-            }
-          }, 5);
-        }),
-    ),
-  );
+  });
   pubacks.sort((a, b) => a - b);
   return { acked, pubackP99: percentile(pubacks, 99) };
 }
