@@ -303,12 +303,14 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
   it('scenario 29: Event Grid-style subscriptions get DeviceCreated/Deleted/Connected/Disconnected, filtered by type and subject', async () => {
     const all = await webhook();
     const filtered = await webhook();
+    const telemetry = await webhook();
     const subs = await hubFetch('/settings/eventSubscriptions', {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify([
         { name: 'all', url: all.url },
         { name: 'only-created', url: filtered.url, includedEventTypes: ['Microsoft.Devices.DeviceCreated'], subjectBeginsWith: 'devices/eg-', subjectEndsWith: '-x' },
+        { name: 'telemetry', url: telemetry.url, includedEventTypes: ['Microsoft.Devices.DeviceTelemetry'] },
       ]),
     });
     expect(subs.status).toBe(200);
@@ -317,7 +319,7 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
       const registry = Registry.fromConnectionString(ownerConnectionString());
       const other = await registry.create({ deviceId: `${match.deviceId}-x` });
       expect(other.responseBody.deviceId).toMatch(/-x$/);
-      await sendWithSdk(match, [{ props: {} }]);
+      await sendWithSdk(match, [{ props: { unit: 'C' }, body: { temperature: 21.5 } }]);
       await registry.delete(match.deviceId);
       type Ev = { subject: string; eventType: string; topic: string; data: Record<string, unknown>; eventTime: string; id: string; dataVersion: string; metadataVersion: string };
       const events = () => all.accepted.flatMap((r) => JSON.parse(r.body.toString()) as Ev[]).filter((e) => e.subject === `devices/${match.deviceId}`);
@@ -331,10 +333,16 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
       await new Promise((r) => setTimeout(r, 1000));
       const got = filtered.accepted.flatMap((r) => JSON.parse(r.body.toString()) as Ev[]);
       expect(got.map((e) => [e.eventType, e.subject])).toEqual([['Microsoft.Devices.DeviceCreated', `devices/${match.deviceId}-x`]]);
+      // telemetry events carry the JSON body, the application and the system properties
+      await poll(async () => telemetry.accepted.length, (n) => n >= 1, 10_000, 'telemetry event');
+      const tel = telemetry.accepted.flatMap((r) => JSON.parse(r.body.toString()) as Ev[]).filter((e) => e.subject === `devices/${match.deviceId}`);
+      expect(tel).toHaveLength(1);
+      expect(tel[0]).toMatchObject({ eventType: 'Microsoft.Devices.DeviceTelemetry', data: { body: { temperature: 21.5 }, properties: { unit: 'C' }, systemProperties: { 'iothub-connection-device-id': match.deviceId } } });
     } finally {
       await hubFetch('/settings/eventSubscriptions', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '[]' });
       await all.close();
       await filtered.close();
+      await telemetry.close();
     }
   });
 

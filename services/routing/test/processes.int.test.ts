@@ -89,7 +89,7 @@ describe('routing processes', () => {
     await publish(600);
     await killing;
     await publish(300);
-    await routingProcess(registryGrpc, hub); // the restart
+    const restarted = await routingProcess(registryGrpc, hub); // the restart
 
     const jsm = await jetstreamManager(nc);
     const countIn = async (names: string[]) => (await Promise.all(names.map(async (n) => (await jsm.streams.info(n)).state.messages))).reduce((x, y) => x + y, 0);
@@ -117,6 +117,25 @@ describe('routing processes', () => {
     // the ingest work queues are drained
     const ingestLeft = await countIn(Array.from({ length: partitions }, (_, p) => ingestStream(hub, p).name));
     expect(ingestLeft).toBe(0);
+
+    // fallback off and no routes: telemetry is dropped, and counted (d2c.telemetry.egress.dropped)
+    // (process a is gone: ask the restarted one)
+    const routing2 = connectClient(routingV1.RoutingServiceClient, routingV1.RoutingServiceService, `127.0.0.1:${restarted.grpc}`);
+    await routing2.putRouting({ hub, ifMatch: '', routingJson: JSON.stringify({ fallbackRoute: { isEnabled: false } }) });
+    routing2.close();
+    await new Promise((r) => setTimeout(r, 500));
+    const droppedCount = async () =>
+      (await Promise.all(started.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.metrics().catch(() => ''))))
+        .flatMap((m) => m.split('\n').filter((l) => l.startsWith('openiothub_d2c_telemetry_egress_dropped_total ')))
+        .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    const before = await droppedCount();
+    const builtInBefore = await countIn(builtIn);
+    await publish(20);
+    const until2 = Date.now() + 15_000;
+    while (Date.now() < until2 && (await droppedCount()) < before + 20) await new Promise((r) => setTimeout(r, 200));
+    expect(await droppedCount()).toBe(before + 20);
+    expect(await countIn(builtIn)).toBe(builtInBefore);
+
     routing.close();
     registry.close();
     await nc.close();
