@@ -380,5 +380,22 @@ describe('message routing (devguide §4, scenarios 23–29)', () => {
     expect(await ok('route', 'list')).toEqual([]);
     await alerts.close();
   });
+
+  it('a blob batch is written when it reaches the chunk size, long before the batch frequency', async () => {
+    const container = `chunks${Date.now() % 100000}`;
+    await putRouting({
+      endpoints: { storageContainers: [{ name: 'big', connectionString: azurite.connectionString, containerName: container, batchFrequencyInSeconds: 720, maxChunkSizeInBytes: 10_485_760, encoding: 'json' }] },
+      routes: [{ name: 'all', condition: 'true', endpointNames: ['big'] }],
+    });
+    const device = await createDevice('chunk');
+    const filler = 'x'.repeat(250 * 1024);
+    await sendWithSdk(device, Array.from({ length: 44 }, (_, i) => ({ props: { i: String(i) }, body: { filler } })));
+    const blobs = await poll(() => readBlobs(azurite.connectionString, container), (bs) => bs.length > 0, 20_000, 'a blob from the chunk size');
+    const records = blobs.flatMap((b) => b.records);
+    // the batch closed at the first message that took it past 10 MB; the rest waits for the window
+    expect(records.length).toBeGreaterThanOrEqual(40);
+    expect(records.length).toBeLessThan(44);
+    expect(records.map((r) => Number(r.Properties['i']))).toEqual(records.map((_, i) => i));
+  });
 });
 
