@@ -1,4 +1,4 @@
-import { promiseClient, registryV1, grpc } from '@openiothub/proto';
+import { connectClient, registryV1 } from '@openiothub/proto';
 
 /**
  * Hub administration that IoT Hub does through Azure Resource Manager (policies and their keys):
@@ -6,6 +6,5 @@ import { promiseClient, registryV1, grpc } from '@openiothub/proto';
  */
 export function registryAdmin(address: string | undefined) {
   if (!address) throw new Error('Policy commands need the registry gRPC address: --registry host:port, REGISTRY_GRPC_URL, or a running local hub.');
-  const raw = new registryV1.RegistryServiceClient(address, grpc.credentials.createInsecure());
-  return Object.assign(promiseClient(raw, registryV1.RegistryServiceService), { close: () => raw.close() });
+  return connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, address);
 }

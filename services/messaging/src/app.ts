@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import { openDatabase } from '@openiothub/postgres';
-import { grpc, messagingV1, promiseClient, registryV1, serveGrpc } from '@openiothub/proto';
+import { connectClient, messagingV1, registryV1, serveGrpc } from '@openiothub/proto';
 import { runPeriodically, type ServiceContext } from '@openiothub/runtime';
 import type { MessagingConfig } from './config.js';
 import { C2DService, type IdentityLookup } from './domain/c2d-service.js';
@@ -20,8 +20,7 @@ export interface MessagingApp {
 }
 
 function registryIdentities(url: string): IdentityLookup & { close(): void } {
-  const raw = new registryV1.RegistryServiceClient(url, grpc.credentials.createInsecure());
-  const client = promiseClient(raw, registryV1.RegistryServiceService);
+  const client = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, url);
   const lookup = async (key: Parameters<IdentityLookup>[0]) => {
     try {
       const r = key.moduleId
@@ -33,7 +32,7 @@ function registryIdentities(url: string): IdentityLookup & { close(): void } {
       throw err;
     }
   };
-  return Object.assign(lookup, { close: () => raw.close() });
+  return Object.assign(lookup, { close: () => client.close() });
 }
 
 /** Composition root: Postgres + Redis → queues; NATS nudges; periodic expiry sweep and feedback batching; gRPC. */

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createSasToken } from '@openiothub/auth';
 import { ensureDevCertificates } from '@openiothub/local';
-import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
+import { connectClient, registryV1 } from '@openiothub/proto';
 import { freePort } from '@openiothub/runtime';
 import { testUrls, uniqueName } from '@openiothub/testing';
 
@@ -115,9 +115,9 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
     routingPid: routing?.pid,
     routingGrpc,
     async ownerToken() {
-      const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${registryGrpc}`, grpc.credentials.createInsecure());
-      const p = (await promiseClient(raw, registryV1.RegistryServiceService).getPolicy({ hub, keyName: 'iothubowner' })).policy!;
-      raw.close();
+      const registry = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, `127.0.0.1:${registryGrpc}`);
+      const p = (await registry.getPolicy({ hub, keyName: 'iothubowner' })).policy!;
+      registry.close();
       return createSasToken({ resourceUri: 'localhost', key: p.primaryKey, keyName: 'iothubowner', expiry: Math.floor(Date.now() / 1000) + 7200, encode: false });
     },
     async stop() {
@@ -135,8 +135,7 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
 
 /** Register `n` devices (bulk API, 100 at a time) all with {@link KEY}; returns their ids. */
 export async function registerDevices(h: BenchHub, n: number): Promise<string[]> {
-  const raw = new registryV1.RegistryServiceClient(`127.0.0.1:${h.registryGrpc}`, grpc.credentials.createInsecure());
-  const registry = promiseClient(raw, registryV1.RegistryServiceService);
+  const registry = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, `127.0.0.1:${h.registryGrpc}`);
   const ids = Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(6, '0')}`);
   for (let i = 0; i < ids.length; i += 100) {
     await registry.bulkDevices({
@@ -146,7 +145,7 @@ export async function registerDevices(h: BenchHub, n: number): Promise<string[]>
       ),
     });
   }
-  raw.close();
+  registry.close();
   return ids;
 }
 

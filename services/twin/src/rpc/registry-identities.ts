@@ -1,4 +1,4 @@
-import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
+import { connectClient, registryV1 } from '@openiothub/proto';
 import type { IdentityInfo, IdentitySource } from '../domain/twin-service.js';
 
 const NEVER = '0001-01-01T00:00:00Z';
@@ -6,10 +6,9 @@ const iso = (d: Date | undefined) => (d ? d.toISOString() : NEVER);
 
 /** Identities from the registry's gRPC API. */
 export function registryIdentities(url: string): IdentitySource & { close(): void } {
-  const raw = new registryV1.RegistryServiceClient(url, grpc.credentials.createInsecure());
-  const client = promiseClient(raw, registryV1.RegistryServiceService);
+  const client = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, url);
   return {
-    close: () => raw.close(),
+    close: () => client.close(),
     async get(hub, deviceId, moduleId): Promise<IdentityInfo> {
       const device = (await client.getDevice({ hub, deviceId })).device!;
       const module = moduleId ? (await client.getModule({ hub, deviceId, moduleId })).module! : undefined;
