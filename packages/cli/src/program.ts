@@ -3,7 +3,7 @@ import { buildConnectionString, createSasToken, deviceConnectionString, encodeUr
 import { HubRestClient } from './rest-client.js';
 import { registryAdmin } from './registry-admin.js';
 import { monitorEvents } from './monitor-events.js';
-import { monitorFeedback, sendC2D } from './c2d.js';
+import { addC2DCommands } from './c2d.js';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
 
@@ -356,41 +356,7 @@ export function buildProgram(io: Io): Command {
       );
     });
 
-  // ---- cloud-to-device ----
-  const c2d = program.command('c2d-message').description('cloud-to-device messages');
-  c2d
-    .command('send')
-    .description('queue a message for a device (or a module input)')
-    .requiredOption('-d, --device-id <id>')
-    .option('-m, --module-id <id>', 'a module (then --input-name is required)')
-    .option('--input-name <name>', 'module input the message goes to')
-    .option('--data <text>', 'message body', 'Ping from Open IoT Hub CLI')
-    .option('--props <props>', 'application properties, key=value pairs separated by ;')
-    .addOption(new Option('--ack <mode>', 'feedback to ask for').choices(['positive', 'negative', 'full']))
-    .option('--mid, --message-id <id>')
-    .option('--cid, --correlation-id <id>')
-    .option('--uid, --user-id <id>')
-    .option('--ct, --content-type <type>')
-    .option('--ce, --content-encoding <encoding>')
-    .option('--expiry <ms>', 'expiry time, milliseconds since the epoch')
-    .action(async (o) => print(await sendC2D(rest(), o)));
-  c2d
-    .command('purge')
-    .description('delete every message waiting for a device')
-    .requiredOption('-d, --device-id <id>')
-    .action(async (o) => print(await rest().send('DELETE', path('devices', o.deviceId, 'commands'))));
-
-  program
-    .command('monitor-feedback')
-    .description('print C2D feedback records as they arrive (and complete them)')
-    .option('-d, --device-id <id>', 'only records of this device')
-    .option('-w, --wait-on-msg <messageId>', 'stop once feedback about this message arrived')
-    .option('-t, --timeout <seconds>', 'stop after this many seconds (0: never)', '0')
-    .action(async (o) => {
-      io.err('Watching C2D feedback. Ctrl+C stops.\n');
-      await monitorFeedback(rest(), { deviceId: o.deviceId, waitOnMessageId: o.waitOnMsg, timeoutSeconds: Number(o.timeout), signal: io.signal }, print);
-    });
-
+  addC2DCommands(program, rest, print, io);
   addRoutingCommands(program, rest, print);
   return program;
 }

@@ -8,7 +8,6 @@ import { openDatabase } from '@openiothub/postgres';
 import { connectClient, registryV1, routingV1, serveGrpc, twinV1 } from '@openiothub/proto';
 import { runPeriodically, type ServiceContext } from '@openiothub/runtime';
 import type { RoutingConfig } from './config.js';
-import { customEndpoints } from './domain/routing-config.js';
 import { BlobDeliverer, HealthTracker, WebhookDeliverer } from './engine/deliverers.js';
 import { Dispatcher, ensureRoutedStream } from './engine/dispatcher.js';
 import { EventGridPublisher } from './engine/event-grid.js';
@@ -68,7 +67,7 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
   /** A deliverer's work item; its key changes with the endpoint's settings, so an edit restarts it. */
   const delivererItems = new Map<string, string>();
   const discover = async () => {
-    leases.offer(worker({ key: 'events', stream: streams.EVENTS.name, durable: eventsDurable, ...(deployment ? { inactiveThresholdMs: 3_600_000 } : {}), maxAckPending: 4096, maxBatch: config.ROUTING_MAX_BATCH, handle: (b) => router.routeEvents(streams.EVENTS.name, b, serves) }));
+    if (!leases.has('events')) leases.offer(worker({ key: 'events', stream: streams.EVENTS.name, durable: eventsDurable, ...(deployment ? { inactiveThresholdMs: 3_600_000 } : {}), maxAckPending: 4096, maxBatch: config.ROUTING_MAX_BATCH, handle: (b) => router.routeEvents(streams.EVENTS.name, b, serves) }));
     for await (const name of jsm.streams.names(subjects.ingestAll())) {
       const parsed = parseIngestStream(name);
       if (!parsed || !serves(parsed.hub) || leases.has(`ingest:${name}`)) continue;
@@ -77,7 +76,7 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
     }
     const wanted = new Map<string, () => WorkItem>();
     for (const hub of (await store.hubs()).filter(serves)) {
-      for (const e of customEndpoints((await store.get(hub)).doc)) {
+      for (const e of (await tables.get(hub)).endpoints.values()) {
         if (e.kind === 'nats') continue;
         const hash = createHash('sha256').update(JSON.stringify(e)).digest('hex').slice(0, 12);
         const key = `deliver:${hub}:${e.name.toLowerCase()}:${hash}`;

@@ -40,12 +40,13 @@ async function routingProcess(registryGrpc: number, hub: string): Promise<{ p: S
   return { p, grpc };
 }
 
-/** Sum of `openiothub_routing_messages_total` over its labels in a /metrics text. */
-const routedCount = (metrics: string) =>
+/** Sum of a counter over its labels in a /metrics text. */
+const metricSum = (metrics: string, name: string) =>
   metrics
     .split('\n')
-    .filter((l) => l.startsWith('openiothub_routing_messages_total{'))
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
     .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+const routedCount = (metrics: string) => metricSum(metrics, 'openiothub_routing_messages_total');
 
 describe('routing processes', () => {
   it('two processes share the partitions; one killed mid-stream: every acked message reaches each endpoint exactly once', async () => {
@@ -126,8 +127,7 @@ describe('routing processes', () => {
     await new Promise((r) => setTimeout(r, 500));
     const droppedCount = async () =>
       (await Promise.all(started.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.metrics().catch(() => ''))))
-        .flatMap((m) => m.split('\n').filter((l) => l.startsWith('openiothub_d2c_telemetry_egress_dropped_total ')))
-        .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+        .reduce((n, m) => n + metricSum(m, 'openiothub_d2c_telemetry_egress_dropped_total'), 0);
     const before = await droppedCount();
     const builtInBefore = await countIn(builtIn);
     await publish(20);

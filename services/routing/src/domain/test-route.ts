@@ -5,19 +5,11 @@
 import type { D2CMessage } from '@openiothub/bus';
 import { ArgumentInvalidError } from '@openiothub/errors';
 import { compileRoutingCondition, parseExpression, QuerySyntaxError } from '@openiothub/query';
-import { RoutingTable, routingView } from '../engine/routing-table.js';
+import { RoutingTable, routingView, SYSTEM_WIRE_NAMES } from '../engine/routing-table.js';
 import { ROUTE_SOURCES, type RouteSource, type RoutingDoc } from './routing-config.js';
 
-const WIRE: Readonly<Record<string, string>> = {
-  contenttype: 'content-type',
-  contentencoding: 'content-encoding',
-  connectiondeviceid: 'iothub-connection-device-id',
-  connectionmoduleid: 'iothub-connection-module-id',
-  enqueuedtime: 'iothub-enqueuedtime',
-  messageid: 'message-id',
-  correlationid: 'correlation-id',
-  userid: 'user-id',
-};
+/** A sample's system property, by query name in any case (`contentType`), to its wire name. */
+const WIRE: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(SYSTEM_WIRE_NAMES).map(([query, wire]) => [query.toLowerCase(), wire]));
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -3,7 +3,7 @@ import { compileRoutingCondition, createScope, type CompiledCondition, type Rout
 import { BUILT_IN_ENDPOINT, customEndpoints, type CustomEndpoint, type Enrichment, type Route, type RouteSource, type RoutingDoc } from '../domain/routing-config.js';
 
 /** Wire names of the system properties a condition can address (`$contentType` → `content-type`, …). */
-const SYSTEM_WIRE_NAMES: Readonly<Record<string, string>> = {
+export const SYSTEM_WIRE_NAMES: Readonly<Record<string, string>> = {
   contentType: 'content-type',
   contentEncoding: 'content-encoding',
   connectionDeviceId: 'iothub-connection-device-id',
