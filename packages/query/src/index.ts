@@ -16,3 +16,7 @@ import { parseExpression } from './parser.js';
 export function compileRoutingCondition(text: string): CompiledCondition {
   return compileCondition(parseExpression(text.trim() === '' ? 'true' : text, { dialect: 'routing' }));
 }
+export { parseSelect, pathText } from './select.js';
+export type { AggregateFn, Collection, SelectItem, SelectStatement } from './select.js';
+export { aggregatesSql, conditionSql, jsonbSql, SqlParams } from './sql.js';
+export type { SqlSchema, SqlValue } from './sql.js';

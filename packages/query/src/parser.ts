@@ -58,6 +58,11 @@ export class Parser {
     return this.tokens[this.i]!;
   }
 
+  /** The token `ahead` places after the current one (the end token past the end). */
+  lookahead(ahead: number): Token {
+    return this.tokens[Math.min(this.i + ahead, this.tokens.length - 1)]!;
+  }
+
   isKeyword(word: string, token = this.peek): boolean {
     return token.kind === 'ident' && token.text.toUpperCase() === word;
   }
