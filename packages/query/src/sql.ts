@@ -27,6 +27,10 @@ export interface SqlValue {
   readonly kind: 'text' | 'jsonb' | 'bool';
 }
 
+// a parameter marker: NUL never occurs in SQL this package writes, and query text never reaches it
+const MARK = String.fromCharCode(0);
+const MARKER = new RegExp(`${MARK}(\\d+)${MARK}`, 'g');
+
 /**
  * Bind parameters collected while compiling. `add` returns a marker; `render` turns the finished
  * SQL's markers into `$1…$n` in order of appearance and keeps only the values the SQL still uses
@@ -36,12 +40,12 @@ export class SqlParams {
   readonly #values: unknown[] = [];
   add(value: unknown): string {
     this.#values.push(value);
-    return `\u0000${this.#values.length - 1}\u0000`;
+    return `${MARK}${this.#values.length - 1}${MARK}`;
   }
   render(sql: string): { text: string; values: unknown[] } {
     const values: unknown[] = [];
     const placed = new Map<number, string>();
-    const text = sql.replace(/\u0000(\d+)\u0000/g, (_, i: string) => {
+    const text = sql.replace(MARKER, (_, i: string) => {
       const index = Number(i);
       let ph = placed.get(index);
       if (!ph) {
