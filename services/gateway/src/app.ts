@@ -12,6 +12,7 @@ import { closeGracefully, createRequestHandler, listenHttps } from './http/serve
 import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
 import { registerMethodRoutes } from './http/service-api/method-routes.js';
 import { registerTwinRoutes } from './http/service-api/twin-routes.js';
+import { registerQueryRoutes } from './http/service-api/query-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
 import { createRoutingClient } from './upstream/routing-client.js';
 import { registerRoutingRoutes } from './http/service-api/routing-routes.js';
@@ -119,6 +120,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
         return undefined;
       },
     );
+  const twinQueries = (req: { hub: string; query: string; pageSize: number; continuation: string }) => twin.query(req);
+  registerQueryRoutes(router, { twins: twinQueries, jobs: twinQueries, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });

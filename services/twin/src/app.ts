@@ -6,6 +6,7 @@ import { serveGrpc, twinV1 } from '@openiothub/proto';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { TwinConfig } from './config.js';
 import { TwinService } from './domain/twin-service.js';
+import { TwinQueryEngine } from './query/engine.js';
 import { twinHandlers } from './rpc/handlers.js';
 import { registryIdentities } from './rpc/registry-identities.js';
 import { TwinStore } from './store/twin-store.js';
@@ -45,7 +46,7 @@ export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Pr
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[twinV1.TwinServiceService, twinHandlers(service)]],
+    services: [[twinV1.TwinServiceService, twinHandlers(service, new TwinQueryEngine(pool))]],
     lifecycle,
     log,
   });

@@ -1,6 +1,7 @@
 import { type twinV1, unaryHandler } from '@openiothub/proto';
 import { ArgumentInvalidError } from '@openiothub/errors';
 import type { TwinKey, TwinService } from '../domain/twin-service.js';
+import type { TwinQueryEngine } from '../query/engine.js';
 
 function keyOf(k: twinV1.TwinKey | undefined): TwinKey {
   if (!k?.hub || !k.deviceId) throw new ArgumentInvalidError('hub and deviceId are required.');
@@ -13,7 +14,7 @@ function deviceOf(d: twinV1.DeviceContext | undefined) {
 }
 
 /** The gRPC TwinService implementation: translate, call the domain, translate back. */
-export function twinHandlers(svc: TwinService): twinV1.TwinServiceServer {
+export function twinHandlers(svc: TwinService, queries: TwinQueryEngine): twinV1.TwinServiceServer {
   return {
     getTwin: unaryHandler(async (req) => {
       const r = await svc.getTwin(keyOf(req.key));
@@ -29,5 +30,10 @@ export function twinHandlers(svc: TwinService): twinV1.TwinServiceServer {
     }),
     getDeviceTwin: unaryHandler(async (req) => ({ twinJson: JSON.stringify(await svc.getDeviceTwin(deviceOf(req.device))) })),
     patchReported: unaryHandler(async (req) => ({ reportedVersion: await svc.patchReported(deviceOf(req.device), req.patchJson) })),
+    query: unaryHandler(async (req) => {
+      if (!req.hub) throw new ArgumentInvalidError('hub is required.');
+      const page = await queries.query(req.hub, req.query, req.pageSize, req.continuation);
+      return { itemsJson: JSON.stringify(page.items), continuation: page.continuation, itemType: page.itemType };
+    }),
   };
 }

@@ -73,6 +73,26 @@ export interface PatchReportedResponse {
   reportedVersion: number;
 }
 
+export interface QueryRequest {
+  hub: string;
+  query: string;
+  /** rows per page (x-ms-max-item-count); 0 means the default, 100 */
+  pageSize: number;
+  /** the opaque token of the previous page (x-ms-continuation); empty for the first page */
+  continuation: string;
+}
+
+export interface QueryResponse {
+  /** a JSON array: twins for SELECT *, projected or aggregated rows otherwise */
+  itemsJson: string;
+  /** absent on the last page */
+  continuation?:
+    | string
+    | undefined;
+  /** x-ms-item-type: Twin, Raw or DeviceJob */
+  itemType: string;
+}
+
 function createBaseTwinKey(): TwinKey {
   return { hub: "", deviceId: "", moduleId: "" };
 }
@@ -971,6 +991,236 @@ export const PatchReportedResponse: MessageFns<PatchReportedResponse> = {
   },
 };
 
+function createBaseQueryRequest(): QueryRequest {
+  return { hub: "", query: "", pageSize: 0, continuation: "" };
+}
+
+export const QueryRequest: MessageFns<QueryRequest> = {
+  encode(message: QueryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.query !== "") {
+      writer.uint32(18).string(message.query);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.continuation !== "") {
+      writer.uint32(34).string(message.continuation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.query = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.continuation = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueryRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      query: isSet(object.query) ? globalThis.String(object.query) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      continuation: isSet(object.continuation) ? globalThis.String(object.continuation) : "",
+    };
+  },
+
+  toJSON(message: QueryRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.query !== "") {
+      obj.query = message.query;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.continuation !== "") {
+      obj.continuation = message.continuation;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QueryRequest>, I>>(base?: I): QueryRequest {
+    return QueryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QueryRequest>, I>>(object: I): QueryRequest {
+    const message = createBaseQueryRequest();
+    message.hub = object.hub ?? "";
+    message.query = object.query ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.continuation = object.continuation ?? "";
+    return message;
+  },
+};
+
+function createBaseQueryResponse(): QueryResponse {
+  return { itemsJson: "", continuation: undefined, itemType: "" };
+}
+
+export const QueryResponse: MessageFns<QueryResponse> = {
+  encode(message: QueryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.itemsJson !== "") {
+      writer.uint32(10).string(message.itemsJson);
+    }
+    if (message.continuation !== undefined) {
+      writer.uint32(18).string(message.continuation);
+    }
+    if (message.itemType !== "") {
+      writer.uint32(26).string(message.itemType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.itemsJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.continuation = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.itemType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueryResponse {
+    return {
+      itemsJson: isSet(object.itemsJson)
+        ? globalThis.String(object.itemsJson)
+        : isSet(object.items_json)
+        ? globalThis.String(object.items_json)
+        : "",
+      continuation: isSet(object.continuation) ? globalThis.String(object.continuation) : undefined,
+      itemType: isSet(object.itemType)
+        ? globalThis.String(object.itemType)
+        : isSet(object.item_type)
+        ? globalThis.String(object.item_type)
+        : "",
+    };
+  },
+
+  toJSON(message: QueryResponse): unknown {
+    const obj: any = {};
+    if (message.itemsJson !== "") {
+      obj.itemsJson = message.itemsJson;
+    }
+    if (message.continuation !== undefined) {
+      obj.continuation = message.continuation;
+    }
+    if (message.itemType !== "") {
+      obj.itemType = message.itemType;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QueryResponse>, I>>(base?: I): QueryResponse {
+    return QueryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QueryResponse>, I>>(object: I): QueryResponse {
+    const message = createBaseQueryResponse();
+    message.itemsJson = object.itemsJson ?? "";
+    message.continuation = object.continuation ?? undefined;
+    message.itemType = object.itemType ?? "";
+    return message;
+  },
+};
+
 /**
  * Device and module twins. Twin documents travel as JSON text: they are JSON by nature, and the
  * gateway serves them as JSON. Errors carry the IoT Hub error code name in trailer metadata
@@ -1029,6 +1279,19 @@ export const TwinServiceService = {
       Buffer.from(PatchReportedResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PatchReportedResponse => PatchReportedResponse.decode(value),
   },
+  /**
+   * One page of a twin query (FROM devices or devices.modules; devguide §16). Results are read
+   * from Postgres at the moment of the call: no index lag.
+   */
+  query: {
+    path: "/openiothub.twin.v1.TwinService/Query" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: QueryRequest): Buffer => Buffer.from(QueryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QueryRequest => QueryRequest.decode(value),
+    responseSerialize: (value: QueryResponse): Buffer => Buffer.from(QueryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): QueryResponse => QueryResponse.decode(value),
+  },
 } as const;
 
 export interface TwinServiceServer extends UntypedServiceImplementation {
@@ -1042,6 +1305,11 @@ export interface TwinServiceServer extends UntypedServiceImplementation {
   getDeviceTwin: handleUnaryCall<DeviceTwinRequest, DeviceTwinResponse>;
   /** Merge-patch reported properties from the device. */
   patchReported: handleUnaryCall<PatchReportedRequest, PatchReportedResponse>;
+  /**
+   * One page of a twin query (FROM devices or devices.modules; devguide §16). Results are read
+   * from Postgres at the moment of the call: no index lag.
+   */
+  query: handleUnaryCall<QueryRequest, QueryResponse>;
 }
 
 export interface TwinServiceClient extends Client {
@@ -1124,6 +1392,25 @@ export interface TwinServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PatchReportedResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * One page of a twin query (FROM devices or devices.modules; devguide §16). Results are read
+   * from Postgres at the moment of the call: no index lag.
+   */
+  query(
+    request: QueryRequest,
+    callback: (error: ServiceError | null, response: QueryResponse) => void,
+  ): ClientUnaryCall;
+  query(
+    request: QueryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: QueryResponse) => void,
+  ): ClientUnaryCall;
+  query(
+    request: QueryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: QueryResponse) => void,
   ): ClientUnaryCall;
 }
 
