@@ -1,5 +1,4 @@
-import type { NatsConnection } from '@openiothub/bus';
-import { invokeMethod, parseInvocation } from '../../methods/invoke.js';
+import { invokeMethod, parseInvocation, type NatsConnection } from '@openiothub/bus';
 import type { ServiceAuthorizer } from '../../auth/service-auth.js';
 import { parseJson, readBody } from '../body.js';
 import type { Handler, RequestContext, Router } from '../router.js';

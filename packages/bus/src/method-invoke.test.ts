@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInvocation } from './invoke.js';
+import { parseInvocation } from './method-invoke.js';
 
 describe('parseInvocation', () => {
   it('applies the defaults the SDK relies on', () => {

@@ -1,4 +1,6 @@
-import { subjects, type MethodReply, type MethodRequest, type NatsConnection } from '@openiothub/bus';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { MethodReply, MethodRequest } from './methods.js';
+import { subjects } from './subjects.js';
 import { ArgumentInvalidError, DomainError, domainErrorFromCode } from '@openiothub/errors';
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
 
@@ -42,7 +44,7 @@ const isNoResponders = (err: unknown) => err instanceof RequestError && err.isNo
 const isTimeout = (err: unknown) => err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
 
 /**
- * Invoke a direct method on whichever gateway process holds the identity. No holder: 404
+ * Invoke a direct method (REST `POST /twins/{id}/methods`, and the jobs service's method jobs) on whichever gateway process holds the identity. No holder: 404
  * DeviceNotOnline at once — or, with a connect timeout, ask again until it passes. No answer in
  * the response timeout: 504 GatewayTimeout.
  */
