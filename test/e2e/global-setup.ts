@@ -41,6 +41,9 @@ export default async function setup(project: TestProject) {
         ROUTING_LEASE_MS: '3000',
         // route this run's hub only: other test runs on the same NATS and Redis keep theirs
         ROUTING_HUBS: hubName,
+        // run this run's jobs only (integration tests run jobs of their own hubs in the same database)
+        JOBS_HUBS: hubName,
+        JOBS_POLL_MS: '100',
       },
     },
     ctx,

@@ -6,6 +6,7 @@ import { createRegistryApp, loadRegistryConfig } from '@openiothub/registry';
 import { createTwinApp, loadTwinConfig } from '@openiothub/twin';
 import { createMessagingApp, loadMessagingConfig } from '@openiothub/messaging';
 import { createRoutingApp, loadRoutingConfig } from '@openiothub/routing';
+import { createJobsApp, loadJobsConfig } from '@openiothub/jobs';
 import type { ServiceContext } from '@openiothub/runtime';
 import { resolveBackingServices } from './backing-services.js';
 import { ensureDevCertificates } from './certs.js';
@@ -18,7 +19,7 @@ export interface LocalHubInfo {
   /** The built-in endpoint for `@azure/event-hubs` (service policy). */
   readonly eventHubsConnectionString: string;
   readonly caCertPath: string;
-  readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number; readonly routingGrpc: number };
+  readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number; readonly routingGrpc: number; readonly jobsGrpc: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
 }
 
@@ -69,6 +70,10 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     }),
     ctx,
   );
+  const jobs = await createJobsApp(
+    loadJobsConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['JOBS_GRPC_PORT'] ?? '0', TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}` }),
+    ctx,
+  );
   const gateway = await createGatewayApp(
     loadGatewayConfig({
       ...shared,
@@ -78,6 +83,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
       TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}`,
       MESSAGING_GRPC_URL: `127.0.0.1:${messaging.grpcPort}`,
       ROUTING_GRPC_URL: `127.0.0.1:${routing.grpcPort}`,
+      JOBS_GRPC_URL: `127.0.0.1:${jobs.grpcPort}`,
       DEFAULT_HUB: hub,
     }),
     ctx,
@@ -92,7 +98,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
     eventHubsConnectionString: eventHubsConnectionString({ hostName, amqpPort: gateway.amqpPort, keyName: service.keyName, key: service.primaryKey, hub }),
     caCertPath: certs.caCertPath,
-    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort, routingGrpc: routing.grpcPort },
+    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort, routingGrpc: routing.grpcPort, jobsGrpc: jobs.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
   };
   await mkdir(dataDir, { recursive: true });

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
 import { HubInfo, LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import type { ServiceContext } from '@openiothub/runtime';
+import { connectClient, jobsV1 } from '@openiothub/proto';
 import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
 import { HubResolver } from './auth/hub-resolver.js';
@@ -13,6 +14,7 @@ import { registerRegistryRoutes } from './http/service-api/registry-routes.js';
 import { registerMethodRoutes } from './http/service-api/method-routes.js';
 import { registerTwinRoutes } from './http/service-api/twin-routes.js';
 import { registerQueryRoutes } from './http/service-api/query-routes.js';
+import { registerJobRoutes } from './http/service-api/job-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
 import { createRoutingClient } from './upstream/routing-client.js';
 import { registerRoutingRoutes } from './http/service-api/routing-routes.js';
@@ -53,6 +55,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   lifecycle.onStop('messaging-client', () => messaging.close());
   const routing = createRoutingClient(config.ROUTING_GRPC_URL);
   lifecycle.onStop('routing-client', () => routing.close());
+  const jobs = connectClient(jobsV1.JobsServiceClient, jobsV1.JobsServiceService, config.JOBS_GRPC_URL);
+  lifecycle.onStop('jobs-client', () => jobs.close());
   const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-gateway', streams: ['EVENTS'], lifecycle });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
   await redis.connect();
@@ -120,8 +124,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
         return undefined;
       },
     );
-  const twinQueries = (req: { hub: string; query: string; pageSize: number; continuation: string }) => twin.query(req);
-  registerQueryRoutes(router, { twins: twinQueries, jobs: twinQueries, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerQueryRoutes(router, { twins: (req) => twin.query(req), jobs: (req) => jobs.queryDeviceJobs(req), auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerJobRoutes(router, { jobs, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });

@@ -8,7 +8,8 @@ import { newTwin, type TwinState } from '../domain/twin.js';
 import { devices, modules, type Collection } from './collections.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 100;
+/** Internal callers (the jobs service listing a job's devices) may ask for big pages; the REST API caps at 100. */
+export const MAX_PAGE_SIZE = 10_000;
 
 export interface QueryPage {
   readonly items: unknown[];

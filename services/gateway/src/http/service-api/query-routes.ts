@@ -27,7 +27,8 @@ export function registerQueryRoutes(router: Router, deps: { twins: QueryBackend;
     const query = body && typeof body === 'object' ? body.query : undefined;
     if (typeof query !== 'string' || query.trim() === '') throw new ArgumentInvalidError('The body must be {"query": "SELECT … FROM devices …"}.');
     const sizeRaw = header(ctx.req.headers['x-ms-max-item-count']);
-    const pageSize = sizeRaw === undefined ? 0 : Number(sizeRaw);
+    // IoT Hub pages hold at most 100 rows, whatever the client asks
+    const pageSize = sizeRaw === undefined ? 0 : Math.min(Number(sizeRaw), MAX_PAGE_SIZE);
     if (sizeRaw !== undefined && (!/^\d+$/.test(sizeRaw) || pageSize < 1)) throw new ArgumentInvalidError('x-ms-max-item-count must be a positive integer.');
     let from: string;
     try {
@@ -44,4 +45,5 @@ export function registerQueryRoutes(router: Router, deps: { twins: QueryBackend;
   });
 }
 
+const MAX_PAGE_SIZE = 100;
 const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
