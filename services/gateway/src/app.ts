@@ -15,6 +15,7 @@ import { registerMethodRoutes } from './http/service-api/method-routes.js';
 import { registerTwinRoutes } from './http/service-api/twin-routes.js';
 import { registerQueryRoutes } from './http/service-api/query-routes.js';
 import { registerJobRoutes } from './http/service-api/job-routes.js';
+import { registerConfigurationRoutes } from './http/service-api/configuration-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
 import { createRoutingClient } from './upstream/routing-client.js';
 import { registerRoutingRoutes } from './http/service-api/routing-routes.js';
@@ -126,6 +127,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     );
   registerQueryRoutes(router, { twins: (req) => twin.query(req), jobs: (req) => jobs.queryDeviceJobs(req), auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerJobRoutes(router, { jobs, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerConfigurationRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });

@@ -7,6 +7,9 @@ import type { ServiceContext } from '@openiothub/runtime';
 import type { TwinConfig } from './config.js';
 import { TwinService } from './domain/twin-service.js';
 import { TwinQueryEngine } from './query/engine.js';
+import { ConfigurationReconciler } from './configurations/reconciler.js';
+import { ConfigurationService } from './configurations/service.js';
+import { ConfigurationStore } from './configurations/store.js';
 import { twinHandlers } from './rpc/handlers.js';
 import { registryIdentities } from './rpc/registry-identities.js';
 import { TwinStore } from './store/twin-store.js';
@@ -18,6 +21,7 @@ export interface TwinApp {
   readonly service: TwinService;
   readonly grpcPort: number;
   readonly relay: OutboxRelay;
+  readonly reconciler: ConfigurationReconciler;
 }
 
 /** Composition root: Postgres → store → domain → gRPC; NATS for pushes and events; registry for identities. */
@@ -43,13 +47,21 @@ export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Pr
   relay.start();
   lifecycle.onStop('outbox-relay', () => relay.stop());
 
+  const queries = new TwinQueryEngine(pool);
+  const configurationStore = new ConfigurationStore(pool);
+  const reconciler = new ConfigurationReconciler({ store: configurationStore, queries, twins: service, log, intervalMs: config.CONFIG_RECONCILE_MS });
+  service.onWrite = (hub) => reconciler.twinWritten(hub);
+  const configurations = new ConfigurationService({ store: configurationStore, queries, reconciler, twins: service });
+  reconciler.start();
+  lifecycle.onStop('configuration-reconciler', () => reconciler.stop());
+
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[twinV1.TwinServiceService, twinHandlers(service, new TwinQueryEngine(pool))]],
+    services: [[twinV1.TwinServiceService, twinHandlers(service, queries, configurations)]],
     lifecycle,
     log,
   });
   log.info({ grpcPort }, 'twin service listening');
-  return { service, grpcPort, relay };
+  return { service, grpcPort, relay, reconciler };
 }

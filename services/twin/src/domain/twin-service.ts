@@ -1,6 +1,8 @@
 import { ArgumentInvalidError, PreconditionFailedError } from '@openiothub/errors';
 import type { OutboxEvent } from '@openiothub/postgres';
 import type { TwinStore } from '../store/twin-store.js';
+import type { ActiveConfiguration } from '../configurations/plan.js';
+import { planTwin } from '../configurations/plan.js';
 import { twinChangeEvent } from './events.js';
 import type { JsonObject } from './limits.js';
 import { applyReplace, applyReported, applyUpdate, deviceView, etagMatches, sectionsView, twinEtag, type TwinChange, type TwinState } from './twin.js';
@@ -50,12 +52,42 @@ export class TwinService {
   readonly #identities: IdentitySource;
   readonly #push: DesiredPush;
   readonly #now: () => Date;
+  #onWrite: (hub: string) => void = () => undefined;
 
   constructor(opts: { store: TwinStore; identities: IdentitySource; push: DesiredPush; now?: () => Date }) {
     this.#store = opts.store;
     this.#identities = opts.identities;
     this.#push = opts.push;
     this.#now = opts.now ?? (() => new Date());
+  }
+
+  /** Called after every service or device write (the configuration reconciler re-checks membership). */
+  set onWrite(fn: (hub: string) => void) {
+    this.#onWrite = fn;
+  }
+
+  /**
+   * Brings one device twin in line with the hub's configurations (plan.ts), under its row lock:
+   * records membership and owned paths, and writes the desired patch as a service update would
+   * (new `$version`, event, push to the device). Resolves whether anything changed.
+   */
+  async reconcileConfigurations(id: IdentityInfo, hub: string, active: readonly ActiveConfiguration[]): Promise<boolean> {
+    const key = { hub, deviceId: id.deviceId, moduleId: '' };
+    const at = this.#now().toISOString();
+    let change: TwinChange | undefined;
+    let changed = false;
+    const state = await this.#store.modify({ ...key, generationId: id.generationId }, at, (s) => {
+      const plan = planTwin(s, serviceView(id, s), active);
+      if (!plan) return undefined;
+      changed = true;
+      s.configurations = plan.configurations;
+      s.configPaths = plan.configPaths;
+      if (!plan.desiredPatch) return [];
+      change = applyUpdate(s, { properties: { desired: plan.desiredPatch } }, at);
+      return [this.#event(key, change, s, at)];
+    });
+    if (change?.desired && Object.keys(change.desired).length > 0) this.#push(hub, id.deviceId, '', { ...change.desired, $version: state.desiredVersion });
+    return changed;
   }
 
   async getTwin(key: TwinKey): Promise<{ twin: JsonObject; etag: string }> {
@@ -86,6 +118,7 @@ export class TwinService {
     if (change?.desired && Object.keys(change.desired).length > 0) {
       this.#push(key.hub, key.deviceId, key.moduleId, { ...change.desired, $version: state.desiredVersion });
     }
+    this.#onWrite(key.hub);
     return { twin: serviceView(id, state), etag: twinEtag(state.etagVersion) };
   }
 
@@ -109,6 +142,7 @@ export class TwinService {
       if (ctx.modelId) s.modelId = ctx.modelId;
       return [this.#event(ctx, change, s, at)];
     });
+    this.#onWrite(ctx.hub);
     return state.reportedVersion;
   }
 
@@ -135,6 +169,7 @@ export function serviceView(id: IdentityInfo, state: TwinState): JsonObject {
     modelId: state.modelId,
     version: state.version,
     ...sectionsView(state),
+    ...(Object.keys(state.configurations).length > 0 ? { configurations: state.configurations } : {}),
     ...(id.moduleId ? {} : { capabilities: { iotEdge: id.iotEdge } }),
   };
 }

@@ -16,6 +16,10 @@ export interface TwinState {
   /** Increments on tags/desired writes only: reported updates must not break the service's If-Match (scenario 14). */
   etagVersion: number;
   modelId: string;
+  /** Automatic device configurations targeting this twin: `{cfgId: {status: 'Applied' | 'Targeted'}}` (shown as `configurations`). */
+  configurations: Record<string, { status: string }>;
+  /** Which configuration wrote each desired path it owns (`properties.desired.a.b` → cfgId), to remove it when that stops. */
+  configPaths: Record<string, string>;
 }
 
 /** What a write changed, for the desired push and the twin-change event. */
@@ -40,6 +44,8 @@ export function newTwin(at: string): TwinState {
     version: 1,
     etagVersion: 1,
     modelId: '',
+    configurations: {},
+    configPaths: {},
   };
 }
 

@@ -65,6 +65,8 @@ function schemaFor(x: 'd' | 'm'): SqlSchema {
         return segs.length === 1 && String(segs[0]).toLowerCase() === 'iotedge' ? { sql: 'to_jsonb(d.iot_edge)', kind: 'jsonb' } : undefined;
       }
       if (root === 'tags') return { sql: at('t.tags', segs), kind: 'jsonb' };
+      // configurations.[[firmware285]].status = 'Applied' (automatic device configurations)
+      if (root === 'configurations') return { sql: at('t.configurations', segs), kind: 'jsonb' };
       if (root === 'properties') {
         if (segs.length === 0) return { sql: `'{}'::jsonb`, kind: 'jsonb' }; // defined; never equal to anything
         const section = String(segs[0]).toLowerCase();
@@ -87,7 +89,7 @@ function schemaFor(x: 'd' | 'm'): SqlSchema {
 }
 
 const TWIN_COLUMNS =
-  't.tags, t.desired, t.desired_meta, t.desired_version, t.reported, t.reported_meta, t.reported_version, t.version, t.etag_version, t.model_id';
+  't.tags, t.desired, t.desired_meta, t.desired_version, t.reported, t.reported_meta, t.reported_version, t.version, t.etag_version, t.model_id, t.configurations';
 
 export const devices: Collection = {
   from:
@@ -97,7 +99,7 @@ export const devices: Collection = {
   key: ['d.device_id'],
   schema: schemaFor('d'),
   columns:
-    "d.device_id, '' AS module_id, d.version AS identity_version, d.status, d.status_reason, d.status_updated_time, d.connection_state," +
+    "d.device_id, '' AS module_id, d.generation_id, d.version AS identity_version, d.status, d.status_reason, d.status_updated_time, d.connection_state," +
     ' d.last_activity_time, d.c2d_message_count, d.auth_type, d.primary_thumbprint, d.secondary_thumbprint, d.iot_edge, d.created_at, ' +
     TWIN_COLUMNS,
 };
@@ -110,7 +112,7 @@ export const modules: Collection = {
   key: ['m.device_id', 'm.module_id'],
   schema: schemaFor('m'),
   columns:
-    'm.device_id, m.module_id, m.version AS identity_version, d.status, d.status_reason, d.status_updated_time, m.connection_state,' +
+    'm.device_id, m.module_id, m.generation_id, m.version AS identity_version, d.status, d.status_reason, d.status_updated_time, m.connection_state,' +
     ' m.last_activity_time, m.c2d_message_count, m.auth_type, m.primary_thumbprint, m.secondary_thumbprint, false AS iot_edge, d.created_at, ' +
     TWIN_COLUMNS,
 };

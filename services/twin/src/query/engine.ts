@@ -1,9 +1,9 @@
 import { ArgumentInvalidError } from '@openiothub/errors';
 import type { Pool } from '@openiothub/postgres';
-import { aggregatesSql, conditionSql, jsonbSql, parseSelect, QuerySyntaxError, SqlParams, type SelectItem, type SelectStatement } from '@openiothub/query';
+import { aggregatesSql, conditionSql, jsonbSql, parseSelect, QuerySyntaxError, SqlParams, type SelectItem, type SelectStatement, type SqlSchema } from '@openiothub/query';
 import type { JsonObject } from '../domain/limits.js';
 import type { Metadata } from '../domain/merge.js';
-import { serviceView } from '../domain/twin-service.js';
+import { serviceView, type IdentityInfo } from '../domain/twin-service.js';
 import { newTwin, type TwinState } from '../domain/twin.js';
 import { devices, modules, type Collection } from './collections.js';
 
@@ -56,6 +56,30 @@ export class TwinQueryEngine {
     return stmt.aggregated ? this.#aggregates(hub, stmt, collection, cursor, limit) : this.#rows(hub, stmt, collection, cursor, limit);
   }
 
+  /** How many devices a `SELECT … FROM devices [WHERE …]` query selects (configuration metrics). */
+  async count(hub: string, text: string): Promise<number> {
+    const stmt = parseQuery(text);
+    if (stmt.from !== 'devices') throw new ArgumentInvalidError('Only queries on devices can be counted.');
+    const params = new SqlParams();
+    const where = [`${devices.hub} = ${params.add(hub)}`];
+    if (stmt.where) where.push(conditionSql(stmt.where, devices.schema, params));
+    const q = params.render(`SELECT count(*) AS n FROM ${devices.from} WHERE ${where.join(' AND ')}`);
+    const { rows } = await this.pool.query<{ n: string }>(q.text, q.values);
+    return Number(rows[0]!.n);
+  }
+
+  /**
+   * Device rows (identity columns and twin) of a hub matching a SQL condition built by `where`
+   * with this collection's schema, after `afterDeviceId`, in device-id order: the configuration
+   * reconciler's candidates.
+   */
+  async deviceRows(hub: string, where: (schema: SqlSchema, params: SqlParams) => string, afterDeviceId: string, limit: number): Promise<Row[]> {
+    const params = new SqlParams();
+    const text = `SELECT ${devices.columns} FROM ${devices.from} WHERE ${devices.hub} = ${params.add(hub)} AND d.device_id > ${params.add(afterDeviceId)}::text AND (${where(devices.schema, params)}) ORDER BY d.device_id LIMIT ${limit}`;
+    const q = params.render(text);
+    return (await this.pool.query<Row>(q.text, q.values)).rows;
+  }
+
   async #rows(hub: string, stmt: SelectStatement, c: Collection, cursor: Cursor, limit: number): Promise<QueryPage> {
     const params = new SqlParams();
     const where = [`${c.hub} = ${params.add(hub)}`];
@@ -101,10 +125,29 @@ export class TwinQueryEngine {
   }
 }
 
-type Row = Record<string, unknown> & { device_id: string; module_id: string };
+export type Row = Record<string, unknown> & { device_id: string; module_id: string };
 
 const NEVER = '0001-01-01T00:00:00Z';
 const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : NEVER);
+
+/** The identity fields of a twin, from a query row (the registry's columns). */
+export function identityOf(r: Row): IdentityInfo {
+  return {
+    deviceId: r.device_id,
+    moduleId: r.module_id,
+    generationId: r['generation_id'] as string,
+    deviceEtag: Buffer.from(String(r['identity_version'])).toString('base64'),
+    status: r['status'] as string,
+    statusReason: r['status_reason'] as string,
+    statusUpdateTime: iso(r['status_updated_time']),
+    connectionState: r['connection_state'] as string,
+    lastActivityTime: iso(r['last_activity_time']),
+    cloudToDeviceMessageCount: Number(r['c2d_message_count']),
+    authenticationType: r['auth_type'] as string,
+    x509Thumbprint: { primaryThumbprint: (r['primary_thumbprint'] as string) || null, secondaryThumbprint: (r['secondary_thumbprint'] as string) || null },
+    iotEdge: Boolean(r['iot_edge']),
+  };
+}
 
 /** The twin exactly as GET /twins/{id} shows it, from one query row. */
 function renderTwin(r: Row): JsonObject {
@@ -122,25 +165,10 @@ function renderTwin(r: Row): JsonObject {
         version: Number(r['version']),
         etagVersion: Number(r['etag_version']),
         modelId: r['model_id'] as string,
+        configurations: r['configurations'] as TwinState['configurations'],
+        configPaths: {},
       };
-  return serviceView(
-    {
-      deviceId: r.device_id,
-      moduleId: r.module_id,
-      generationId: '',
-      deviceEtag: Buffer.from(String(r['identity_version'])).toString('base64'),
-      status: r['status'] as string,
-      statusReason: r['status_reason'] as string,
-      statusUpdateTime: iso(r['status_updated_time']),
-      connectionState: r['connection_state'] as string,
-      lastActivityTime: iso(r['last_activity_time']),
-      cloudToDeviceMessageCount: Number(r['c2d_message_count']),
-      authenticationType: r['auth_type'] as string,
-      x509Thumbprint: { primaryThumbprint: (r['primary_thumbprint'] as string) || null, secondaryThumbprint: (r['secondary_thumbprint'] as string) || null },
-      iotEdge: Boolean(r['iot_edge']),
-    },
-    state,
-  );
+  return serviceView(identityOf(r), state);
 }
 
 /** A projection row: each named property (root names case-insensitively), missing ones left out. */

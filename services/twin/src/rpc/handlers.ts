@@ -2,6 +2,7 @@ import { type twinV1, unaryHandler } from '@openiothub/proto';
 import { ArgumentInvalidError } from '@openiothub/errors';
 import type { TwinKey, TwinService } from '../domain/twin-service.js';
 import type { TwinQueryEngine } from '../query/engine.js';
+import type { ConfigurationService } from '../configurations/service.js';
 
 function keyOf(k: twinV1.TwinKey | undefined): TwinKey {
   if (!k?.hub || !k.deviceId) throw new ArgumentInvalidError('hub and deviceId are required.');
@@ -14,7 +15,11 @@ function deviceOf(d: twinV1.DeviceContext | undefined) {
 }
 
 /** The gRPC TwinService implementation: translate, call the domain, translate back. */
-export function twinHandlers(svc: TwinService, queries: TwinQueryEngine): twinV1.TwinServiceServer {
+export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configurations: ConfigurationService): twinV1.TwinServiceServer {
+  const hubOf = (hub: string) => {
+    if (!hub) throw new ArgumentInvalidError('hub is required.');
+    return hub;
+  };
   return {
     getTwin: unaryHandler(async (req) => {
       const r = await svc.getTwin(keyOf(req.key));
@@ -31,9 +36,19 @@ export function twinHandlers(svc: TwinService, queries: TwinQueryEngine): twinV1
     getDeviceTwin: unaryHandler(async (req) => ({ twinJson: JSON.stringify(await svc.getDeviceTwin(deviceOf(req.device))) })),
     patchReported: unaryHandler(async (req) => ({ reportedVersion: await svc.patchReported(deviceOf(req.device), req.patchJson) })),
     query: unaryHandler(async (req) => {
-      if (!req.hub) throw new ArgumentInvalidError('hub is required.');
-      const page = await queries.query(req.hub, req.query, req.pageSize, req.continuation);
+      const page = await queries.query(hubOf(req.hub), req.query, req.pageSize, req.continuation);
       return { itemsJson: JSON.stringify(page.items), continuation: page.continuation, itemType: page.itemType };
+    }),
+    putConfiguration: unaryHandler(async (req) => ({ configurationJson: JSON.stringify(await configurations.put(hubOf(req.hub), req.id, req.configurationJson, req.ifMatch)) })),
+    getConfiguration: unaryHandler(async (req) => ({ configurationJson: JSON.stringify(await configurations.get(hubOf(req.hub), req.id)) })),
+    listConfigurations: unaryHandler(async (req) => ({ itemsJson: JSON.stringify(await configurations.list(hubOf(req.hub), req.top)) })),
+    deleteConfiguration: unaryHandler(async (req) => {
+      await configurations.delete(hubOf(req.hub), req.id, req.ifMatch);
+      return {};
+    }),
+    applyConfigurationContent: unaryHandler(async (req) => {
+      await configurations.applyContent(hubOf(req.hub), req.deviceId, req.contentJson);
+      return {};
     }),
   };
 }

@@ -39,6 +39,8 @@ function toState(r: Row): TwinState {
     version: Number(r['version']),
     etagVersion: Number(r['etag_version']),
     modelId: r['model_id'] as string,
+    configurations: r['configurations'] as TwinState['configurations'],
+    configPaths: r['config_paths'] as TwinState['configPaths'],
   };
 }
 
@@ -177,7 +179,8 @@ export class TwinStore {
            VALUES ($1, $2, $3, $4, '{}', '{}', $5, 1, '{}', $5, 1, 1, 1)
            ON CONFLICT (hub, device_id, module_id) DO UPDATE
              SET generation_id = EXCLUDED.generation_id, model_id = '', tags = '{}', desired = '{}', desired_meta = EXCLUDED.desired_meta,
-                 desired_version = 1, reported = '{}', reported_meta = EXCLUDED.reported_meta, reported_version = 1, version = 1, etag_version = 1
+                 desired_version = 1, reported = '{}', reported_meta = EXCLUDED.reported_meta, reported_version = 1, version = 1, etag_version = 1,
+                 configurations = '{}', config_paths = '{}'
              WHERE twin.twins.generation_id <> EXCLUDED.generation_id`,
           [ref.hub, ref.deviceId, ref.moduleId, ref.generationId, meta],
         );
@@ -197,11 +200,12 @@ export class TwinStore {
       name: 'twin-write-batch',
       text: `UPDATE twin.twins t SET model_id = v.model_id, tags = v.tags, desired = v.desired, desired_meta = v.desired_meta,
               desired_version = v.desired_version, reported = v.reported, reported_meta = v.reported_meta,
-              reported_version = v.reported_version, version = v.version, etag_version = v.etag_version
+              reported_version = v.reported_version, version = v.version, etag_version = v.etag_version,
+              configurations = v.configurations, config_paths = v.config_paths
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::bigint[],
-                     $9::jsonb[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bigint[])
+                     $9::jsonb[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bigint[], $14::jsonb[], $15::jsonb[])
            AS v(hub, device_id, module_id, model_id, tags, desired, desired_meta, desired_version, reported, reported_meta,
-                reported_version, version, etag_version)
+                reported_version, version, etag_version, configurations, config_paths)
         WHERE t.hub = v.hub AND t.device_id = v.device_id AND t.module_id = v.module_id`,
       values: [
         col((_s, r) => r.hub),
@@ -217,6 +221,8 @@ export class TwinStore {
         col((s) => s.reportedVersion),
         col((s) => s.version),
         col((s) => s.etagVersion),
+        col((s) => JSON.stringify(s.configurations)),
+        col((s) => JSON.stringify(s.configPaths)),
       ],
     });
   }

@@ -93,6 +93,51 @@ export interface QueryResponse {
   itemType: string;
 }
 
+export interface PutConfigurationRequest {
+  hub: string;
+  id: string;
+  configurationJson: string;
+  ifMatch?: string | undefined;
+}
+
+export interface ConfigurationRequest {
+  hub: string;
+  id: string;
+}
+
+export interface ConfigurationResponse {
+  /** with current metric results */
+  configurationJson: string;
+}
+
+export interface ListConfigurationsRequest {
+  hub: string;
+  /** 0: all (at most 100 exist) */
+  top: number;
+}
+
+export interface ListConfigurationsResponse {
+  itemsJson: string;
+}
+
+export interface DeleteConfigurationRequest {
+  hub: string;
+  id: string;
+  ifMatch?: string | undefined;
+}
+
+export interface DeleteConfigurationResponse {
+}
+
+export interface ApplyConfigurationContentRequest {
+  hub: string;
+  deviceId: string;
+  contentJson: string;
+}
+
+export interface ApplyConfigurationContentResponse {
+}
+
 function createBaseTwinKey(): TwinKey {
   return { hub: "", deviceId: "", moduleId: "" };
 }
@@ -1221,6 +1266,773 @@ export const QueryResponse: MessageFns<QueryResponse> = {
   },
 };
 
+function createBasePutConfigurationRequest(): PutConfigurationRequest {
+  return { hub: "", id: "", configurationJson: "", ifMatch: undefined };
+}
+
+export const PutConfigurationRequest: MessageFns<PutConfigurationRequest> = {
+  encode(message: PutConfigurationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.configurationJson !== "") {
+      writer.uint32(26).string(message.configurationJson);
+    }
+    if (message.ifMatch !== undefined) {
+      writer.uint32(34).string(message.ifMatch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutConfigurationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutConfigurationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.configurationJson = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ifMatch = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutConfigurationRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      configurationJson: isSet(object.configurationJson)
+        ? globalThis.String(object.configurationJson)
+        : isSet(object.configuration_json)
+        ? globalThis.String(object.configuration_json)
+        : "",
+      ifMatch: isSet(object.ifMatch)
+        ? globalThis.String(object.ifMatch)
+        : isSet(object.if_match)
+        ? globalThis.String(object.if_match)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PutConfigurationRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.configurationJson !== "") {
+      obj.configurationJson = message.configurationJson;
+    }
+    if (message.ifMatch !== undefined) {
+      obj.ifMatch = message.ifMatch;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutConfigurationRequest>, I>>(base?: I): PutConfigurationRequest {
+    return PutConfigurationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutConfigurationRequest>, I>>(object: I): PutConfigurationRequest {
+    const message = createBasePutConfigurationRequest();
+    message.hub = object.hub ?? "";
+    message.id = object.id ?? "";
+    message.configurationJson = object.configurationJson ?? "";
+    message.ifMatch = object.ifMatch ?? undefined;
+    return message;
+  },
+};
+
+function createBaseConfigurationRequest(): ConfigurationRequest {
+  return { hub: "", id: "" };
+}
+
+export const ConfigurationRequest: MessageFns<ConfigurationRequest> = {
+  encode(message: ConfigurationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigurationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigurationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigurationRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: ConfigurationRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfigurationRequest>, I>>(base?: I): ConfigurationRequest {
+    return ConfigurationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfigurationRequest>, I>>(object: I): ConfigurationRequest {
+    const message = createBaseConfigurationRequest();
+    message.hub = object.hub ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseConfigurationResponse(): ConfigurationResponse {
+  return { configurationJson: "" };
+}
+
+export const ConfigurationResponse: MessageFns<ConfigurationResponse> = {
+  encode(message: ConfigurationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.configurationJson !== "") {
+      writer.uint32(10).string(message.configurationJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigurationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigurationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.configurationJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigurationResponse {
+    return {
+      configurationJson: isSet(object.configurationJson)
+        ? globalThis.String(object.configurationJson)
+        : isSet(object.configuration_json)
+        ? globalThis.String(object.configuration_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ConfigurationResponse): unknown {
+    const obj: any = {};
+    if (message.configurationJson !== "") {
+      obj.configurationJson = message.configurationJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfigurationResponse>, I>>(base?: I): ConfigurationResponse {
+    return ConfigurationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfigurationResponse>, I>>(object: I): ConfigurationResponse {
+    const message = createBaseConfigurationResponse();
+    message.configurationJson = object.configurationJson ?? "";
+    return message;
+  },
+};
+
+function createBaseListConfigurationsRequest(): ListConfigurationsRequest {
+  return { hub: "", top: 0 };
+}
+
+export const ListConfigurationsRequest: MessageFns<ListConfigurationsRequest> = {
+  encode(message: ListConfigurationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.top !== 0) {
+      writer.uint32(16).int32(message.top);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConfigurationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConfigurationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.top = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListConfigurationsRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      top: isSet(object.top) ? globalThis.Number(object.top) : 0,
+    };
+  },
+
+  toJSON(message: ListConfigurationsRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.top !== 0) {
+      obj.top = Math.round(message.top);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListConfigurationsRequest>, I>>(base?: I): ListConfigurationsRequest {
+    return ListConfigurationsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListConfigurationsRequest>, I>>(object: I): ListConfigurationsRequest {
+    const message = createBaseListConfigurationsRequest();
+    message.hub = object.hub ?? "";
+    message.top = object.top ?? 0;
+    return message;
+  },
+};
+
+function createBaseListConfigurationsResponse(): ListConfigurationsResponse {
+  return { itemsJson: "" };
+}
+
+export const ListConfigurationsResponse: MessageFns<ListConfigurationsResponse> = {
+  encode(message: ListConfigurationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.itemsJson !== "") {
+      writer.uint32(10).string(message.itemsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConfigurationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConfigurationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.itemsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListConfigurationsResponse {
+    return {
+      itemsJson: isSet(object.itemsJson)
+        ? globalThis.String(object.itemsJson)
+        : isSet(object.items_json)
+        ? globalThis.String(object.items_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ListConfigurationsResponse): unknown {
+    const obj: any = {};
+    if (message.itemsJson !== "") {
+      obj.itemsJson = message.itemsJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListConfigurationsResponse>, I>>(base?: I): ListConfigurationsResponse {
+    return ListConfigurationsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListConfigurationsResponse>, I>>(object: I): ListConfigurationsResponse {
+    const message = createBaseListConfigurationsResponse();
+    message.itemsJson = object.itemsJson ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteConfigurationRequest(): DeleteConfigurationRequest {
+  return { hub: "", id: "", ifMatch: undefined };
+}
+
+export const DeleteConfigurationRequest: MessageFns<DeleteConfigurationRequest> = {
+  encode(message: DeleteConfigurationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.ifMatch !== undefined) {
+      writer.uint32(26).string(message.ifMatch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteConfigurationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteConfigurationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ifMatch = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteConfigurationRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      ifMatch: isSet(object.ifMatch)
+        ? globalThis.String(object.ifMatch)
+        : isSet(object.if_match)
+        ? globalThis.String(object.if_match)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeleteConfigurationRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.ifMatch !== undefined) {
+      obj.ifMatch = message.ifMatch;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteConfigurationRequest>, I>>(base?: I): DeleteConfigurationRequest {
+    return DeleteConfigurationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteConfigurationRequest>, I>>(object: I): DeleteConfigurationRequest {
+    const message = createBaseDeleteConfigurationRequest();
+    message.hub = object.hub ?? "";
+    message.id = object.id ?? "";
+    message.ifMatch = object.ifMatch ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteConfigurationResponse(): DeleteConfigurationResponse {
+  return {};
+}
+
+export const DeleteConfigurationResponse: MessageFns<DeleteConfigurationResponse> = {
+  encode(_: DeleteConfigurationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteConfigurationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteConfigurationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteConfigurationResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteConfigurationResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteConfigurationResponse>, I>>(base?: I): DeleteConfigurationResponse {
+    return DeleteConfigurationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteConfigurationResponse>, I>>(_: I): DeleteConfigurationResponse {
+    const message = createBaseDeleteConfigurationResponse();
+    return message;
+  },
+};
+
+function createBaseApplyConfigurationContentRequest(): ApplyConfigurationContentRequest {
+  return { hub: "", deviceId: "", contentJson: "" };
+}
+
+export const ApplyConfigurationContentRequest: MessageFns<ApplyConfigurationContentRequest> = {
+  encode(message: ApplyConfigurationContentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.contentJson !== "") {
+      writer.uint32(26).string(message.contentJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApplyConfigurationContentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApplyConfigurationContentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.contentJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApplyConfigurationContentRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      contentJson: isSet(object.contentJson)
+        ? globalThis.String(object.contentJson)
+        : isSet(object.content_json)
+        ? globalThis.String(object.content_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ApplyConfigurationContentRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.contentJson !== "") {
+      obj.contentJson = message.contentJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApplyConfigurationContentRequest>, I>>(
+    base?: I,
+  ): ApplyConfigurationContentRequest {
+    return ApplyConfigurationContentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApplyConfigurationContentRequest>, I>>(
+    object: I,
+  ): ApplyConfigurationContentRequest {
+    const message = createBaseApplyConfigurationContentRequest();
+    message.hub = object.hub ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.contentJson = object.contentJson ?? "";
+    return message;
+  },
+};
+
+function createBaseApplyConfigurationContentResponse(): ApplyConfigurationContentResponse {
+  return {};
+}
+
+export const ApplyConfigurationContentResponse: MessageFns<ApplyConfigurationContentResponse> = {
+  encode(_: ApplyConfigurationContentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApplyConfigurationContentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApplyConfigurationContentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ApplyConfigurationContentResponse {
+    return {};
+  },
+
+  toJSON(_: ApplyConfigurationContentResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApplyConfigurationContentResponse>, I>>(
+    base?: I,
+  ): ApplyConfigurationContentResponse {
+    return ApplyConfigurationContentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApplyConfigurationContentResponse>, I>>(
+    _: I,
+  ): ApplyConfigurationContentResponse {
+    const message = createBaseApplyConfigurationContentResponse();
+    return message;
+  },
+};
+
 /**
  * Device and module twins. Twin documents travel as JSON text: they are JSON by nature, and the
  * gateway serves them as JSON. Errors carry the IoT Hub error code name in trailer metadata
@@ -1292,6 +2104,67 @@ export const TwinServiceService = {
     responseSerialize: (value: QueryResponse): Buffer => Buffer.from(QueryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): QueryResponse => QueryResponse.decode(value),
   },
+  /**
+   * Automatic device configurations (PUT/GET/DELETE /configurations/{id}, GET /configurations).
+   * Without if_match a put creates (409 if the id exists); with it, it updates.
+   */
+  putConfiguration: {
+    path: "/openiothub.twin.v1.TwinService/PutConfiguration" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutConfigurationRequest): Buffer =>
+      Buffer.from(PutConfigurationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutConfigurationRequest => PutConfigurationRequest.decode(value),
+    responseSerialize: (value: ConfigurationResponse): Buffer =>
+      Buffer.from(ConfigurationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfigurationResponse => ConfigurationResponse.decode(value),
+  },
+  getConfiguration: {
+    path: "/openiothub.twin.v1.TwinService/GetConfiguration" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConfigurationRequest): Buffer => Buffer.from(ConfigurationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConfigurationRequest => ConfigurationRequest.decode(value),
+    responseSerialize: (value: ConfigurationResponse): Buffer =>
+      Buffer.from(ConfigurationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfigurationResponse => ConfigurationResponse.decode(value),
+  },
+  listConfigurations: {
+    path: "/openiothub.twin.v1.TwinService/ListConfigurations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListConfigurationsRequest): Buffer =>
+      Buffer.from(ListConfigurationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListConfigurationsRequest => ListConfigurationsRequest.decode(value),
+    responseSerialize: (value: ListConfigurationsResponse): Buffer =>
+      Buffer.from(ListConfigurationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListConfigurationsResponse => ListConfigurationsResponse.decode(value),
+  },
+  deleteConfiguration: {
+    path: "/openiothub.twin.v1.TwinService/DeleteConfiguration" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteConfigurationRequest): Buffer =>
+      Buffer.from(DeleteConfigurationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteConfigurationRequest => DeleteConfigurationRequest.decode(value),
+    responseSerialize: (value: DeleteConfigurationResponse): Buffer =>
+      Buffer.from(DeleteConfigurationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteConfigurationResponse => DeleteConfigurationResponse.decode(value),
+  },
+  /** POST /devices/{id}/applyConfigurationContent: deviceContent and/or modulesContent, once. */
+  applyConfigurationContent: {
+    path: "/openiothub.twin.v1.TwinService/ApplyConfigurationContent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApplyConfigurationContentRequest): Buffer =>
+      Buffer.from(ApplyConfigurationContentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApplyConfigurationContentRequest =>
+      ApplyConfigurationContentRequest.decode(value),
+    responseSerialize: (value: ApplyConfigurationContentResponse): Buffer =>
+      Buffer.from(ApplyConfigurationContentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApplyConfigurationContentResponse =>
+      ApplyConfigurationContentResponse.decode(value),
+  },
 } as const;
 
 export interface TwinServiceServer extends UntypedServiceImplementation {
@@ -1310,6 +2183,16 @@ export interface TwinServiceServer extends UntypedServiceImplementation {
    * from Postgres at the moment of the call: no index lag.
    */
   query: handleUnaryCall<QueryRequest, QueryResponse>;
+  /**
+   * Automatic device configurations (PUT/GET/DELETE /configurations/{id}, GET /configurations).
+   * Without if_match a put creates (409 if the id exists); with it, it updates.
+   */
+  putConfiguration: handleUnaryCall<PutConfigurationRequest, ConfigurationResponse>;
+  getConfiguration: handleUnaryCall<ConfigurationRequest, ConfigurationResponse>;
+  listConfigurations: handleUnaryCall<ListConfigurationsRequest, ListConfigurationsResponse>;
+  deleteConfiguration: handleUnaryCall<DeleteConfigurationRequest, DeleteConfigurationResponse>;
+  /** POST /devices/{id}/applyConfigurationContent: deviceContent and/or modulesContent, once. */
+  applyConfigurationContent: handleUnaryCall<ApplyConfigurationContentRequest, ApplyConfigurationContentResponse>;
 }
 
 export interface TwinServiceClient extends Client {
@@ -1411,6 +2294,86 @@ export interface TwinServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: QueryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Automatic device configurations (PUT/GET/DELETE /configurations/{id}, GET /configurations).
+   * Without if_match a put creates (409 if the id exists); with it, it updates.
+   */
+  putConfiguration(
+    request: PutConfigurationRequest,
+    callback: (error: ServiceError | null, response: ConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  putConfiguration(
+    request: PutConfigurationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  putConfiguration(
+    request: PutConfigurationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  getConfiguration(
+    request: ConfigurationRequest,
+    callback: (error: ServiceError | null, response: ConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  getConfiguration(
+    request: ConfigurationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  getConfiguration(
+    request: ConfigurationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  listConfigurations(
+    request: ListConfigurationsRequest,
+    callback: (error: ServiceError | null, response: ListConfigurationsResponse) => void,
+  ): ClientUnaryCall;
+  listConfigurations(
+    request: ListConfigurationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListConfigurationsResponse) => void,
+  ): ClientUnaryCall;
+  listConfigurations(
+    request: ListConfigurationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListConfigurationsResponse) => void,
+  ): ClientUnaryCall;
+  deleteConfiguration(
+    request: DeleteConfigurationRequest,
+    callback: (error: ServiceError | null, response: DeleteConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  deleteConfiguration(
+    request: DeleteConfigurationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  deleteConfiguration(
+    request: DeleteConfigurationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteConfigurationResponse) => void,
+  ): ClientUnaryCall;
+  /** POST /devices/{id}/applyConfigurationContent: deviceContent and/or modulesContent, once. */
+  applyConfigurationContent(
+    request: ApplyConfigurationContentRequest,
+    callback: (error: ServiceError | null, response: ApplyConfigurationContentResponse) => void,
+  ): ClientUnaryCall;
+  applyConfigurationContent(
+    request: ApplyConfigurationContentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApplyConfigurationContentResponse) => void,
+  ): ClientUnaryCall;
+  applyConfigurationContent(
+    request: ApplyConfigurationContentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApplyConfigurationContentResponse) => void,
   ): ClientUnaryCall;
 }
 
