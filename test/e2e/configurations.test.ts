@@ -34,6 +34,7 @@ describe('automatic device configurations with azure-iothub (scenarios 18–19)'
       const status = (s: string) => `SELECT deviceId FROM devices WHERE configurations.[[${id}]].status='Applied' AND properties.reported.firmware.fwUpdateStatus='${s}'`;
       const firmwareConfig = {
         id,
+        schemaVersion: '1.0',
         content: { deviceContent: { 'properties.desired.firmware': { fwVersion: '2.8.5', fwPackageURI: 'https://secureuri/package.bin', fwPackageCheckValue: '123456abcde' } } },
         metrics: {
           queries: {
@@ -74,12 +75,14 @@ describe('automatic device configurations with azure-iothub (scenarios 18–19)'
     const fallbackId = uniqueName('fallback');
     await registry().addConfiguration({
       id: fallbackId,
+      schemaVersion: '1.0',
       content: { deviceContent: { 'properties.desired.chillerWaterSettings': { temperature: 50, pressure: 50 } } },
       targetCondition: `tags.location.state = '${state}-Washington' OR tags.location.state = '${state}-Oregon'`,
       priority: 1,
     });
     await registry().addConfiguration({
       id,
+      schemaVersion: '1.0',
       labels: { HostPlatform: 'Linux' },
       content: { deviceContent: { 'properties.desired.chillerWaterSettings': { temperature: 38, pressure: 78 } } },
       targetCondition: `tags.location.state='${state}-Washington'`,
@@ -88,7 +91,7 @@ describe('automatic device configurations with azure-iothub (scenarios 18–19)'
     const desired = async (deviceId: string) => ((await registry().getTwin(deviceId)).responseBody.properties.desired as Loose)['chillerWaterSettings'];
     await poll(async () => [(await desired(wa.deviceId))?.temperature, (await desired(or.deviceId))?.temperature], ([w, o]) => w === 38 && o === 50, 10_000, 'first application');
 
-    const cfg = (await registry().getConfiguration(id)).responseBody as Loose;
+    const cfg = (await registry().getConfiguration(id)).responseBody;
     cfg.targetCondition = `tags.location.state='${state}-Oregon'`;
     await registry().updateConfiguration(cfg);
     await poll(async () => [(await desired(wa.deviceId))?.temperature, (await desired(or.deviceId))?.temperature], ([w, o]) => w === 50 && o === 38, 10_000, 'target moved');

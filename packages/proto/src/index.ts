@@ -5,3 +5,4 @@ export * as messagingV1 from './gen/openiothub/messaging/v1/messaging.js';
 export * as routingV1 from './gen/openiothub/routing/v1/routing.js';
 export { toGrpcError, fromGrpcError, unaryHandler, callUnary, promiseClient, connectClient, serveGrpc, ERROR_CODE_METADATA, grpc } from './grpc.js';
 export type { PromiseClient } from './grpc.js';
+export { deviceFromJson, deviceToJson, moduleFromJson, moduleToJson } from './identity-json.js';

@@ -123,7 +123,7 @@ describe('devices', () => {
     // a failed create did not consume quota: delete one, create one
     await client.deleteDevice({ hub: small, deviceId: name(0) });
     await client.putDevice({ hub: small, device: device(name(40)) });
-    const listed = await client.listDevices({ hub: small, top: 3 });
+    const listed = await client.listDevices({ hub: small, top: 3, afterDeviceId: '' });
     expect(listed.devices.map((d) => d.deviceId)).toEqual(['d01', 'd02', 'd03']);
   });
 

@@ -23,7 +23,7 @@ export const MAX_BULK = 100;
 /** IoT Hub: at most 1,000,000 devices per hub. */
 export const DEFAULT_MAX_DEVICES = 1_000_000;
 
-export const BULK_MODES = ['create', 'update', 'updateifmatchetag', 'delete', 'deleteifmatchetag'] as const;
+export const BULK_MODES = ['create', 'update', 'updateifmatchetag', 'createorupdate', 'createorupdateifmatchetag', 'delete', 'deleteifmatchetag'] as const;
 
 /** One operation of a bulk request. */
 export interface BulkOperation {
@@ -176,10 +176,10 @@ export class RegistryService {
     this.#identityChanged(hub, deviceId);
   }
 
-  listDevices(hub: string, top: number | undefined): Promise<DeviceIdentity[]> {
+  listDevices(hub: string, top: number | undefined, afterDeviceId = ''): Promise<DeviceIdentity[]> {
     const n = top === undefined || top === 0 ? MAX_LIST : top;
     if (!Number.isInteger(n) || n < 1 || n > MAX_LIST) throw new ArgumentInvalidError(`top must be between 1 and ${MAX_LIST}.`);
-    return this.#store.listDevices(hub, n);
+    return this.#store.listDevices(hub, n, afterDeviceId);
   }
 
   statistics(hub: string): Promise<Statistics> {
@@ -202,6 +202,7 @@ export class RegistryService {
         if (mode === 'create') await this.putDevice(hub, op.device, undefined);
         else if (mode === 'update') await this.putDevice(hub, op.device, '*');
         else if (mode === 'updateifmatchetag') await this.putDevice(hub, op.device, op.etag || '"missing"');
+        else if (mode === 'createorupdate' || mode === 'createorupdateifmatchetag') await this.#createOrUpdate(hub, op, mode === 'createorupdate' ? '*' : op.etag || '"missing"');
         else if (mode === 'delete') await this.deleteDevice(hub, op.device.deviceId, '*');
         else await this.deleteDevice(hub, op.device.deviceId, op.etag || '"missing"');
       } catch (err) {
@@ -210,6 +211,16 @@ export class RegistryService {
       }
     }
     return { isSuccessful: errors.length === 0, errors };
+  }
+
+  /** Import modes of bulk import: update the device if it exists (with this If-Match), else create it. */
+  async #createOrUpdate(hub: string, op: BulkOperation, ifMatch: string): Promise<void> {
+    try {
+      await this.putDevice(hub, op.device, ifMatch);
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== 'DeviceNotFound') throw err;
+      await this.putDevice(hub, op.device, undefined);
+    }
   }
 
   // ---- modules ----

@@ -33,7 +33,7 @@ export function registryHandlers(svc: RegistryService): registryV1.RegistryServi
       await svc.deleteDevice(req.hub, req.deviceId, req.ifMatch);
       return {};
     }),
-    listDevices: unaryHandler(async (req) => ({ devices: (await svc.listDevices(req.hub, req.top)).map(deviceToProto) })),
+    listDevices: unaryHandler(async (req) => ({ devices: (await svc.listDevices(req.hub, req.top, req.afterDeviceId)).map(deviceToProto) })),
     bulkDevices: unaryHandler(async (req) =>
       svc.bulk(
         req.hub,

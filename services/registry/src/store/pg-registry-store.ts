@@ -208,8 +208,8 @@ export class PgRegistryStore implements RegistryStore {
     return r.rows[0] ? toDevice(r.rows[0]) : undefined;
   }
 
-  async listDevices(hub: string, top: number): Promise<DeviceIdentity[]> {
-    const r = await this.#pool.query(`SELECT ${DEVICE_COLUMNS} FROM registry.devices WHERE hub = $1 ORDER BY device_id LIMIT $2`, [hub, top]);
+  async listDevices(hub: string, top: number, afterDeviceId = ''): Promise<DeviceIdentity[]> {
+    const r = await this.#pool.query(`SELECT ${DEVICE_COLUMNS} FROM registry.devices WHERE hub = $1 AND device_id > $3 ORDER BY device_id LIMIT $2`, [hub, top, afterDeviceId]);
     return r.rows.map(toDevice);
   }
 

@@ -64,7 +64,8 @@ export interface RegistryStore {
   updateDevice(hub: string, deviceId: string, expected: Expected, mutate: (current: DeviceIdentity) => NewDevice): Promise<DeviceIdentity>;
   deleteDevice(hub: string, deviceId: string, expected: Expected, event: (d: DeviceIdentity) => OutboxEvent): Promise<DeviceIdentity>;
   getDevice(hub: string, deviceId: string): Promise<DeviceIdentity | undefined>;
-  listDevices(hub: string, top: number): Promise<DeviceIdentity[]>;
+  /** Devices in id order, after `afterDeviceId` ('' for the first page). */
+  listDevices(hub: string, top: number, afterDeviceId?: string): Promise<DeviceIdentity[]>;
   statistics(hub: string): Promise<Statistics>;
 
   insertModule(hub: string, module: NewModule, opts: { maxModules: number; event: (m: ModuleIdentity) => OutboxEvent }): Promise<ModuleIdentity>;

@@ -1,11 +1,11 @@
 import { ArgumentInvalidError } from '@openiothub/errors';
 import type { Permission } from '@openiothub/auth';
-import { registryV1 } from '@openiothub/proto';
+import { deviceFromJson, deviceToJson, moduleFromJson, moduleToJson, registryV1 } from '@openiothub/proto';
 import type { ServiceAuthorizer } from '../../auth/service-auth.js';
 import type { RegistryClient } from '../../upstream/registry-client.js';
 import { parseJson, readBody } from '../body.js';
 import { ifMatchOf as ifMatch, type Handler, type RequestContext, type Router } from '../router.js';
-import { deviceFromJson, deviceToJson, moduleFromJson, moduleToJson } from './identity-json.js';
+
 
 const quoted = (etag: string) => `"${etag}"`;
 
@@ -32,7 +32,7 @@ export function registerRegistryRoutes(
     const topRaw = ctx.query.get('top');
     const top = topRaw === null ? 0 : Number(topRaw);
     if (topRaw !== null && (!/^\d+$/.test(topRaw) || top < 1 || top > 1000)) throw new ArgumentInvalidError('top must be between 1 and 1000.');
-    const { devices } = await registry.listDevices({ hub: ctx.hub, top });
+    const { devices } = await registry.listDevices({ hub: ctx.hub, top, afterDeviceId: '' });
     return { status: 200, body: devices.map(deviceToJson) };
   };
 

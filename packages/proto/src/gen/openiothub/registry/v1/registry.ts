@@ -177,6 +177,8 @@ export interface DeleteDeviceResponse {
 export interface ListDevicesRequest {
   hub: string;
   top: number;
+  /** devices after this id, in id order (paging through the whole registry, e.g. for export) */
+  afterDeviceId: string;
 }
 
 export interface ListDevicesResponse {
@@ -187,7 +189,7 @@ export interface BulkDeviceOperation {
   device?:
     | Device
     | undefined;
-  /** create, update, updateIfMatchETag, delete, deleteIfMatchETag (any case) */
+  /** create, update, updateIfMatchETag, createOrUpdate, createOrUpdateIfMatchETag, delete, deleteIfMatchETag (any case) */
   importMode: string;
   etag: string;
 }
@@ -2784,7 +2786,7 @@ export const DeleteDeviceResponse: MessageFns<DeleteDeviceResponse> = {
 };
 
 function createBaseListDevicesRequest(): ListDevicesRequest {
-  return { hub: "", top: 0 };
+  return { hub: "", top: 0, afterDeviceId: "" };
 }
 
 export const ListDevicesRequest: MessageFns<ListDevicesRequest> = {
@@ -2794,6 +2796,9 @@ export const ListDevicesRequest: MessageFns<ListDevicesRequest> = {
     }
     if (message.top !== 0) {
       writer.uint32(16).int32(message.top);
+    }
+    if (message.afterDeviceId !== "") {
+      writer.uint32(26).string(message.afterDeviceId);
     }
     return writer;
   },
@@ -2827,6 +2832,14 @@ export const ListDevicesRequest: MessageFns<ListDevicesRequest> = {
             message.top = reader.int32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.afterDeviceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2843,6 +2856,11 @@ export const ListDevicesRequest: MessageFns<ListDevicesRequest> = {
     return {
       hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
       top: isSet(object.top) ? globalThis.Number(object.top) : 0,
+      afterDeviceId: isSet(object.afterDeviceId)
+        ? globalThis.String(object.afterDeviceId)
+        : isSet(object.after_device_id)
+        ? globalThis.String(object.after_device_id)
+        : "",
     };
   },
 
@@ -2854,6 +2872,9 @@ export const ListDevicesRequest: MessageFns<ListDevicesRequest> = {
     if (message.top !== 0) {
       obj.top = Math.round(message.top);
     }
+    if (message.afterDeviceId !== "") {
+      obj.afterDeviceId = message.afterDeviceId;
+    }
     return obj;
   },
 
@@ -2864,6 +2885,7 @@ export const ListDevicesRequest: MessageFns<ListDevicesRequest> = {
     const message = createBaseListDevicesRequest();
     message.hub = object.hub ?? "";
     message.top = object.top ?? 0;
+    message.afterDeviceId = object.afterDeviceId ?? "";
     return message;
   },
 };

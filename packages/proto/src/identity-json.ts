@@ -1,5 +1,5 @@
 import { ArgumentInvalidError } from '@openiothub/errors';
-import { registryV1 } from '@openiothub/proto';
+import * as registryV1 from './gen/openiothub/registry/v1/registry.js';
 
 /** IoT Hub writes "never" as the .NET minimum date. */
 const NEVER = '0001-01-01T00:00:00Z';
