@@ -71,7 +71,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     ctx,
   );
   const jobs = await createJobsApp(
-    loadJobsConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['JOBS_GRPC_PORT'] ?? '0', TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}` }),
+    loadJobsConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['JOBS_GRPC_PORT'] ?? '0', TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}`, REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}` }),
     ctx,
   );
   const gateway = await createGatewayApp(

@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { openBus } from '@openiothub/bus';
 import { openDatabase } from '@openiothub/postgres';
-import { connectClient, jobsV1, serveGrpc, twinV1 } from '@openiothub/proto';
+import { connectClient, jobsV1, registryV1, serveGrpc, twinV1 } from '@openiothub/proto';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { JobsConfig } from './config.js';
 import { JobsService } from './domain/jobs-service.js';
+import { BulkRunner } from './engine/bulk-runner.js';
 import { JobRunner } from './engine/runner.js';
+import { BulkJobStore } from './store/bulk-store.js';
 import { jobsHandlers } from './rpc/handlers.js';
 import { JobStore } from './store/job-store.js';
 
@@ -26,10 +28,17 @@ export async function createJobsApp(config: JobsConfig, ctx: ServiceContext): Pr
   const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-jobs', streams: [], lifecycle });
   const twin = connectClient(twinV1.TwinServiceClient, twinV1.TwinServiceService, config.TWIN_GRPC_URL);
   lifecycle.onStop('twin-client', () => twin.close());
+  const registry = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, config.REGISTRY_GRPC_URL);
+  lifecycle.onStop('registry-client', () => registry.close());
 
   const scope = config.JOBS_HUBS.split(',').map((h) => h.trim()).filter(Boolean);
   const store = new JobStore(pool, scope.length > 0 ? scope : undefined);
-  const service = new JobsService(store, { maxConcurrentPerHub: config.JOBS_MAX_CONCURRENT_PER_HUB });
+  const bulkStore = new BulkJobStore(pool, scope.length > 0 ? scope : undefined);
+  const service = new JobsService(store, bulkStore, { maxConcurrentPerHub: config.JOBS_MAX_CONCURRENT_PER_HUB });
+  const bulk = new BulkRunner({ store: bulkStore, registry, twin, log, leaseMs: config.JOBS_BULK_LEASE_MS });
+  const bulkTimer = setInterval(() => void bulk.tick().catch((err: unknown) => log.warn({ err }, 'import/export pass failed; will retry')), config.JOBS_POLL_MS);
+  bulkTimer.unref();
+  lifecycle.onStop('bulk-runner', () => clearInterval(bulkTimer));
   const runner = new JobRunner({
     store,
     twin,

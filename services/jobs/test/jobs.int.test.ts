@@ -52,7 +52,7 @@ async function setup(deviceCount: number, env: Record<string, string> = {}, proc
   for (let i = 0; i < processes; i++) {
     apps.push(
       await createJobsApp(
-        loadJobsConfig({ DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', TWIN_GRPC_URL: `127.0.0.1:${twinPort}`, JOBS_HUBS: hub, JOBS_POLL_MS: '50', ...env }),
+        loadJobsConfig({ DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', TWIN_GRPC_URL: `127.0.0.1:${twinPort}`, REGISTRY_GRPC_URL: `127.0.0.1:${registryPort}`, JOBS_HUBS: hub, JOBS_POLL_MS: '50', ...env }),
         ctx,
       ),
     );

@@ -1,5 +1,7 @@
 import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
+import type { BulkJobStore } from '../store/bulk-store.js';
 import type { JobStore } from '../store/job-store.js';
+import { bulkJobJson, parseBulkJob } from './bulk-job.js';
 import { jobJson, jobStatusOf, jobTypeOf, parseNewJob, type JobRecord } from './job.js';
 
 const notFound = (jobId: string) => new DomainError('JobNotFound', `Job ${jobId} was not found.`);
@@ -8,8 +10,36 @@ const notFound = (jobId: string) => new DomainError('JobNotFound', `Job ${jobId}
 export class JobsService {
   constructor(
     private readonly store: JobStore,
+    private readonly bulk: BulkJobStore,
     private readonly opts: { maxConcurrentPerHub: number; now?: () => Date },
   ) {}
+
+  // ---- import/export (v1 jobs) ----
+
+  async createBulk(hub: string, json: string): Promise<Record<string, unknown>> {
+    let body: unknown;
+    try {
+      body = JSON.parse(json) as unknown;
+    } catch (err) {
+      throw new ArgumentInvalidError(`The job is not valid JSON: ${(err as Error).message}`);
+    }
+    return bulkJobJson(await this.bulk.create(hub, parseBulkJob(body)));
+  }
+
+  async getBulk(hub: string, jobId: string): Promise<Record<string, unknown>> {
+    const job = await this.bulk.get(hub, jobId);
+    if (!job) throw notFound(jobId);
+    return bulkJobJson(job);
+  }
+
+  async listBulk(hub: string): Promise<Record<string, unknown>[]> {
+    return (await this.bulk.list(hub)).map(bulkJobJson);
+  }
+
+  async cancelBulk(hub: string, jobId: string): Promise<Record<string, unknown>> {
+    if (!(await this.bulk.cancel(hub, jobId))) throw notFound(jobId);
+    return this.getBulk(hub, jobId);
+  }
 
   async create(hub: string, jobId: string, jobJsonText: string): Promise<Record<string, unknown>> {
     let body: unknown;

@@ -19,6 +19,10 @@ export function jobsHandlers(svc: JobsService, pool: Pool): jobsV1.JobsServiceSe
       const page = await svc.list(required(req.hub, 'hub'), req);
       return { itemsJson: JSON.stringify(page.items), continuation: page.continuation, itemType: 'JobResponse' };
     }),
+    createBulkJob: unaryHandler(async (req) => ({ jobJson: JSON.stringify(await svc.createBulk(required(req.hub, 'hub'), req.jobJson)) })),
+    getBulkJob: unaryHandler(async (req) => ({ jobJson: JSON.stringify(await svc.getBulk(required(req.hub, 'hub'), required(req.jobId, 'jobId'))) })),
+    listBulkJobs: unaryHandler(async (req) => ({ itemsJson: JSON.stringify(await svc.listBulk(required(req.hub, 'hub'))) })),
+    cancelBulkJob: unaryHandler(async (req) => ({ jobJson: JSON.stringify(await svc.cancelBulk(required(req.hub, 'hub'), required(req.jobId, 'jobId'))) })),
     queryDeviceJobs: unaryHandler(async (req) => {
       const page = await queryDeviceJobs(pool, required(req.hub, 'hub'), req.query, req.pageSize, req.continuation);
       return { itemsJson: JSON.stringify(page.items), continuation: page.continuation, itemType: 'DeviceJob' };

@@ -5,7 +5,7 @@ import type { ActiveConfiguration } from '../configurations/plan.js';
 import { planTwin } from '../configurations/plan.js';
 import { twinChangeEvent } from './events.js';
 import type { JsonObject } from './limits.js';
-import { applyReplace, applyReported, applyUpdate, deviceView, etagMatches, sectionsView, twinEtag, type TwinChange, type TwinState } from './twin.js';
+import { applyImport, applyReplace, applyReported, applyUpdate, deviceView, etagMatches, sectionsView, twinEtag, type TwinChange, type TwinState } from './twin.js';
 
 /** Identity fields shown at the root of a twin (devguide §9.2, scenario 16). */
 export interface IdentityInfo {
@@ -104,6 +104,12 @@ export class TwinService {
   replaceTwin(key: TwinKey, twinJson: string, ifMatch: string | undefined): Promise<{ twin: JsonObject; etag: string }> {
     const doc = parse(twinJson, 'twin');
     return this.#write(key, ifMatch, (s, at) => applyReplace(s, doc, at));
+  }
+
+  /** Bulk import of a device's twin data (tags, desired, reported, optional `$metadata`); If-Match is the line's twinETag. */
+  importTwin(key: TwinKey, twinJson: string, ifMatch: string | undefined): Promise<{ twin: JsonObject; etag: string }> {
+    const doc = parse(twinJson, 'twin data');
+    return this.#write(key, ifMatch, (s, at) => applyImport(s, doc, at));
   }
 
   async #write(key: TwinKey, ifMatch: string | undefined, apply: (s: TwinState, at: string) => TwinChange): Promise<{ twin: JsonObject; etag: string }> {

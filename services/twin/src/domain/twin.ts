@@ -120,6 +120,50 @@ export function applyReplace(state: TwinState, doc: unknown, at: string): TwinCh
   return { tags, desired: pushed, op: 'replaceTwin' };
 }
 
+/**
+ * Bulk import (seeds-protocols-ops §10.3): the twin data of a `devices.txt` line replaces tags,
+ * desired and reported properties, each only if present. Imported `$metadata` overwrites the
+ * twin's; without it every imported value is stamped now.
+ */
+export function applyImport(state: TwinState, doc: unknown, at: string): TwinChange {
+  if (!isObject(doc)) throw new ArgumentInvalidError('Twin data must be a JSON object.');
+  const props = isObject(doc['properties']) ? doc['properties'] : {};
+  let change: TwinChange = { op: 'replaceTwin' };
+  if (doc['tags'] !== undefined && doc['tags'] !== null) {
+    validateSection(doc['tags'], 'tags', { allowNull: false });
+    assertSectionSize(doc['tags'] as JsonObject, 'tags');
+    state.tags = structuredClone(doc['tags'] as JsonObject);
+    change = { ...change, tags: state.tags };
+  }
+  const section = (name: 'desired' | 'reported') => {
+    const raw = props[name];
+    if (!isObject(raw)) return undefined;
+    const values = withoutReadOnly(raw as JsonObject);
+    validateSection(values, name, { allowNull: false });
+    assertSectionSize(values, `${name} properties`);
+    const meta = isObject(raw['$metadata']) ? (structuredClone(raw['$metadata']) as unknown as Metadata) : undefined;
+    return { values: structuredClone(values), meta };
+  };
+  const desired = section('desired');
+  if (desired) {
+    const pushed = replacementPatch(state.desired, desired.values);
+    state.desiredVersion += 1;
+    state.desired = desired.values;
+    state.desiredMeta = desired.meta ?? metadataFor(desired.values, at, state.desiredVersion);
+    change = { ...change, desired: pushed };
+  }
+  const reported = section('reported');
+  if (reported) {
+    state.reportedVersion += 1;
+    state.reported = reported.values;
+    state.reportedMeta = reported.meta ?? metadataFor(reported.values, at, undefined);
+    change = { ...change, reported: reported.values };
+  }
+  state.version += 1;
+  if (change.tags || change.desired) state.etagVersion += 1;
+  return change;
+}
+
 /** Device PATCH of reported properties. The twin etag stays: only tags/desired writes change it. */
 export function applyReported(state: TwinState, patch: unknown, at: string): TwinChange {
   validateSection(patch, 'reported', { allowNull: true });

@@ -33,6 +33,10 @@ export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configu
       const r = await svc.replaceTwin(keyOf(req.key), req.twinJson, req.ifMatch);
       return { twinJson: JSON.stringify(r.twin), etag: r.etag };
     }),
+    importTwin: unaryHandler(async (req) => {
+      const r = await svc.importTwin(keyOf(req.key), req.twinJson, req.ifMatch);
+      return { twinJson: JSON.stringify(r.twin), etag: r.etag };
+    }),
     getDeviceTwin: unaryHandler(async (req) => ({ twinJson: JSON.stringify(await svc.getDeviceTwin(deviceOf(req.device))) })),
     patchReported: unaryHandler(async (req) => ({ reportedVersion: await svc.patchReported(deviceOf(req.device), req.patchJson) })),
     query: unaryHandler(async (req) => {

@@ -21,6 +21,12 @@ export function registerJobRoutes(router: Router, deps: { jobs: JobsClient; auth
       await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: write ? 'ServiceConnect' : ['RegistryRead', 'ServiceConnect'] });
       return fn(ctx);
     };
+  const guardedRegistry =
+    (write: boolean, fn: Handler): Handler =>
+    async (ctx) => {
+      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: write ? 'RegistryWrite' : 'RegistryRead' });
+      return fn(ctx);
+    };
   const id = (ctx: RequestContext) => ctx.params['jobId'] as string;
   const reply = (r: { jobJson: string }) => ({ status: 200, body: JSON.parse(r.jobJson) as unknown });
 
@@ -48,7 +54,12 @@ export function registerJobRoutes(router: Router, deps: { jobs: JobsClient; auth
       guarded(true, async (ctx) => reply(await jobs.createJob({ hub: ctx.hub, jobId: id(ctx), jobJson: (await readBody(ctx.req, deps.maxBodyBytes)).toString('utf8') }))),
     )
     .on('GET', '/jobs/v2/:jobId', guarded(false, async (ctx) => reply(await jobs.getJob({ hub: ctx.hub, jobId: id(ctx) }))))
-    .on('POST', '/jobs/v2/:jobId/cancel', guarded(true, async (ctx) => reply(await jobs.cancelJob({ hub: ctx.hub, jobId: id(ctx) }))));
+    .on('POST', '/jobs/v2/:jobId/cancel', guarded(true, async (ctx) => reply(await jobs.cancelJob({ hub: ctx.hub, jobId: id(ctx) }))))
+    // import/export (v1 jobs, Registry.exportDevicesToBlob / importDevicesFromBlob / getJob / listJobs / cancelJob): RegistryWrite
+    .on('POST', '/jobs/create', guardedRegistry(true, async (ctx) => reply(await jobs.createBulkJob({ hub: ctx.hub, jobJson: (await readBody(ctx.req, deps.maxBodyBytes)).toString('utf8') }))))
+    .on('GET', '/jobs', guardedRegistry(false, async (ctx) => ({ status: 200, body: JSON.parse((await jobs.listBulkJobs({ hub: ctx.hub })).itemsJson) as unknown })))
+    .on('GET', '/jobs/:jobId', guardedRegistry(false, async (ctx) => reply(await jobs.getBulkJob({ hub: ctx.hub, jobId: id(ctx) }))))
+    .on('DELETE', '/jobs/:jobId', guardedRegistry(true, async (ctx) => reply(await jobs.cancelBulkJob({ hub: ctx.hub, jobId: id(ctx) }))));
 }
 
 const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);

@@ -60,6 +60,20 @@ export interface QueryResponse {
   itemType: string;
 }
 
+export interface CreateBulkJobRequest {
+  hub: string;
+  /** {"type":"export"|"import", "outputBlobContainerUri", "inputBlobContainerUri", "excludeKeysInExport"} */
+  jobJson: string;
+}
+
+export interface ListBulkJobsRequest {
+  hub: string;
+}
+
+export interface ListBulkJobsResponse {
+  itemsJson: string;
+}
+
 function createBaseCreateJobRequest(): CreateJobRequest {
   return { hub: "", jobId: "", jobJson: "" };
 }
@@ -706,6 +720,235 @@ export const QueryResponse: MessageFns<QueryResponse> = {
   },
 };
 
+function createBaseCreateBulkJobRequest(): CreateBulkJobRequest {
+  return { hub: "", jobJson: "" };
+}
+
+export const CreateBulkJobRequest: MessageFns<CreateBulkJobRequest> = {
+  encode(message: CreateBulkJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.jobJson !== "") {
+      writer.uint32(18).string(message.jobJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateBulkJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateBulkJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.jobJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateBulkJobRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      jobJson: isSet(object.jobJson)
+        ? globalThis.String(object.jobJson)
+        : isSet(object.job_json)
+        ? globalThis.String(object.job_json)
+        : "",
+    };
+  },
+
+  toJSON(message: CreateBulkJobRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.jobJson !== "") {
+      obj.jobJson = message.jobJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateBulkJobRequest>, I>>(base?: I): CreateBulkJobRequest {
+    return CreateBulkJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateBulkJobRequest>, I>>(object: I): CreateBulkJobRequest {
+    const message = createBaseCreateBulkJobRequest();
+    message.hub = object.hub ?? "";
+    message.jobJson = object.jobJson ?? "";
+    return message;
+  },
+};
+
+function createBaseListBulkJobsRequest(): ListBulkJobsRequest {
+  return { hub: "" };
+}
+
+export const ListBulkJobsRequest: MessageFns<ListBulkJobsRequest> = {
+  encode(message: ListBulkJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBulkJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBulkJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBulkJobsRequest {
+    return { hub: isSet(object.hub) ? globalThis.String(object.hub) : "" };
+  },
+
+  toJSON(message: ListBulkJobsRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBulkJobsRequest>, I>>(base?: I): ListBulkJobsRequest {
+    return ListBulkJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBulkJobsRequest>, I>>(object: I): ListBulkJobsRequest {
+    const message = createBaseListBulkJobsRequest();
+    message.hub = object.hub ?? "";
+    return message;
+  },
+};
+
+function createBaseListBulkJobsResponse(): ListBulkJobsResponse {
+  return { itemsJson: "" };
+}
+
+export const ListBulkJobsResponse: MessageFns<ListBulkJobsResponse> = {
+  encode(message: ListBulkJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.itemsJson !== "") {
+      writer.uint32(10).string(message.itemsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBulkJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBulkJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.itemsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBulkJobsResponse {
+    return {
+      itemsJson: isSet(object.itemsJson)
+        ? globalThis.String(object.itemsJson)
+        : isSet(object.items_json)
+        ? globalThis.String(object.items_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ListBulkJobsResponse): unknown {
+    const obj: any = {};
+    if (message.itemsJson !== "") {
+      obj.itemsJson = message.itemsJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBulkJobsResponse>, I>>(base?: I): ListBulkJobsResponse {
+    return ListBulkJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBulkJobsResponse>, I>>(object: I): ListBulkJobsResponse {
+    const message = createBaseListBulkJobsResponse();
+    message.itemsJson = object.itemsJson ?? "";
+    return message;
+  },
+};
+
 /**
  * Scheduled jobs (devguide §14): direct-method and twin-update jobs over a query condition, their
  * statistics, and the per-device records queried as `devices.jobs`. Jobs travel as the JSON the
@@ -765,6 +1008,44 @@ export const JobsServiceService = {
     responseSerialize: (value: QueryResponse): Buffer => Buffer.from(QueryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): QueryResponse => QueryResponse.decode(value),
   },
+  /** Import/export jobs (POST /jobs/create, GET /jobs/{id}, GET /jobs, DELETE /jobs/{id}). */
+  createBulkJob: {
+    path: "/openiothub.jobs.v1.JobsService/CreateBulkJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateBulkJobRequest): Buffer => Buffer.from(CreateBulkJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateBulkJobRequest => CreateBulkJobRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  getBulkJob: {
+    path: "/openiothub.jobs.v1.JobsService/GetBulkJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JobRequest): Buffer => Buffer.from(JobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JobRequest => JobRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  listBulkJobs: {
+    path: "/openiothub.jobs.v1.JobsService/ListBulkJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListBulkJobsRequest): Buffer => Buffer.from(ListBulkJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListBulkJobsRequest => ListBulkJobsRequest.decode(value),
+    responseSerialize: (value: ListBulkJobsResponse): Buffer =>
+      Buffer.from(ListBulkJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListBulkJobsResponse => ListBulkJobsResponse.decode(value),
+  },
+  cancelBulkJob: {
+    path: "/openiothub.jobs.v1.JobsService/CancelBulkJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JobRequest): Buffer => Buffer.from(JobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JobRequest => JobRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
 } as const;
 
 export interface JobsServiceServer extends UntypedServiceImplementation {
@@ -778,6 +1059,11 @@ export interface JobsServiceServer extends UntypedServiceImplementation {
   queryJobs: handleUnaryCall<QueryJobsRequest, QueryResponse>;
   /** SELECT * FROM devices.jobs [WHERE …] */
   queryDeviceJobs: handleUnaryCall<QueryDeviceJobsRequest, QueryResponse>;
+  /** Import/export jobs (POST /jobs/create, GET /jobs/{id}, GET /jobs, DELETE /jobs/{id}). */
+  createBulkJob: handleUnaryCall<CreateBulkJobRequest, JobResponse>;
+  getBulkJob: handleUnaryCall<JobRequest, JobResponse>;
+  listBulkJobs: handleUnaryCall<ListBulkJobsRequest, ListBulkJobsResponse>;
+  cancelBulkJob: handleUnaryCall<JobRequest, JobResponse>;
 }
 
 export interface JobsServiceClient extends Client {
@@ -857,6 +1143,67 @@ export interface JobsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: QueryResponse) => void,
+  ): ClientUnaryCall;
+  /** Import/export jobs (POST /jobs/create, GET /jobs/{id}, GET /jobs, DELETE /jobs/{id}). */
+  createBulkJob(
+    request: CreateBulkJobRequest,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  createBulkJob(
+    request: CreateBulkJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  createBulkJob(
+    request: CreateBulkJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  getBulkJob(
+    request: JobRequest,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  getBulkJob(
+    request: JobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  getBulkJob(
+    request: JobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  listBulkJobs(
+    request: ListBulkJobsRequest,
+    callback: (error: ServiceError | null, response: ListBulkJobsResponse) => void,
+  ): ClientUnaryCall;
+  listBulkJobs(
+    request: ListBulkJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListBulkJobsResponse) => void,
+  ): ClientUnaryCall;
+  listBulkJobs(
+    request: ListBulkJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListBulkJobsResponse) => void,
+  ): ClientUnaryCall;
+  cancelBulkJob(
+    request: JobRequest,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  cancelBulkJob(
+    request: JobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
+  ): ClientUnaryCall;
+  cancelBulkJob(
+    request: JobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JobResponse) => void,
   ): ClientUnaryCall;
 }
 

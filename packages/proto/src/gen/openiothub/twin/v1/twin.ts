@@ -2070,6 +2070,16 @@ export const TwinServiceService = {
     responseSerialize: (value: TwinResponse): Buffer => Buffer.from(TwinResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TwinResponse => TwinResponse.decode(value),
   },
+  /** Bulk import: replace tags, desired and reported (each if present), keeping imported $metadata. */
+  importTwin: {
+    path: "/openiothub.twin.v1.TwinService/ImportTwin" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReplaceTwinRequest): Buffer => Buffer.from(ReplaceTwinRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReplaceTwinRequest => ReplaceTwinRequest.decode(value),
+    responseSerialize: (value: TwinResponse): Buffer => Buffer.from(TwinResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TwinResponse => TwinResponse.decode(value),
+  },
   /** The device's view: {"desired": {…, "$version"}, "reported": {…, "$version"}}. */
   getDeviceTwin: {
     path: "/openiothub.twin.v1.TwinService/GetDeviceTwin" as const,
@@ -2174,6 +2184,8 @@ export interface TwinServiceServer extends UntypedServiceImplementation {
   updateTwin: handleUnaryCall<UpdateTwinRequest, TwinResponse>;
   /** Replace tags and properties.desired (service PUT /twins/{id}). */
   replaceTwin: handleUnaryCall<ReplaceTwinRequest, TwinResponse>;
+  /** Bulk import: replace tags, desired and reported (each if present), keeping imported $metadata. */
+  importTwin: handleUnaryCall<ReplaceTwinRequest, TwinResponse>;
   /** The device's view: {"desired": {…, "$version"}, "reported": {…, "$version"}}. */
   getDeviceTwin: handleUnaryCall<DeviceTwinRequest, DeviceTwinResponse>;
   /** Merge-patch reported properties from the device. */
@@ -2239,6 +2251,22 @@ export interface TwinServiceClient extends Client {
     callback: (error: ServiceError | null, response: TwinResponse) => void,
   ): ClientUnaryCall;
   replaceTwin(
+    request: ReplaceTwinRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TwinResponse) => void,
+  ): ClientUnaryCall;
+  /** Bulk import: replace tags, desired and reported (each if present), keeping imported $metadata. */
+  importTwin(
+    request: ReplaceTwinRequest,
+    callback: (error: ServiceError | null, response: TwinResponse) => void,
+  ): ClientUnaryCall;
+  importTwin(
+    request: ReplaceTwinRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TwinResponse) => void,
+  ): ClientUnaryCall;
+  importTwin(
     request: ReplaceTwinRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
