@@ -4,6 +4,7 @@ import { HubRestClient } from './rest-client.js';
 import { registryAdmin } from './registry-admin.js';
 import { monitorEvents } from './monitor-events.js';
 import { addC2DCommands } from './c2d.js';
+import { addJobCommands } from './jobs.js';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
 
@@ -358,6 +359,7 @@ export function buildProgram(io: Io): Command {
 
   addC2DCommands(program, rest, print, io);
   addRoutingCommands(program, rest, print);
+  addJobCommands(program, device, rest, print, io);
   return program;
 }
 
