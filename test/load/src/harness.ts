@@ -33,6 +33,11 @@ export interface BenchHub {
   /** The routing process, when started (telemetry reaches the built-in endpoint only through it). */
   readonly routingPid: number | undefined;
   readonly routingGrpc: number;
+  /** The jobs process, when started. */
+  readonly jobsPid: number | undefined;
+  readonly jobsGrpc: number;
+  /** The twin process, when started. */
+  readonly twinPid: number | undefined;
   /** A service SAS token for the owner policy. */
   ownerToken(): Promise<string>;
   stop(): Promise<void>;
@@ -61,7 +66,7 @@ async function startService(children: ChildProcess[], name: string, env: Record<
 }
 
 /** Start registry, (optionally) twin, messaging and routing, and gateway as processes. */
-export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; routing?: boolean; routingEnv?: Record<string, string> }): Promise<BenchHub> {
+export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; routing?: boolean; routingEnv?: Record<string, string>; jobs?: boolean; jobsEnv?: Record<string, string>; twinEnv?: Record<string, string> }): Promise<BenchHub> {
   const children: ChildProcess[] = [];
   const hub = uniqueName('bench');
   const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-bench-')));
@@ -72,7 +77,7 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
   const started = (async () => {
     const common = { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1' };
     await startService(children, 'registry', { ...common, GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub }, regAdmin);
-    if (opts.twin) await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, DATABASE_POOL_SIZE: process.env['TWIN_POOL'] ?? '20' }, twinAdmin);
+    const twin = opts.twin ? await startService(children, 'twin', { ...common, GRPC_PORT: String(twinGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, DATABASE_POOL_SIZE: process.env['TWIN_POOL'] ?? '20', ...opts.twinEnv }, twinAdmin) : undefined;
     const messaging = opts.messaging
       ? await startService(children, 'messaging', { ...common, REDIS_URL: urls.redisUrl, GRPC_PORT: String(messagingGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}` }, messagingAdmin)
       : undefined;
@@ -85,20 +90,29 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
           routingAdmin,
         )
       : undefined;
+    const [jobsGrpc, jobsAdmin] = await Promise.all([freePort(), freePort()]);
+    const jobs = opts.jobs
+      ? await startService(
+          children,
+          'jobs',
+          { ...common, GRPC_PORT: String(jobsGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, JOBS_HUBS: hub, ...opts.jobsEnv },
+          jobsAdmin,
+        )
+      : undefined;
     const gateway = await startService(
       children,
       'gateway',
       {
         HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort), AMQP_HOST: '127.0.0.1', AMQP_PORT: String(amqpPort),
         TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
-        REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`, ROUTING_GRPC_URL: `127.0.0.1:${routingGrpc}`,
+        REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`, ROUTING_GRPC_URL: `127.0.0.1:${routingGrpc}`, JOBS_GRPC_URL: `127.0.0.1:${jobsGrpc}`,
         NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
       },
       gwAdmin,
     );
-    return { messaging, routing, gateway, routingGrpc };
+    return { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin };
   })();
-  const { messaging, routing, gateway, routingGrpc } = await started.catch((err: unknown) => {
+  const { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin } = await started.catch((err: unknown) => {
     for (const c of children) c.kill('SIGKILL');
     throw err;
   });
@@ -114,6 +128,9 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
     messagingPid: messaging?.pid,
     routingPid: routing?.pid,
     routingGrpc,
+    jobsPid: jobs?.pid,
+    twinPid: twin?.pid,
+    jobsGrpc,
     async ownerToken() {
       const registry = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, `127.0.0.1:${registryGrpc}`);
       const p = (await registry.getPolicy({ hub, keyName: 'iothubowner' })).policy!;

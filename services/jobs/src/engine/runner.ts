@@ -8,6 +8,8 @@ import type { ClaimedDeviceJob, DeviceJobResult, JobStore } from '../store/job-s
 const EXPANSION_PAGE = 10_000;
 const SWEEP_EVERY_MS = 1000;
 const TRANSIENT = new Set(['ServiceUnavailable', 'ServerError']);
+const RECORD_BATCH = 200;
+const RECORD_DELAY_MS = 10;
 
 export interface RunnerOptions {
   readonly store: JobStore;
@@ -37,6 +39,8 @@ export class JobRunner {
   #stopped = false;
   #lastSweep = 0;
   #hubCursor = 0;
+  readonly #toRecord: Array<{ claim: ClaimedDeviceJob; result: DeviceJobResult; resolve(): void; reject(err: unknown): void }> = [];
+  #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RunnerOptions) {
     this.#o = options;
@@ -120,11 +124,35 @@ export class JobRunner {
 
   #run(claim: ClaimedDeviceJob): void {
     const p = this.#execute(claim)
-      .then((result) => this.#o.store.record(claim, result))
-      .then(() => undefined)
+      .then((result) => this.#record(claim, result))
       .catch((err: unknown) => this.#o.log.warn({ err, hub: claim.hub, jobId: claim.jobId, deviceId: claim.deviceId }, 'recording a device job failed; its lease will lapse and it will run again'))
       .finally(() => this.#inFlight.delete(p));
     this.#inFlight.add(p);
+  }
+
+  /** Queues a result; results are written together, up to RECORD_BATCH at a time (one statement instead of one per device). */
+  #record(claim: ClaimedDeviceJob, result: DeviceJobResult): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#toRecord.push({ claim, result, resolve, reject });
+      if (this.#toRecord.length >= RECORD_BATCH) void this.#flush();
+      else this.#flushTimer ??= setTimeout(() => void this.#flush(), RECORD_DELAY_MS);
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const batch = this.#toRecord.splice(0, RECORD_BATCH);
+    if (batch.length === 0) return;
+    try {
+      await this.#o.store.recordMany(batch);
+      for (const b of batch) b.resolve();
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
+    if (this.#toRecord.length > 0) void this.#flush();
+    // room for more: claim again now rather than at the next poll
+    else if (!this.#stopped) setImmediate(() => void this.tick());
   }
 
   async #execute(claim: ClaimedDeviceJob): Promise<DeviceJobResult> {

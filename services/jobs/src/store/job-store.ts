@@ -176,22 +176,29 @@ export class JobStore {
     });
   }
 
-  /** Records a device operation's result, unless its claim was superseded (lease lapsed and retried, job cancelled or timed out). */
-  async record(claim: ClaimedDeviceJob, result: DeviceJobResult): Promise<boolean> {
-    const res = await this.pool.query(
-      `UPDATE jobs.device_jobs SET status = $5, outcome = $6, error = $7, end_time = now(), updated_at = now(), lease_until = NULL
-       WHERE hub = $1 AND job_id = $2 AND device_id = $3 AND attempt = $4 AND status = 'running'`,
-      [
-        claim.hub,
-        claim.jobId,
-        claim.deviceId,
-        claim.attempt,
-        result.status,
-        result.status === 'completed' ? JSON.stringify(result.outcome) : null,
-        result.status === 'failed' ? JSON.stringify(result.error) : null,
+  /**
+   * Records device operations' results in one statement, each unless its claim was superseded
+   * (lease lapsed and retried, job cancelled or timed out). Resolves how many were recorded.
+   */
+  async recordMany(results: ReadonlyArray<{ claim: ClaimedDeviceJob; result: DeviceJobResult }>): Promise<number> {
+    if (results.length === 0) return 0;
+    const col = <T>(f: (r: { claim: ClaimedDeviceJob; result: DeviceJobResult }) => T) => results.map(f);
+    const res = await this.pool.query({
+      name: 'jobs-record-batch',
+      text: `UPDATE jobs.device_jobs d SET status = v.status, outcome = v.outcome, error = v.error, end_time = now(), updated_at = now(), lease_until = NULL
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[], $7::jsonb[]) AS v(hub, job_id, device_id, attempt, status, outcome, error)
+             WHERE d.hub = v.hub AND d.job_id = v.job_id AND d.device_id = v.device_id AND d.attempt = v.attempt AND d.status = 'running'`,
+      values: [
+        col((r) => r.claim.hub),
+        col((r) => r.claim.jobId),
+        col((r) => r.claim.deviceId),
+        col((r) => r.claim.attempt),
+        col((r) => r.result.status),
+        col((r) => (r.result.status === 'completed' ? JSON.stringify(r.result.outcome) : null)),
+        col((r) => (r.result.status === 'failed' ? JSON.stringify(r.result.error) : null)),
       ],
-    );
-    return res.rowCount === 1;
+    });
+    return res.rowCount ?? 0;
   }
 
   /**
