@@ -121,7 +121,7 @@ class Compiler {
           case '>':
           case '<=':
           case '>=':
-            return this.ordering(e.op, this.value(e.left), this.value(e.right));
+            return this.ordering(e.op, e.left, e.right);
           case 'IN':
           case 'NIN':
             return this.membership(e.op, e.left, e.right);
@@ -209,6 +209,10 @@ class Compiler {
       if (typeof other.value === 'string') return `(${text.sql} = ${this.params.add(other.value)}::text)`;
       return other.value === null ? 'FALSE' : 'NULL::boolean';
     }
+    if (l.kind === 'jsonb' && (right.kind === 'literal' || left.kind === 'literal')) {
+      const [col, lit] = right.kind === 'literal' ? [l, right] : [r, left];
+      if (col.kind === 'jsonb' && lit.kind === 'literal' && lit.value !== undefined) return this.equalsLiteral(col.sql, lit.value);
+    }
     const a = this.jsonb(l);
     const b = this.jsonb(r);
     return (
@@ -218,7 +222,32 @@ class Compiler {
     );
   }
 
-  private ordering(op: string, l: SqlValue, r: SqlValue): string {
+  /** A jsonb value equal to a scalar literal: same rules as the general case, one type test per row. */
+  private equalsLiteral(a: string, v: string | number | boolean | null): string {
+    if (v === null) return `(CASE WHEN jsonb_typeof(${a}) IN ('object','array') THEN NULL ELSE jsonb_typeof(${a}) = 'null' END)`;
+    const type = typeof v === 'number' ? 'number' : typeof v === 'string' ? 'string' : 'boolean';
+    return `(CASE jsonb_typeof(${a}) WHEN '${type}' THEN ${a} = ${this.params.add(JSON.stringify(v))}::jsonb WHEN 'null' THEN FALSE END)`;
+  }
+
+  private ordering(op: '<' | '>' | '<=' | '>=', left: Expr, right: Expr): string {
+    // a literal on one side fixes the type to compare in: one test per row instead of two
+    if (left.kind === 'literal' && right.kind !== 'literal') return this.ordering(MIRROR[op], right, left);
+    const l = this.value(left);
+    if (right.kind === 'literal') {
+      const v = right.value;
+      if (typeof v === 'number') {
+        if (l.kind !== 'jsonb') return 'NULL::boolean';
+        return `(CASE WHEN jsonb_typeof(${l.sql}) = 'number' THEN (${l.sql})::numeric ${op} ${this.params.add(v)}::numeric END)`;
+      }
+      if (typeof v === 'string') {
+        const p = `${this.params.add(v)}::text COLLATE "C"`;
+        if (l.kind === 'text') return `(${l.sql} COLLATE "C" ${op} ${p})`;
+        if (l.kind === 'bool') return 'NULL::boolean';
+        return `(CASE WHEN jsonb_typeof(${l.sql}) = 'string' THEN (${l.sql} #>> '{}') COLLATE "C" ${op} ${p} END)`;
+      }
+      return 'NULL::boolean';
+    }
+    const r = this.value(right);
     if (l.kind === 'text' && r.kind === 'text') return `(${l.sql} COLLATE "C" ${op} ${r.sql} COLLATE "C")`;
     const a = this.jsonb(l);
     const b = this.jsonb(r);
@@ -251,6 +280,7 @@ class Compiler {
 }
 
 const NOT_LITERAL = Symbol('not a literal');
+const MIRROR = { '<': '>', '>': '<', '<=': '>=', '>=': '<=' } as const;
 
 function literalValue(e: Expr): unknown {
   if (e.kind === 'literal') return e.value;

@@ -32,7 +32,7 @@ export async function createJobsApp(config: JobsConfig, ctx: ServiceContext): Pr
   lifecycle.onStop('registry-client', () => registry.close());
 
   const scope = config.JOBS_HUBS.split(',').map((h) => h.trim()).filter(Boolean);
-  const store = new JobStore(pool, scope.length > 0 ? scope : undefined);
+  const store = new JobStore(pool, scope.length > 0 ? scope : undefined, config.JOBS_LEASE_GRACE_SECONDS);
   const bulkStore = new BulkJobStore(pool, scope.length > 0 ? scope : undefined);
   const service = new JobsService(store, bulkStore, { maxConcurrentPerHub: config.JOBS_MAX_CONCURRENT_PER_HUB });
   const bulk = new BulkRunner({ store: bulkStore, registry, twin, log, leaseMs: config.JOBS_BULK_LEASE_MS });

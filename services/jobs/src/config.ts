@@ -15,6 +15,7 @@ export const jobsConfigSchema = z.object({
   JOBS_POLL_MS: z.coerce.number().int().positive().default(250).describe('how often a jobs process looks for jobs to start and device operations to run'),
   JOBS_EXPANSION_LEASE_MS: z.coerce.number().int().positive().default(60_000).describe('how long a process may take to list the devices of a job before another process takes over'),
   JOBS_BULK_LEASE_MS: z.coerce.number().int().positive().default(60_000).describe('an import/export job whose process stops reporting progress for this long is taken over by another process'),
+  JOBS_LEASE_GRACE_SECONDS: z.coerce.number().int().positive().default(30).describe('a claimed device operation whose process stops is run again by another process this long after its own timeouts'),
   JOBS_HUBS: z.string().default('').describe('comma-separated hubs whose jobs this process runs; empty for every hub (a deployment serving some hubs, or tests sharing a database)'),
   JOBS_HISTORY_DAYS: z.coerce.number().positive().default(30).describe('finished jobs are kept this long (IoT Hub: 30 days)'),
 });

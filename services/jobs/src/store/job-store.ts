@@ -19,8 +19,6 @@ type Row = Record<string, unknown>;
 
 const ACTIVE: readonly JobStatus[] = ['queued', 'scheduled', 'running'];
 
-/** Grace beyond a device operation's own timeouts before its lease lapses and another process may retry it. */
-const LEASE_GRACE_SECONDS = 30;
 
 /** Jobs in Postgres (schema `jobs`). Every method is one short statement or transaction; no state lives in the process. */
 export class JobStore {
@@ -31,6 +29,8 @@ export class JobStore {
   constructor(
     private readonly pool: Pool,
     private readonly hubs?: readonly string[],
+    /** Grace beyond a device operation's own timeouts before its lease lapses and another process may retry it. */
+    private readonly leaseGraceSeconds = 30,
   ) {}
 
   /** `AND hub = ANY($n)` when scoped. */
@@ -169,7 +169,7 @@ export class JobStore {
          FROM c, jobs.jobs j
          WHERE d.hub = c.hub AND d.job_id = c.job_id AND d.device_id = c.device_id AND j.hub = d.hub AND j.job_id = d.job_id
          RETURNING d.job_id, d.device_id, d.attempt, j.spec`,
-        [hub, allowed, LEASE_GRACE_SECONDS],
+        [hub, allowed, this.leaseGraceSeconds],
       );
       if (ratePerSecond > 0 && rows.length > 0) await c.query('UPDATE jobs.hub_rate SET tokens = tokens - $2 WHERE hub = $1', [hub, rows.length]);
       return rows.map((r) => ({ hub, jobId: r['job_id'] as string, deviceId: r['device_id'] as string, attempt: Number(r['attempt']), operation: r['spec'] as DeviceOperation }));
