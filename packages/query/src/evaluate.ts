@@ -320,3 +320,28 @@ const CALLS: Readonly<Record<string, (args: Value[]) => Value>> = {
   ENDS_WITH: ([v, f]) => (str(v) && str(f) ? v.endsWith(f) : undefined),
   CONTAINS: ([v, f]) => (str(v) && str(f) ? v.includes(f) : undefined),
 };
+
+/**
+ * The same expression with every property read from `$twin` (its root becoming the first
+ * segment), so a twin query condition runs on a twin document in memory with the routing
+ * evaluator. `rootName` may canonicalise root names (twin queries match them case-insensitively).
+ */
+export function readFromTwin(e: Expr, rootName: (root: string) => string = (r) => r): Expr {
+  const walk = (x: Expr): Expr => {
+    switch (x.kind) {
+      case 'path':
+        return { ...x, root: '$twin', segments: [rootName(x.root), ...x.segments] };
+      case 'unary':
+        return { ...x, operand: walk(x.operand) };
+      case 'binary':
+        return { ...x, left: walk(x.left), right: walk(x.right) };
+      case 'call':
+        return { ...x, args: x.args.map(walk) };
+      case 'array':
+        return { ...x, items: x.items.map(walk) };
+      default:
+        return x;
+    }
+  };
+  return walk(e);
+}

@@ -6,7 +6,7 @@ export { parseExpression, Parser } from './parser.js';
 export type { ParseOptions } from './parser.js';
 export { FUNCTIONS } from './functions.js';
 export type { Dialect } from './functions.js';
-export { compileCondition, createScope, decodeJsonBody, references, SYSTEM_PROPERTY_NAMES } from './evaluate.js';
+export { compileCondition, createScope, decodeJsonBody, readFromTwin, references, SYSTEM_PROPERTY_NAMES } from './evaluate.js';
 export type { CompiledCondition, References, RoutingMessage, Scope, Value } from './evaluate.js';
 
 import { compileCondition, type CompiledCondition } from './evaluate.js';

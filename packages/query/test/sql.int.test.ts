@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testUrls } from '@openiothub/testing';
-import type { Expr, PathRef } from '../src/ast.js';
-import { compileCondition, parseExpression, SqlParams, conditionSql, type SqlSchema } from '../src/index.js';
+import type { PathRef } from '../src/ast.js';
+import { compileCondition, parseExpression, readFromTwin, SqlParams, conditionSql, type SqlSchema } from '../src/index.js';
 
 // Differential test: the SQL compiler must keep exactly the rows the in-memory evaluator (used by
 // routing, with its own unit tests) says match, on random documents and random conditions. The
@@ -72,24 +72,6 @@ function randomExpr(depth: number): string {
   return `(${randomExpr(depth + 1)}) ${pick(['AND', 'OR'])} (${randomExpr(depth + 1)})`;
 }
 
-/** The same condition for the routing evaluator: every property read from `$twin`. */
-function onTwin(e: Expr): Expr {
-  switch (e.kind) {
-    case 'path':
-      return { ...e, root: '$twin', segments: [e.root, ...e.segments] };
-    case 'unary':
-      return { ...e, operand: onTwin(e.operand) };
-    case 'binary':
-      return { ...e, left: onTwin(e.left), right: onTwin(e.right) };
-    case 'call':
-      return { ...e, args: e.args.map(onTwin) };
-    case 'array':
-      return { ...e, items: e.items.map(onTwin) };
-    default:
-      return e;
-  }
-}
-
 const rows = Array.from({ length: 60 }, (_, i) => randomDoc(i));
 
 beforeAll(async () => {
@@ -108,7 +90,7 @@ async function sqlMatches(condition: string): Promise<number[]> {
 }
 
 function memoryMatches(condition: string): number[] {
-  const compiled = compileCondition(onTwin(parseExpression(condition, { dialect: 'twin' })));
+  const compiled = compileCondition(readFromTwin(parseExpression(condition, { dialect: 'twin' })));
   return rows.flatMap((r, i) => (compiled.matches({ systemProperties: {}, appProperties: {}, twin: { ...r.doc, name: r.name } }) ? [i] : []));
 }
 

@@ -1,4 +1,4 @@
-import { compileCondition, parseExpression, type Expr } from '@openiothub/query';
+import { compileCondition, parseExpression, readFromTwin } from '@openiothub/query';
 import type { JsonObject } from '../domain/limits.js';
 import type { TwinState } from '../domain/twin.js';
 import { desiredSegments, nest, type StoredConfiguration } from './configuration.js';
@@ -16,31 +16,13 @@ const ROOTS = [
 ];
 const ROOT_BY_LOWER = new Map(ROOTS.map((r) => [r.toLowerCase(), r]));
 
-/** Every property read from `$twin`, so the routing evaluator (proven equal to the SQL compiler) decides in memory. */
-function onTwin(e: Expr): Expr {
-  switch (e.kind) {
-    case 'path':
-      return { ...e, root: '$twin', segments: [ROOT_BY_LOWER.get(e.root.toLowerCase()) ?? e.root, ...e.segments] };
-    case 'unary':
-      return { ...e, operand: onTwin(e.operand) };
-    case 'binary':
-      return { ...e, left: onTwin(e.left), right: onTwin(e.right) };
-    case 'call':
-      return { ...e, args: e.args.map(onTwin) };
-    case 'array':
-      return { ...e, items: e.items.map(onTwin) };
-    default:
-      return e;
-  }
-}
-
 /** Compiles configurations for in-memory matching, highest priority first (ties: most recently created first). */
 export function activate(configs: readonly StoredConfiguration[]): ActiveConfiguration[] {
   return [...configs]
     .sort((a, b) => b.priority - a.priority || b.createdTime.getTime() - a.createdTime.getTime() || (a.id < b.id ? 1 : -1))
     .map((config) => {
       if (config.targetCondition === '*') return { config, matches: () => true };
-      const compiled = compileCondition(onTwin(parseExpression(config.targetCondition, { dialect: 'twin' })));
+      const compiled = compileCondition(readFromTwin(parseExpression(config.targetCondition, { dialect: 'twin' }), (root) => ROOT_BY_LOWER.get(root.toLowerCase()) ?? root));
       return { config, matches: (twin: JsonObject) => compiled.matches({ systemProperties: {}, appProperties: {}, twin }) };
     });
 }

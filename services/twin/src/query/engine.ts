@@ -2,9 +2,9 @@ import { ArgumentInvalidError } from '@openiothub/errors';
 import type { Pool } from '@openiothub/postgres';
 import { aggregatesSql, conditionSql, jsonbSql, parseSelect, QuerySyntaxError, SqlParams, type SelectItem, type SelectStatement, type SqlSchema } from '@openiothub/query';
 import type { JsonObject } from '../domain/limits.js';
-import type { Metadata } from '../domain/merge.js';
 import { serviceView, type IdentityInfo } from '../domain/twin-service.js';
 import { newTwin, type TwinState } from '../domain/twin.js';
+import { toState } from '../store/twin-store.js';
 import { devices, modules, type Collection } from './collections.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
@@ -152,22 +152,7 @@ export function identityOf(r: Row): IdentityInfo {
 /** The twin exactly as GET /twins/{id} shows it, from one query row. */
 function renderTwin(r: Row): JsonObject {
   const fresh = r['version'] === null;
-  const state: TwinState = fresh
-    ? newTwin(iso(r['created_at']))
-    : {
-        tags: r['tags'] as JsonObject,
-        desired: r['desired'] as JsonObject,
-        desiredMeta: r['desired_meta'] as Metadata,
-        desiredVersion: Number(r['desired_version']),
-        reported: r['reported'] as JsonObject,
-        reportedMeta: r['reported_meta'] as Metadata,
-        reportedVersion: Number(r['reported_version']),
-        version: Number(r['version']),
-        etagVersion: Number(r['etag_version']),
-        modelId: r['model_id'] as string,
-        configurations: r['configurations'] as TwinState['configurations'],
-        configPaths: {},
-      };
+  const state: TwinState = fresh ? newTwin(iso(r['created_at'])) : toState(r);
   return serviceView(identityOf(r), state);
 }
 

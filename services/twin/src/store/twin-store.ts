@@ -27,7 +27,8 @@ type Row = Record<string, unknown>;
 
 const keyOf = (r: { hub: string; deviceId: string; moduleId: string }) => `${r.hub}\n${r.deviceId}\n${r.moduleId}`;
 
-function toState(r: Row): TwinState {
+/** A twin row (`twin.twins`, as selected by the store and the query engine) as state. */
+export function toState(r: Row): TwinState {
   return {
     tags: r['tags'] as JsonObject,
     desired: r['desired'] as JsonObject,
@@ -40,7 +41,7 @@ function toState(r: Row): TwinState {
     etagVersion: Number(r['etag_version']),
     modelId: r['model_id'] as string,
     configurations: r['configurations'] as TwinState['configurations'],
-    configPaths: r['config_paths'] as TwinState['configPaths'],
+    configPaths: (r['config_paths'] as TwinState['configPaths'] | undefined) ?? {},
   };
 }
 
