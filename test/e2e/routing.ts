@@ -7,7 +7,9 @@ import { Client as DeviceClient, Message } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { connectNats, decodeD2C, endpointStream, type D2CMessage, type NatsConnection } from '@openiothub/bus';
 import type { TestIdentity } from './devices.js';
-import { hub, hubFetch } from './helpers.js';
+import { Registry } from 'azure-iothub';
+import { uniqueName } from '@openiothub/testing';
+import { hub, hubFetch, ownerConnectionString, poll } from './helpers.js';
 
 /** PUT the hub's routing document; the parsed answer (throws with the body on an error status). */
 export async function putRouting(doc: unknown, expectStatus = 200): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -129,4 +131,31 @@ export async function readBlobs(connectionString: string, container: string): Pr
     out.push({ name: b.name, records });
   }
   return out;
+}
+
+/**
+ * Waits until the routing service has handled every non-telemetry event raised so far: events are
+ * routed in order, so when a barrier device's DeviceDeleted reaches a subscription, everything
+ * before it has been handled. A test that raises thousands of events (bulk import) calls this
+ * last, so the next test starts on a quiet hub. The hub's subscriptions are restored afterwards.
+ */
+export async function eventsSettled(timeoutMs = 240_000): Promise<void> {
+  const before = ((await (await hubFetch('/settings/eventSubscriptions')).json()) as { value: unknown[] }).value;
+  const barrier = await webhook();
+  const deviceId = uniqueName('barrier');
+  try {
+    const put = await hubFetch('/settings/eventSubscriptions', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([...before, { name: 'settled-barrier', url: barrier.url, includedEventTypes: ['Microsoft.Devices.DeviceDeleted'], subjectBeginsWith: `devices/${deviceId}` }]),
+    });
+    if (put.status !== 200) throw new Error(`could not add the barrier subscription: ${put.status}`);
+    const registry = Registry.fromConnectionString(ownerConnectionString());
+    await registry.create({ deviceId });
+    await registry.delete(deviceId);
+    await poll(async () => barrier.accepted.length, (n) => n > 0, timeoutMs, 'routing to catch up with the hub events');
+  } finally {
+    await hubFetch('/settings/eventSubscriptions', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(before) });
+    await barrier.close();
+  }
 }

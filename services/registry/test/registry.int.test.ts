@@ -269,4 +269,28 @@ describe('connection state', () => {
     expect(got).toEqual(['deviceConnected', 'deviceDisconnected']);
     await jsm.consumers.delete('EVENTS', consumer.name);
   });
+
+  it('ends the recorded connections of a deleted device and its modules with deviceDisconnected, before the delete notification', async () => {
+    const id = uniqueName('cdel');
+    await client.putDevice({ hub, device: device(id) });
+    await client.putModule({ hub, module: registryV1.Module.fromPartial({ deviceId: id, moduleId: 'm' }) });
+    const jsm = await jetstreamManager(nc);
+    const consumer = await jsm.consumers.add('EVENTS', { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: `${subjects.lifecycle(hub, id).split('.').slice(0, 2).join('.')}.>`, inactive_threshold: 60_000_000_000 });
+    await report(id, true, 'd1', new Date());
+    await report(id, true, 'm1', new Date(), 'm');
+    await client.deleteDevice({ hub, deviceId: id });
+    // the gateway's disconnect report arrives after the delete: nothing left to apply it to
+    expect((await report(id, false, 'd1', new Date())).applied).toBe(false);
+    await app.relay.flush();
+    const c = await jetstream(nc).consumers.get('EVENTS', consumer.name);
+    const got: string[] = [];
+    for await (const m of await c.fetch({ max_messages: 50, expires: 1500 })) {
+      // every event of the hub: keep this device's
+      if (m.json<{ deviceId: string }>().deviceId === id) got.push(`${m.headers?.get('opType')}${m.headers?.get('moduleId') ? `:${m.headers.get('moduleId')}` : ''}`);
+      m.ack();
+      if (got.length === 5) break;
+    }
+    expect(got).toEqual(['deviceConnected', 'deviceConnected:m', 'deviceDisconnected', 'deviceDisconnected:m', 'deleteDeviceIdentity']);
+    await jsm.consumers.delete('EVENTS', consumer.name);
+  });
 });

@@ -170,9 +170,11 @@ export class RegistryService {
   async deleteDevice(hub: string, deviceId: string, ifMatch: string | undefined): Promise<void> {
     const expected: Expected = parseIfMatch(ifMatch) ?? '*';
     const at = this.#now();
-    await this.#store.deleteDevice(hub, deviceId, expected, (d) =>
+    // a connection still recorded ends with the identity: its disconnect report would find no device
+    await this.#store.deleteDevice(hub, deviceId, expected, (d, connected) => [
+      ...connected.map((c) => connectionEvent({ hub, deviceId: d.deviceId, moduleId: c.moduleId || undefined, connected: false, connectionId: c.connectionId, at })),
       lifecycleEvent({ hub, deviceId: d.deviceId, op: 'delete', etag: etagOf(d.version), at }),
-    );
+    ]);
     this.#identityChanged(hub, deviceId);
   }
 

@@ -190,15 +190,25 @@ export class PgRegistryStore implements RegistryStore {
     });
   }
 
-  async deleteDevice(hub: string, deviceId: string, expected: Expected, event: (d: DeviceIdentity) => OutboxEvent): Promise<DeviceIdentity> {
+  async deleteDevice(
+    hub: string,
+    deviceId: string,
+    expected: Expected,
+    events: (d: DeviceIdentity, connected: ReadonlyArray<{ moduleId: string; connectionId: string }>) => OutboxEvent[],
+  ): Promise<DeviceIdentity> {
     return this.#withEvents(async (c) => {
       const cur = await c.query(`SELECT ${DEVICE_COLUMNS} FROM registry.devices WHERE hub = $1 AND device_id = $2 FOR UPDATE`, [hub, deviceId]);
       if (!cur.rows[0]) throw new DeviceNotFoundError(deviceId);
       const current = toDevice(cur.rows[0]);
       checkExpected('device', deviceId, expected, current.version);
+      const connected = await c.query<{ module_id: string; connection_id: string }>(
+        `SELECT '' AS module_id, connection_id FROM registry.devices WHERE hub = $1 AND device_id = $2 AND connection_state = 'Connected'
+         UNION ALL SELECT module_id, connection_id FROM registry.modules WHERE hub = $1 AND device_id = $2 AND connection_state = 'Connected'`,
+        [hub, deviceId],
+      );
       await c.query('DELETE FROM registry.devices WHERE hub = $1 AND device_id = $2', [hub, deviceId]);
       await c.query('UPDATE registry.hubs SET device_count = device_count - 1 WHERE name = $1', [hub]);
-      await this.#writeEvent(c, event(current));
+      for (const e of events(current, connected.rows.map((r) => ({ moduleId: r.module_id, connectionId: r.connection_id })))) await this.#writeEvent(c, e);
       return current;
     });
   }

@@ -62,7 +62,11 @@ export interface RegistryStore {
 
   insertDevice(hub: string, device: NewDevice, opts: { maxDevices: number; event: (d: DeviceIdentity) => OutboxEvent }): Promise<DeviceIdentity>;
   updateDevice(hub: string, deviceId: string, expected: Expected, mutate: (current: DeviceIdentity) => NewDevice): Promise<DeviceIdentity>;
-  deleteDevice(hub: string, deviceId: string, expected: Expected, event: (d: DeviceIdentity) => OutboxEvent): Promise<DeviceIdentity>;
+  /**
+   * Deletes a device (and its modules); `events` gets the device and its identities that were
+   * still connected (module id '' for the device, with their connection ids).
+   */
+  deleteDevice(hub: string, deviceId: string, expected: Expected, events: (d: DeviceIdentity, connected: ReadonlyArray<{ moduleId: string; connectionId: string }>) => OutboxEvent[]): Promise<DeviceIdentity>;
   getDevice(hub: string, deviceId: string): Promise<DeviceIdentity | undefined>;
   /** Devices in id order, after `afterDeviceId` ('' for the first page). */
   listDevices(hub: string, top: number, afterDeviceId?: string): Promise<DeviceIdentity[]>;
