@@ -8,6 +8,7 @@ import { createMessagingApp, loadMessagingConfig } from '@openiothub/messaging';
 import { createRoutingApp, loadRoutingConfig } from '@openiothub/routing';
 import { createJobsApp, loadJobsConfig } from '@openiothub/jobs';
 import type { ServiceContext } from '@openiothub/runtime';
+import { startAzurite } from '@openiothub/testing';
 import { resolveBackingServices } from './backing-services.js';
 import { ensureDevCertificates } from './certs.js';
 
@@ -21,6 +22,8 @@ export interface LocalHubInfo {
   readonly caCertPath: string;
   readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number; readonly routingGrpc: number; readonly jobsGrpc: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
+  /** Blob storage file uploads go to (Azurite over HTTPS with the dev certificate, unless FILE_UPLOAD_CONNECTION_STRING is set). */
+  readonly storageConnectionString: string;
 }
 
 /** Options for {@link startLocalHub}. */
@@ -47,7 +50,17 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
   ctx.lifecycle.onStop('backing-services', () => backing.stop());
   ctx.log.info({ origins: backing.origins }, 'backing services');
 
-  const shared = { ...opts.env, DATABASE_URL: backing.databaseUrl, NATS_URL: backing.natsUrl, REDIS_URL: backing.redisUrl };
+  // file uploads need blob storage the devices reach over HTTPS: Azurite with the hub's dev certificate
+  let storageConnectionString = opts.env['FILE_UPLOAD_CONNECTION_STRING'] ?? '';
+  if (!storageConnectionString) {
+    const location = join(dataDir, 'azurite');
+    await mkdir(location, { recursive: true });
+    const azurite = await startAzurite({ tls: { certPath: certs.serverCertPath, keyPath: certs.serverKeyPath }, location });
+    ctx.lifecycle.onStop('azurite', () => azurite.stop());
+    storageConnectionString = azurite.connectionString;
+    ctx.log.info({ blobEndpoint: azurite.blobEndpoint }, 'azurite (file upload storage)');
+  }
+  const shared = { ...opts.env, DATABASE_URL: backing.databaseUrl, NATS_URL: backing.natsUrl, REDIS_URL: backing.redisUrl, FILE_UPLOAD_CONNECTION_STRING: storageConnectionString, FILE_UPLOAD_CA_PATH: opts.env['FILE_UPLOAD_CA_PATH'] ?? certs.caCertPath };
   const registry = await createRegistryApp(
     loadRegistryConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['REGISTRY_GRPC_PORT'] ?? '0', DEFAULT_HUB: hub }),
     ctx,
@@ -100,6 +113,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     caCertPath: certs.caCertPath,
     ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort, routingGrpc: routing.grpcPort, jobsGrpc: jobs.grpcPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
+    storageConnectionString,
   };
   await mkdir(dataDir, { recursive: true });
   await writeFile(join(dataDir, 'local-hub.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });

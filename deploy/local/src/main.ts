@@ -20,6 +20,8 @@ await runService({
         `    ${info.ownerConnectionString}`,
         `  built-in endpoint (Event Hubs-compatible, for @azure/event-hubs):`,
         `    ${info.eventHubsConnectionString}`,
+        `  file upload storage (blob connection string):`,
+        `    ${info.storageConnectionString}`,
         `  trust the dev CA in every SDK process:`,
         `    export NODE_EXTRA_CA_CERTS=${info.caCertPath}`,
         `  settings for scripts: ${config.DATA_DIR}/local-hub.json${httpsNote}`,

@@ -92,6 +92,8 @@ export const subjects = {
   twinChangeAll: () => 'evt.*.twin.>',
   /** Core NATS: a hub's feedback queue got a message (service-side receivers wake up). */
   feedback: (hub: string) => `msg.${subjectToken(hub)}.feedback`,
+  /** "File-upload notifications are waiting": service receivers of the hub pull the next one. */
+  fileNotifications: (hub: string) => `msg.${subjectToken(hub)}.filenotifications`,
 } as const;
 
 /** The hub and device an `identityChanged` subject names, or undefined for another subject. */

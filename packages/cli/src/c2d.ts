@@ -65,21 +65,26 @@ export interface FeedbackOptions {
   readonly timeoutSeconds: number;
   readonly pollMs?: number;
   readonly signal?: AbortSignal | undefined;
+  /** Which service-bound queue: C2D feedback (default) or file-upload notifications. */
+  readonly queue?: 'feedback' | 'filenotifications';
 }
 
 /**
- * Read the hub's feedback queue, print each record (of one device, if asked), complete each
+ * Read the hub's feedback queue (or its file-upload notifications), print each record (of one device, if asked), complete each
  * feedback message once printed. Resolves on `waitOnMessageId`, timeout or abort.
  */
 export async function monitorFeedback(client: HubRestClient, o: FeedbackOptions, print: (record: unknown) => void): Promise<void> {
   const deadline = o.timeoutSeconds > 0 ? Date.now() + o.timeoutSeconds * 1000 : Infinity;
   while (!o.signal?.aborted && Date.now() < deadline) {
-    const res = await client.request('GET', '/messages/serviceBound/feedback');
+    const queue = o.queue ?? 'feedback';
+    const res = await client.request('GET', `/messages/serviceBound/${queue}`);
     if (res.status === 204) {
       await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
       continue;
     }
-    const records = JSON.parse(res.body.toString('utf8')) as Array<{ deviceId?: string; originalMessageId?: string }>;
+    const parsed = JSON.parse(res.body.toString('utf8')) as unknown;
+    // feedback messages hold an array of records; a file notification is one object
+    const records = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{ deviceId?: string; originalMessageId?: string }>;
     let seen = false;
     for (const r of records) {
       if (o.deviceId && r.deviceId !== o.deviceId) continue;
@@ -87,12 +92,12 @@ export async function monitorFeedback(client: HubRestClient, o: FeedbackOptions,
       if (o.waitOnMessageId && r.originalMessageId === o.waitOnMessageId) seen = true;
     }
     const lock = String(res.headers.etag ?? '').replace(/^"|"$/g, '');
-    await client.request('DELETE', path('messages', 'serviceBound', 'feedback', lock));
+    await client.request('DELETE', path('messages', 'serviceBound', queue, lock));
     if (seen) return;
   }
 }
 
-/** `iothub c2d-message send|purge` and `iothub monitor-feedback` (after `az iot device c2d-message`, `az iot hub monitor-feedback`). */
+/** `iothub c2d-message send|purge`, `iothub monitor-feedback`, `iothub monitor-file-notifications`, `iothub file-upload show|update` (after `az iot device c2d-message`, `az iot hub monitor-feedback`). */
 export function addC2DCommands(program: Command, rest: () => HubRestClient, print: (v: unknown) => void, io: { err(text: string): void; signal?: AbortSignal | undefined }): void {
   const c2d = program.command('c2d-message').description('cloud-to-device messages');
   c2d
@@ -126,5 +131,48 @@ export function addC2DCommands(program: Command, rest: () => HubRestClient, prin
     .action(async (o) => {
       io.err('Watching C2D feedback. Ctrl+C stops.\n');
       await monitorFeedback(rest(), { deviceId: o.deviceId, waitOnMessageId: o.waitOnMsg, timeoutSeconds: Number(o.timeout), signal: io.signal }, print);
+    });
+
+  program
+    .command('monitor-file-notifications')
+    .description('print file-upload notifications as they arrive (and complete them)')
+    .option('-d, --device-id <id>', 'only notifications of this device')
+    .option('--max <n>', 'stop after n notifications (0: never)', '0')
+    .option('-t, --timeout <seconds>', 'stop after this many seconds (0: never)', '0')
+    .action(async (o) => {
+      io.err('Watching file-upload notifications. Ctrl+C stops.\n');
+      const max = Number(o.max);
+      let seen = 0;
+      const stop = new AbortController();
+      io.signal?.addEventListener('abort', () => stop.abort());
+      await monitorFeedback(rest(), { deviceId: o.deviceId, timeoutSeconds: Number(o.timeout), signal: stop.signal, queue: 'filenotifications' }, (n) => {
+        print(n);
+        if (max > 0 && ++seen >= max) stop.abort();
+      });
+    });
+
+  const fileUpload = program.command('file-upload').description("the hub's file upload settings (storage container, SAS lifetime, notifications)");
+  fileUpload.command('show').action(async () => print(await rest().send('GET', '/settings/fileUpload')));
+  fileUpload
+    .command('update')
+    .option('--fcs, --fileupload-storage-connectionstring <cs>', 'Azure Storage connection string')
+    .option('--fc, --fileupload-storage-container-name <name>')
+    .option('--fsttl, --fileupload-sas-ttl <hours>', 'SAS lifetime in hours (1-24)')
+    .addOption(new Option('--fn, --fileupload-notifications <bool>', 'queue a notification for each upload').choices(['true', 'false']))
+    .option('--fnt, --fileupload-notification-ttl <hours>', 'notification TTL in hours (1-48)')
+    .option('--fnld, --fileupload-notification-lock-duration <seconds>', 'notification lock, 5-300 s')
+    .option('--fnd, --fileupload-notification-max-delivery-count <n>', '1-100')
+    .action(async (o) => {
+      const storage: Record<string, unknown> = {};
+      if (o.fileuploadStorageConnectionstring !== undefined) storage['connectionString'] = o.fileuploadStorageConnectionstring;
+      if (o.fileuploadStorageContainerName !== undefined) storage['containerName'] = o.fileuploadStorageContainerName;
+      if (o.fileuploadSasTtl !== undefined) storage['sasTtlAsIso8601'] = `PT${Number(o.fileuploadSasTtl)}H`;
+      const notifications: Record<string, unknown> = {};
+      if (o.fileuploadNotificationTtl !== undefined) notifications['ttlAsIso8601'] = `PT${Number(o.fileuploadNotificationTtl)}H`;
+      if (o.fileuploadNotificationLockDuration !== undefined) notifications['lockDurationAsIso8601'] = `PT${Number(o.fileuploadNotificationLockDuration)}S`;
+      if (o.fileuploadNotificationMaxDeliveryCount !== undefined) notifications['maxDeliveryCount'] = Number(o.fileuploadNotificationMaxDeliveryCount);
+      const body: Record<string, unknown> = { storageEndpoints: { $default: storage }, messagingEndpoints: { fileNotifications: notifications } };
+      if (o.fileuploadNotifications !== undefined) body['enableFileUploadNotifications'] = o.fileuploadNotifications === 'true';
+      print(await rest().send('PUT', '/settings/fileUpload', body));
     });
 }

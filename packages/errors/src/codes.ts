@@ -77,6 +77,8 @@ export const errorCodes = {
   // 403
   IotHubQuotaExceeded: row(403, GrpcStatus.RESOURCE_EXHAUSTED, serverUnavailable, 'amqp:resource-limit-exceeded', 403002),
   DeviceMaximumQueueDepthExceeded: row(403, GrpcStatus.RESOURCE_EXHAUSTED, serverUnavailable, 'amqp:resource-limit-exceeded', 403004),
+  // the 11th outstanding file upload of a device (devguide §8.4)
+  DeviceMaximumActiveFileUploadLimitExceeded: row(403, GrpcStatus.RESOURCE_EXHAUSTED, serverUnavailable, 'amqp:resource-limit-exceeded', 403006),
   IotHubSuspended: row(403, GrpcStatus.PERMISSION_DENIED, serverUnavailable, 'com.microsoft:iot-hub-suspended', 403005),
   DeviceDisabled: row(403, GrpcStatus.PERMISSION_DENIED, notAuthorized, 'amqp:unauthorized-access', 403010),
   // 404

@@ -21,7 +21,7 @@ export interface Azurite {
  * than Azurite knows (spec/tooling.md §3). A blob URL from env (`AZURE_STORAGE_CONNECTION_STRING`)
  * is used instead when set.
  */
-export async function startAzurite(): Promise<Azurite> {
+export async function startAzurite(opts: { tls?: { certPath: string; keyPath: string }; location?: string } = {}): Promise<Azurite> {
   const fromEnv = process.env['AZURE_STORAGE_CONNECTION_STRING'];
   if (fromEnv) {
     const blobEndpoint = /BlobEndpoint=([^;]+)/.exec(fromEnv)?.[1] ?? '';
@@ -30,8 +30,9 @@ export async function startAzurite(): Promise<Azurite> {
   const require = createRequire(import.meta.url);
   const bin = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
   const port = await freePort();
-  const location = mkdtempSync(join(tmpdir(), 'azurite-'));
-  const child = spawn(process.execPath, [bin, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', location, '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'], { stdio: 'ignore' });
+  const location = opts.location ?? mkdtempSync(join(tmpdir(), 'azurite-'));
+  const tls = opts.tls ? ['--cert', opts.tls.certPath, '--key', opts.tls.keyPath] : [];
+  const child = spawn(process.execPath, [bin, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', location, '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose', ...tls], { stdio: 'ignore' });
   const deadline = Date.now() + 20_000;
   while (!(await tcpReachable('127.0.0.1', port))) {
     if (Date.now() > deadline || child.exitCode !== null) {
@@ -40,17 +41,17 @@ export async function startAzurite(): Promise<Azurite> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const blobEndpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const blobEndpoint = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
   return {
     blobEndpoint,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
+    connectionString: `DefaultEndpointsProtocol=${opts.tls ? 'https' : 'http'};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await exited;
       }
-      rmSync(location, { recursive: true, force: true });
+      if (!opts.location) rmSync(location, { recursive: true, force: true });
     },
   };
 }

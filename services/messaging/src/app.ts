@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
@@ -10,6 +11,7 @@ import { C2DService, type IdentityLookup } from './domain/c2d-service.js';
 import { messagingHandlers } from './rpc/handlers.js';
 import { ConsumerGroups } from './domain/consumer-groups.js';
 import { C2DStore } from './store/c2d-store.js';
+import { FileUploadService } from './file-upload/file-upload-service.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -48,8 +50,16 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
   const identities = registryIdentities(config.REGISTRY_GRPC_URL);
   lifecycle.onStop('registry-client', () => identities.close());
 
+  const store = new C2DStore(pool);
+  const files = new FileUploadService({
+    pool,
+    store,
+    defaults: { connectionString: config.FILE_UPLOAD_CONNECTION_STRING, containerName: config.FILE_UPLOAD_CONNECTION_STRING ? config.FILE_UPLOAD_CONTAINER : '' },
+    notify: (hub) => nc.publish(subjects.fileNotifications(hub)),
+    ca: config.FILE_UPLOAD_CA_PATH ? await readFile(config.FILE_UPLOAD_CA_PATH, 'utf8') : undefined,
+  });
   const service = new C2DService({
-    store: new C2DStore(pool),
+    store,
     redis,
     identities,
     lockMs: config.C2D_LOCK_MS,
@@ -62,6 +72,7 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
       if (changed) service.identityChanged(changed.hub, changed.deviceId);
     },
   });
+  runPeriodically({ name: 'file-upload-sweep', intervalMs: 60_000, task: () => files.sweep(), onError: (err) => log.warn({ err }, 'file upload sweep failed; will retry'), lifecycle });
   runPeriodically({ name: 'c2d-expiry-sweep', intervalMs: config.SWEEP_INTERVAL_MS, task: () => service.sweep(), onError: (err) => log.warn({ err }, 'expiry sweep failed; will retry'), lifecycle });
   runPeriodically({
     name: 'feedback-batcher',
@@ -76,7 +87,7 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[messagingV1.MessagingServiceService, messagingHandlers(service, new ConsumerGroups(pool))]],
+    services: [[messagingV1.MessagingServiceService, messagingHandlers(service, new ConsumerGroups(pool), files)]],
     lifecycle,
     log,
   });

@@ -75,7 +75,7 @@ async function feedbackRecords(hub: string, n: number, ms = 5000): Promise<{ rec
   let messages = 0;
   const deadline = Date.now() + ms;
   while (records.length < n && Date.now() < deadline) {
-    const r = await messaging.receiveFeedback({ hub });
+    const r = await messaging.receiveFeedback({ hub, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK });
     if (!r.message) {
       await sleep(100);
       continue;
@@ -83,7 +83,7 @@ async function feedbackRecords(hub: string, n: number, ms = 5000): Promise<{ rec
     messages += 1;
     expect(r.message.userId).toBe(hub);
     records.push(...(JSON.parse(r.message.bodyJson) as Array<Record<string, string>>));
-    await messaging.settleFeedback({ hub, lockToken: r.message.lockToken, outcome: Outcome.OUTCOME_COMPLETE });
+    await messaging.settleFeedback({ hub, lockToken: r.message.lockToken, outcome: Outcome.OUTCOME_COMPLETE, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK });
   }
   return { records, messages };
 }
@@ -209,18 +209,18 @@ describe('C2D queues against Postgres and Redis', () => {
     await sleep(1000);
     let got: messagingV1.FeedbackMessage | undefined;
     for (let i = 0; i < 50 && !got; i++) {
-      got = (await messaging.receiveFeedback({ hub })).message;
+      got = (await messaging.receiveFeedback({ hub, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK })).message;
       if (!got) await sleep(100);
     }
     expect(JSON.parse(got!.bodyJson)).toHaveLength(5);
     expect(got!.deliveryCount).toBe(1);
-    expect((await messaging.receiveFeedback({ hub })).message).toBeUndefined(); // locked
-    await messaging.settleFeedback({ hub, lockToken: got!.lockToken, outcome: Outcome.OUTCOME_ABANDON });
-    const again = (await messaging.receiveFeedback({ hub })).message!;
+    expect((await messaging.receiveFeedback({ hub, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK })).message).toBeUndefined(); // locked
+    await messaging.settleFeedback({ hub, lockToken: got!.lockToken, outcome: Outcome.OUTCOME_ABANDON, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK });
+    const again = (await messaging.receiveFeedback({ hub, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK })).message!;
     expect(again.messageId).toBe(got!.messageId);
     expect(again.deliveryCount).toBe(2);
-    await messaging.settleFeedback({ hub, lockToken: again.lockToken, outcome: Outcome.OUTCOME_COMPLETE });
-    expect((await messaging.receiveFeedback({ hub })).message).toBeUndefined();
+    await messaging.settleFeedback({ hub, lockToken: again.lockToken, outcome: Outcome.OUTCOME_COMPLETE, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK });
+    expect((await messaging.receiveFeedback({ hub, queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK })).message).toBeUndefined();
   });
 
   it('purges a queue with Purged feedback and drops messages of an earlier generation', async () => {

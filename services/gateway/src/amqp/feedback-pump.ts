@@ -11,8 +11,15 @@ export interface FeedbackDeps {
   readonly log: Logger;
 }
 
+/** Which service-bound queue a pump drains, the subject that wakes it and its content type. */
+export const SERVICE_QUEUES = {
+  feedback: { queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK, subject: subjects.feedback, contentType: 'application/vnd.microsoft.iothub.feedback.json' },
+  fileNotifications: { queue: messagingV1.ServiceQueue.SERVICE_QUEUE_FILE_NOTIFICATIONS, subject: subjects.fileNotifications, contentType: 'application/json' },
+} as const;
+export type ServiceQueueName = keyof typeof SERVICE_QUEUES;
+
 /**
- * Feedback to one service receiver link: lock the hub's next feedback message, send it, settle it
+ * Feedback (or file-upload notifications) to one service receiver link: lock the hub's next feedback message, send it, settle it
  * by the receiver's disposition (accept = complete, reject = complete (dead-letter), release or
  * modify = abandon), repeat. Idle until the messaging service announces feedback, or a slow poll.
  */
@@ -23,16 +30,18 @@ export class FeedbackPump {
   readonly #track: (d: Delivery, lockToken: string) => void;
   readonly #sub: ReturnType<NatsConnection['subscribe']>;
   readonly #poll: NodeJS.Timeout;
+  readonly #queue: (typeof SERVICE_QUEUES)[ServiceQueueName];
   #busy = false;
   #inFlight = false;
   #stopped = false;
 
-  constructor(deps: FeedbackDeps, hub: string, link: Sender, track: (d: Delivery, lockToken: string) => void) {
+  constructor(deps: FeedbackDeps, hub: string, link: Sender, track: (d: Delivery, lockToken: string) => void, queue: ServiceQueueName = 'feedback') {
     this.#deps = deps;
     this.#hub = hub;
     this.#link = link;
     this.#track = track;
-    this.#sub = deps.nc.subscribe(subjects.feedback(hub), { callback: () => this.kick() });
+    this.#queue = SERVICE_QUEUES[queue];
+    this.#sub = deps.nc.subscribe(this.#queue.subject(hub), { callback: () => this.kick() });
     this.#poll = setInterval(() => this.kick(), 5000);
     this.#poll.unref();
   }
@@ -40,7 +49,7 @@ export class FeedbackPump {
   kick(): void {
     if (this.#stopped || this.#busy || this.#inFlight || !this.#link.sendable()) return;
     this.#busy = true;
-    this.#deps.messaging.receiveFeedback({ hub: this.#hub }).then(
+    this.#deps.messaging.receiveFeedback({ hub: this.#hub, queue: this.#queue.queue }).then(
       (r) => {
         this.#busy = false;
         const m = r.message;
@@ -54,7 +63,7 @@ export class FeedbackPump {
           body: rhea.message.data_section(Buffer.from(m.bodyJson, 'utf8')),
           message_id: m.messageId,
           user_id: m.userId,
-          content_type: 'application/vnd.microsoft.iothub.feedback.json',
+          content_type: this.#queue.contentType,
           ...(m.expiryTime ? { absolute_expiry_time: m.expiryTime } : {}),
           message_annotations: { 'iothub-enqueuedtime': m.enqueuedTime ?? new Date(), 'iothub-deliverycount': m.deliveryCount },
         });
@@ -76,7 +85,7 @@ export class FeedbackPump {
 
   async #settleQuietly(lockToken: string, outcome: messagingV1.Outcome): Promise<void> {
     try {
-      await this.#deps.messaging.settleFeedback({ hub: this.#hub, lockToken, outcome });
+      await this.#deps.messaging.settleFeedback({ hub: this.#hub, lockToken, outcome, queue: this.#queue.queue });
     } catch (err) {
       this.#deps.log.info({ err, hub: this.#hub }, 'feedback settlement refused (lock expired); it will be delivered again');
     }

@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { audienceCovered, c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
 import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
 import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
-import { FeedbackPump } from './feedback-pump.js';
+import { FeedbackPump, type ServiceQueueName } from './feedback-pump.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
 import type { HubInfo } from '@openiothub/bus';
@@ -275,10 +275,10 @@ export class AmqpEndpoint {
       }
       if (d && target.kind === 'device-twin') d.twinOut = link;
     }
-    else if (target.kind === 'service-feedback') this.#startFeedback(ctx, link);
+    else if (target.kind === 'service-feedback') this.#startFeedback(ctx, link, 'feedback');
+    else if (target.kind === 'service-file-notifications') this.#startFeedback(ctx, link, 'fileNotifications');
     else if (target.kind === 'eh-management') s.managementReplies.add(link);
     else if (target.kind === 'eh-partition') await this.#startPartitionReader(s, link, target.partition, target.consumerGroup);
-    // file notifications: the link stays open and idle until file upload exists
   }
 
   /** Check the link's address against the connection's put-tokens; close it when not covered. Returns whether it may stay. */
@@ -422,9 +422,9 @@ export class AmqpEndpoint {
     pump.kick();
   }
 
-  #startFeedback(ctx: EventContext, link: Sender): void {
+  #startFeedback(ctx: EventContext, link: Sender, queue: ServiceQueueName): void {
     const s = this.#state(ctx.connection);
-    const pump = new FeedbackPump(this.#deps, s.hub!, link, (delivery, lockToken) => this.#sent.set(delivery, { kind: 'feedback', pump, lockToken }));
+    const pump = new FeedbackPump(this.#deps, s.hub!, link, (delivery, lockToken) => this.#sent.set(delivery, { kind: 'feedback', pump, lockToken }), queue);
     (link as Sender & { openiothubFlush?: () => void }).openiothubFlush = () => pump.kick();
     s.linkStops.set(link, () => pump.stop());
     pump.kick();

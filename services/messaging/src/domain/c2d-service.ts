@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
 import { TtlCache } from '@openiothub/runtime';
-import type { C2DStore } from '../store/c2d-store.js';
+import type { C2DStore, ServiceQueue } from '../store/c2d-store.js';
 import { settingsFromJson, settingsToJson, type C2DSettings, type CloudToDeviceJson } from './settings.js';
 import { ACK_MODES, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from './types.js';
 
@@ -164,12 +164,13 @@ export class C2DService {
   }
 
   async receiveFeedback(hub: string): Promise<LockedFeedback | undefined> {
-    return this.#store.lockFeedback(hub, randomUUID(), await this.#hubSettings(hub));
+    const s = await this.#hubSettings(hub);
+    return this.#store.lockFeedback(hub, randomUUID(), { lockMs: s.feedbackLockMs, maxDeliveryCount: s.feedbackMaxDeliveryCount });
   }
 
-  async settleFeedback(hub: string, lockToken: string, complete: boolean): Promise<void> {
-    if (!(await this.#store.settleFeedback(hub, lockToken, complete))) {
-      throw new DomainError('DeviceMessageLockLost', `The feedback lock ${lockToken} is not held (it expired, or the message was settled).`);
+  async settleFeedback(hub: string, lockToken: string, complete: boolean, queue: ServiceQueue = 'feedback'): Promise<void> {
+    if (!(await this.#store.settleFeedback(hub, lockToken, complete, queue))) {
+      throw new DomainError('DeviceMessageLockLost', `The lock ${lockToken} is not held (it expired, or the message was settled).`);
     }
   }
 

@@ -54,7 +54,8 @@ export interface FeedbackRecord {
 /** A locked feedback message. */
 export interface LockedFeedback {
   readonly messageId: string;
-  readonly records: readonly FeedbackRecord[];
+  /** Feedback: an array of records; a file-upload notification: one object. */
+  readonly body: unknown;
   readonly enqueuedTime: Date;
   readonly expiryTime: Date;
   readonly deliveryCount: number;

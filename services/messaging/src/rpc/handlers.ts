@@ -3,6 +3,7 @@ import { messagingV1, unaryHandler } from '@openiothub/proto';
 import type { C2DService } from '../domain/c2d-service.js';
 import type { ConsumerGroups } from '../domain/consumer-groups.js';
 import type { AckMode, QueueKey } from '../domain/types.js';
+import type { FileUploadService } from '../file-upload/file-upload-service.js';
 
 function keyOf(k: messagingV1.QueueKey | undefined): QueueKey {
   if (!k?.hub || !k.deviceId) throw new ArgumentInvalidError('hub and deviceId are required.');
@@ -23,7 +24,7 @@ function lockToken(v: string): string {
 }
 
 /** The gRPC MessagingService implementation: translate, call the domain, translate back. */
-export function messagingHandlers(svc: C2DService, groups: ConsumerGroups): messagingV1.MessagingServiceServer {
+export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files: FileUploadService): messagingV1.MessagingServiceServer {
   return {
     listConsumerGroups: unaryHandler(async (req) => ({ groups: await groups.list(required(req.hub, 'hub')) })),
     createConsumerGroup: unaryHandler(async (req) => groups.create(required(req.hub, 'hub'), req.name)),
@@ -71,11 +72,11 @@ export function messagingHandlers(svc: C2DService, groups: ConsumerGroups): mess
     count: unaryHandler(async (req) => ({ count: await svc.count(keyOf(req.key)) })),
     receiveFeedback: unaryHandler(async (req) => {
       const hub = required(req.hub, 'hub');
-      const f = await svc.receiveFeedback(hub);
+      const f = req.queue === messagingV1.ServiceQueue.SERVICE_QUEUE_FILE_NOTIFICATIONS ? await files.receive(hub) : await svc.receiveFeedback(hub);
       if (!f) return {};
       return {
         message: {
-          bodyJson: JSON.stringify(f.records),
+          bodyJson: JSON.stringify(f.body),
           messageId: f.messageId,
           lockToken: f.lockToken,
           enqueuedTime: f.enqueuedTime,
@@ -91,9 +92,17 @@ export function messagingHandlers(svc: C2DService, groups: ConsumerGroups): mess
       if (req.outcome !== messagingV1.Outcome.OUTCOME_COMPLETE && req.outcome !== messagingV1.Outcome.OUTCOME_ABANDON) {
         throw new ArgumentInvalidError('feedback can be completed or abandoned.');
       }
-      await svc.settleFeedback(hub, token, req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE);
+      const queue = req.queue === messagingV1.ServiceQueue.SERVICE_QUEUE_FILE_NOTIFICATIONS ? 'file' : 'feedback';
+      await svc.settleFeedback(hub, token, req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE, queue);
       return {};
     }),
+    createFileUpload: unaryHandler(async (req) => files.start(required(req.hub, 'hub'), required(req.deviceId, 'deviceId'), req.blobName)),
+    completeFileUpload: unaryHandler(async (req) => {
+      await files.complete(required(req.hub, 'hub'), required(req.deviceId, 'deviceId'), required(req.correlationId, 'correlationId'), req.isSuccess);
+      return {};
+    }),
+    getFileUploadSettings: unaryHandler(async (req) => ({ fileUploadJson: JSON.stringify(await files.settingsJson(required(req.hub, 'hub'))) })),
+    updateFileUploadSettings: unaryHandler(async (req) => ({ fileUploadJson: JSON.stringify(await files.updateSettings(required(req.hub, 'hub'), req.fileUploadJson)) })),
     getSettings: unaryHandler(async (req) => ({ cloudToDeviceJson: JSON.stringify(await svc.settings(required(req.hub, 'hub'))) })),
     updateSettings: unaryHandler(async (req) => ({ cloudToDeviceJson: JSON.stringify(await svc.updateSettings(required(req.hub, 'hub'), req.cloudToDeviceJson)) })),
   };

@@ -26,6 +26,9 @@ interface C2DRow {
   expired: boolean;
 }
 
+/** A hub's two service-bound queues. */
+export type ServiceQueue = 'feedback' | 'file';
+
 interface FeedbackRow {
   seq: string;
   message_id: string;
@@ -290,7 +293,7 @@ export class C2DStore {
         // top up the newest feedback message no one has received yet, then open new ones
         const open = await c.query<{ seq: string; n: number }>(
           `SELECT seq, jsonb_array_length(body) AS n FROM messaging.feedback
-           WHERE hub = $1 AND delivery_count = 0 AND lock_token IS NULL AND expires_at > now()
+           WHERE hub = $1 AND queue = 'feedback' AND delivery_count = 0 AND lock_token IS NULL AND expires_at > now()
            ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED`,
           [hub],
         );
@@ -317,35 +320,46 @@ export class C2DStore {
     return r.rows[0] ? { ...DEFAULT_SETTINGS, feedbackTtlMs: Number(r.rows[0].feedback_ttl_ms) } : DEFAULT_SETTINGS;
   }
 
-  /** Lock the oldest feedback message of a hub that no one holds; those delivered too often are dropped. */
-  async lockFeedback(hub: string, lockToken: string, settings: C2DSettings): Promise<LockedFeedback | undefined> {
+  /**
+   * Lock the oldest message of a hub's service-bound queue (feedback, or file notifications) that
+   * no one holds; those delivered `maxDeliveryCount` times already are dropped.
+   */
+  async lockFeedback(hub: string, lockToken: string, limits: { lockMs: number; maxDeliveryCount: number }, queue: ServiceQueue = 'feedback'): Promise<LockedFeedback | undefined> {
     return withTransaction(this.#pool, async (c) => {
       for (;;) {
         const r = await c.query<FeedbackRow>(
-          `SELECT * FROM messaging.feedback WHERE hub = $1 AND expires_at > now() AND (locked_until IS NULL OR locked_until <= now())
+          `SELECT * FROM messaging.feedback WHERE hub = $1 AND queue = $2 AND expires_at > now() AND (locked_until IS NULL OR locked_until <= now())
            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
-          [hub],
+          [hub, queue],
         );
         const row = r.rows[0];
         if (!row) return undefined;
-        if (row.delivery_count >= settings.feedbackMaxDeliveryCount) {
+        if (row.delivery_count >= limits.maxDeliveryCount) {
           await c.query('DELETE FROM messaging.feedback WHERE hub = $1 AND seq = $2', [hub, row.seq]);
           continue;
         }
         await c.query(
           `UPDATE messaging.feedback SET delivery_count = delivery_count + 1, lock_token = $3, locked_until = now() + $4 * interval '1 millisecond' WHERE hub = $1 AND seq = $2`,
-          [hub, row.seq, lockToken, settings.feedbackLockMs],
+          [hub, row.seq, lockToken, limits.lockMs],
         );
-        return { messageId: row.message_id, records: row.body, enqueuedTime: row.enqueued_at, expiryTime: row.expires_at, deliveryCount: row.delivery_count + 1, lockToken };
+        return { messageId: row.message_id, body: row.body, enqueuedTime: row.enqueued_at, expiryTime: row.expires_at, deliveryCount: row.delivery_count + 1, lockToken };
       }
     });
   }
 
-  /** Complete (delete) or abandon (unlock) a locked feedback message; false when the lock is gone. */
-  async settleFeedback(hub: string, lockToken: string, complete: boolean): Promise<boolean> {
+  /** Queue one file-upload notification (its own message, kept `ttlMs`). */
+  async enqueueFileNotification(hub: string, notification: unknown, ttlMs: number): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO messaging.feedback (hub, queue, message_id, body, enqueued_at, expires_at) VALUES ($1, 'file', $2, $3, now(), now() + $4 * interval '1 millisecond')`,
+      [hub, randomUUID(), JSON.stringify(notification), ttlMs],
+    );
+  }
+
+  /** Complete (delete) or abandon (unlock) a locked service-bound message; false when the lock is gone. */
+  async settleFeedback(hub: string, lockToken: string, complete: boolean, queue: ServiceQueue = 'feedback'): Promise<boolean> {
     const r = complete
-      ? await this.#pool.query('DELETE FROM messaging.feedback WHERE hub = $1 AND lock_token = $2 AND locked_until > now()', [hub, lockToken])
-      : await this.#pool.query('UPDATE messaging.feedback SET lock_token = NULL, locked_until = NULL WHERE hub = $1 AND lock_token = $2 AND locked_until > now()', [hub, lockToken]);
+      ? await this.#pool.query('DELETE FROM messaging.feedback WHERE hub = $1 AND queue = $3 AND lock_token = $2 AND locked_until > now()', [hub, lockToken, queue])
+      : await this.#pool.query('UPDATE messaging.feedback SET lock_token = NULL, locked_until = NULL WHERE hub = $1 AND queue = $3 AND lock_token = $2 AND locked_until > now()', [hub, lockToken, queue]);
     return (r.rowCount ?? 0) > 0;
   }
 }

@@ -6,9 +6,12 @@ import type { D2CIngest, IncomingTelemetry } from '../../telemetry/d2c-ingest.js
 import type { ConnectionReporter } from '../../upstream/connection-reporter.js';
 import type { MessagingClient } from '../../upstream/messaging-client.js';
 import type { HubInfo } from '@openiothub/bus';
-import { readBody } from '../body.js';
+import { parseJson, readBody } from '../body.js';
 import { propertiesFromPairs, rawHeaderPairs, type HeaderProperties } from '../message-headers.js';
 import type { Handler, RequestContext, Router } from '../router.js';
+
+/** A JSON body, or null for an empty one. */
+const jsonBody = (raw: Buffer): unknown => (raw.length === 0 ? null : parseJson(raw));
 
 /** The batch content type of `sendEventBatch` (sdk-compat §5). */
 export const BATCH_CONTENT_TYPE = 'application/vnd.microsoft.iothub.json';
@@ -88,7 +91,45 @@ export function registerDeviceRoutes(
   const completeOrReject = settle((ctx) => (ctx.query.has('reject') ? messagingV1.Outcome.OUTCOME_REJECT : messagingV1.Outcome.OUTCOME_COMPLETE));
   const abandon = settle(() => messagingV1.Outcome.OUTCOME_ABANDON);
 
+  // ---- file upload (devguide §8; sdk-compat §5): always HTTPS, whatever transport the device uses ----
+  const startUpload = async (auth: DeviceAuthResult, blobName: unknown) => {
+    if (auth.moduleId) throw new ArgumentInvalidError('File upload is for devices, not modules.');
+    if (typeof blobName !== 'string') throw new ArgumentInvalidError('The body must be {"blobName": "<file name>"}.');
+    return deps.messaging.createFileUpload({ hub: auth.hub, deviceId: auth.deviceId, blobName });
+  };
+  const createUpload: Handler = async (ctx) => {
+    const auth = await authenticate(ctx);
+    const r = await startUpload(auth, (jsonBody(await readBody(ctx.req, deps.maxBodyBytes)) as { blobName?: unknown } | null)?.blobName);
+    return { status: 200, body: { correlationId: r.correlationId, hostName: r.hostName, containerName: r.containerName, blobName: r.blobName, sasToken: r.sasToken } };
+  };
+  // the deprecated form: GET /devices/{id}/files/{filename} answers the SAS URI and a correlation id
+  const createUploadDeprecated: Handler = async (ctx) => {
+    const auth = await authenticate(ctx);
+    const r = await startUpload(auth, ctx.params['fileName']);
+    return { status: 200, body: { correlationId: r.correlationId, uri: `https://${r.hostName}/${r.containerName}/${r.blobName}${r.sasToken}` } };
+  };
+  const notifyUpload: Handler = async (ctx) => {
+    const auth = await authenticate(ctx);
+    const body = (jsonBody(await readBody(ctx.req, deps.maxBodyBytes)) ?? {}) as { correlationId?: unknown; isSuccess?: unknown; statusCode?: unknown; statusDescription?: unknown };
+    const correlationId = ctx.params['correlationId'] ?? body.correlationId;
+    if (typeof correlationId !== 'string' || correlationId === '') throw new ArgumentInvalidError('correlationId is required (in the path or the body).');
+    if (typeof body.isSuccess !== 'boolean') throw new ArgumentInvalidError('isSuccess (true or false) is required.');
+    await deps.messaging.completeFileUpload({
+      hub: auth.hub,
+      deviceId: auth.deviceId,
+      correlationId,
+      isSuccess: body.isSuccess,
+      statusCode: typeof body.statusCode === 'number' ? body.statusCode : 0,
+      statusDescription: typeof body.statusDescription === 'string' ? body.statusDescription : '',
+    });
+    return { status: 204 };
+  };
+
   router
+    .on('POST', '/devices/:deviceId/files', createUpload)
+    .on('POST', '/devices/:deviceId/files/notifications', notifyUpload)
+    .on('POST', '/devices/:deviceId/files/notifications/:correlationId', notifyUpload)
+    .on('GET', '/devices/:deviceId/files/:fileName', createUploadDeprecated)
     .on('POST', '/devices/:deviceId/messages/events', sendEvents)
     .on('POST', '/devices/:deviceId/modules/:moduleId/messages/events', sendEvents)
     .on('GET', '/devices/:deviceId/messages/devicebound', receive)

@@ -60,13 +60,15 @@ export function registerC2DRoutes(router: Router, deps: { messaging: MessagingCl
     return { status: 200, body: { totalMessagesPurged: r.totalMessagesPurged, deviceId: key.deviceId, moduleId: key.moduleId || null } };
   };
 
-  const receiveFeedback: Handler = async (ctx) => {
+  const receiveFeedback =
+    (queue: messagingV1.ServiceQueue): Handler =>
+    async (ctx) => {
     await authorize(ctx, 'ServiceConnect');
-    const m = (await messaging.receiveFeedback({ hub: ctx.hub })).message;
+    const m = (await messaging.receiveFeedback({ hub: ctx.hub, queue })).message;
     if (!m) return { status: 204 };
     const headers: Record<string, string> = {
       etag: `"${m.lockToken}"`,
-      'content-type': FEEDBACK_CONTENT_TYPE,
+      'content-type': queue === messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK ? FEEDBACK_CONTENT_TYPE : 'application/json',
       'iothub-messageid': m.messageId,
       'iothub-userid': headerValue(m.userId),
       'iothub-deliverycount': String(m.deliveryCount),
@@ -76,10 +78,10 @@ export function registerC2DRoutes(router: Router, deps: { messaging: MessagingCl
     return { status: 200, raw: Buffer.from(m.bodyJson), headers };
   };
   const settleFeedback =
-    (outcome: messagingV1.Outcome): Handler =>
+    (queue: messagingV1.ServiceQueue, outcome: messagingV1.Outcome): Handler =>
     async (ctx) => {
       await authorize(ctx, 'ServiceConnect');
-      await messaging.settleFeedback({ hub: ctx.hub, lockToken: ctx.params['lockToken'] as string, outcome });
+      await messaging.settleFeedback({ hub: ctx.hub, lockToken: ctx.params['lockToken'] as string, outcome, queue });
       return { status: 204 };
     };
 
@@ -93,18 +95,40 @@ export function registerC2DRoutes(router: Router, deps: { messaging: MessagingCl
     return { status: 200, body: JSON.parse((await messaging.updateSettings({ hub: ctx.hub, cloudToDeviceJson: body })).cloudToDeviceJson) as unknown };
   };
 
+  // file upload settings (our own endpoint, ARM-shaped: storageEndpoints.$default, messagingEndpoints.fileNotifications)
+  const getFileUpload: Handler = async (ctx) => {
+    await authorize(ctx, 'Read');
+    return { status: 200, body: JSON.parse((await messaging.getFileUploadSettings({ hub: ctx.hub })).fileUploadJson) as unknown };
+  };
+  const putFileUpload: Handler = async (ctx) => {
+    await authorize(ctx, 'RegistryWrite');
+    const body = (await readBody(ctx.req, deps.maxBodyBytes)).toString('utf8');
+    return { status: 200, body: JSON.parse((await messaging.updateFileUploadSettings({ hub: ctx.hub, fileUploadJson: body })).fileUploadJson) as unknown };
+  };
+
   router
     .on('POST', '/devices/:deviceId/messages/devicebound', send)
     .on('POST', '/devices/:deviceId/modules/:moduleId/messages/devicebound', send)
     .on('DELETE', '/devices/:deviceId/commands', purge)
     .on('DELETE', '/devices/:deviceId/modules/:moduleId/commands', purge)
+    .on('GET', '/settings/fileUpload', getFileUpload)
+    .on('PUT', '/settings/fileUpload', putFileUpload)
+    .on('PATCH', '/settings/fileUpload', putFileUpload)
     .on('GET', '/settings/cloudToDevice', getSettings)
     .on('PATCH', '/settings/cloudToDevice', patchSettings);
   // IoT Hub spells it serviceBound; clients are seen sending servicebound too
+  // the feedback queue, and the file-upload notifications queue (devguide §8.2: same semantics)
+  const queues = [
+    ['feedback', messagingV1.ServiceQueue.SERVICE_QUEUE_FEEDBACK],
+    ['filenotifications', messagingV1.ServiceQueue.SERVICE_QUEUE_FILE_NOTIFICATIONS],
+    ['fileuploadnotifications', messagingV1.ServiceQueue.SERVICE_QUEUE_FILE_NOTIFICATIONS],
+  ] as const;
   for (const bound of ['serviceBound', 'servicebound']) {
-    router
-      .on('GET', `/messages/${bound}/feedback`, receiveFeedback)
-      .on('DELETE', `/messages/${bound}/feedback/:lockToken`, settleFeedback(messagingV1.Outcome.OUTCOME_COMPLETE))
-      .on('POST', `/messages/${bound}/feedback/:lockToken/abandon`, settleFeedback(messagingV1.Outcome.OUTCOME_ABANDON));
+    for (const [name, queue] of queues) {
+      router
+        .on('GET', `/messages/${bound}/${name}`, receiveFeedback(queue))
+        .on('DELETE', `/messages/${bound}/${name}/:lockToken`, settleFeedback(queue, messagingV1.Outcome.OUTCOME_COMPLETE))
+        .on('POST', `/messages/${bound}/${name}/:lockToken/abandon`, settleFeedback(queue, messagingV1.Outcome.OUTCOME_ABANDON));
+    }
   }
 }

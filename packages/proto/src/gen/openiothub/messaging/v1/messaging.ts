@@ -66,6 +66,40 @@ export function outcomeToJSON(object: Outcome): string {
   }
 }
 
+/** The two service-bound queues of a hub. */
+export enum ServiceQueue {
+  SERVICE_QUEUE_FEEDBACK = 0,
+  SERVICE_QUEUE_FILE_NOTIFICATIONS = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function serviceQueueFromJSON(object: any): ServiceQueue {
+  switch (object) {
+    case 0:
+    case "SERVICE_QUEUE_FEEDBACK":
+      return ServiceQueue.SERVICE_QUEUE_FEEDBACK;
+    case 1:
+    case "SERVICE_QUEUE_FILE_NOTIFICATIONS":
+      return ServiceQueue.SERVICE_QUEUE_FILE_NOTIFICATIONS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ServiceQueue.UNRECOGNIZED;
+  }
+}
+
+export function serviceQueueToJSON(object: ServiceQueue): string {
+  switch (object) {
+    case ServiceQueue.SERVICE_QUEUE_FEEDBACK:
+      return "SERVICE_QUEUE_FEEDBACK";
+    case ServiceQueue.SERVICE_QUEUE_FILE_NOTIFICATIONS:
+      return "SERVICE_QUEUE_FILE_NOTIFICATIONS";
+    case ServiceQueue.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface ConsumerGroup {
   name: string;
   createdTime?: Date | undefined;
@@ -174,6 +208,7 @@ export interface CountResponse {
 
 export interface ReceiveFeedbackRequest {
   hub: string;
+  queue: ServiceQueue;
 }
 
 export interface FeedbackMessage {
@@ -196,6 +231,46 @@ export interface SettleFeedbackRequest {
   lockToken: string;
   /** COMPLETE or ABANDON */
   outcome: Outcome;
+  queue: ServiceQueue;
+}
+
+export interface CreateFileUploadRequest {
+  hub: string;
+  deviceId: string;
+  blobName: string;
+}
+
+export interface CreateFileUploadResponse {
+  correlationId: string;
+  /** the blob endpoint without scheme, with a port and path prefix where it has them */
+  hostName: string;
+  containerName: string;
+  /** {deviceId}/{blobName} */
+  blobName: string;
+  /** starts with ? */
+  sasToken: string;
+}
+
+export interface CompleteFileUploadRequest {
+  hub: string;
+  deviceId: string;
+  correlationId: string;
+  isSuccess: boolean;
+  statusCode: number;
+  statusDescription: string;
+}
+
+export interface CompleteFileUploadResponse {
+}
+
+export interface FileUploadSettings {
+  fileUploadJson: string;
+}
+
+export interface UpdateFileUploadSettingsRequest {
+  hub: string;
+  /** partial: only the keys given change */
+  fileUploadJson: string;
 }
 
 /**
@@ -1910,13 +1985,16 @@ export const CountResponse: MessageFns<CountResponse> = {
 };
 
 function createBaseReceiveFeedbackRequest(): ReceiveFeedbackRequest {
-  return { hub: "" };
+  return { hub: "", queue: 0 };
 }
 
 export const ReceiveFeedbackRequest: MessageFns<ReceiveFeedbackRequest> = {
   encode(message: ReceiveFeedbackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.hub !== "") {
       writer.uint32(10).string(message.hub);
+    }
+    if (message.queue !== 0) {
+      writer.uint32(16).int32(message.queue);
     }
     return writer;
   },
@@ -1942,6 +2020,14 @@ export const ReceiveFeedbackRequest: MessageFns<ReceiveFeedbackRequest> = {
             message.hub = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.queue = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1955,13 +2041,19 @@ export const ReceiveFeedbackRequest: MessageFns<ReceiveFeedbackRequest> = {
   },
 
   fromJSON(object: any): ReceiveFeedbackRequest {
-    return { hub: isSet(object.hub) ? globalThis.String(object.hub) : "" };
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      queue: isSet(object.queue) ? serviceQueueFromJSON(object.queue) : 0,
+    };
   },
 
   toJSON(message: ReceiveFeedbackRequest): unknown {
     const obj: any = {};
     if (message.hub !== "") {
       obj.hub = message.hub;
+    }
+    if (message.queue !== 0) {
+      obj.queue = serviceQueueToJSON(message.queue);
     }
     return obj;
   },
@@ -1972,6 +2064,7 @@ export const ReceiveFeedbackRequest: MessageFns<ReceiveFeedbackRequest> = {
   fromPartial<I extends Exact<DeepPartial<ReceiveFeedbackRequest>, I>>(object: I): ReceiveFeedbackRequest {
     const message = createBaseReceiveFeedbackRequest();
     message.hub = object.hub ?? "";
+    message.queue = object.queue ?? 0;
     return message;
   },
 };
@@ -2247,7 +2340,7 @@ export const ReceiveFeedbackResponse: MessageFns<ReceiveFeedbackResponse> = {
 };
 
 function createBaseSettleFeedbackRequest(): SettleFeedbackRequest {
-  return { hub: "", lockToken: "", outcome: 0 };
+  return { hub: "", lockToken: "", outcome: 0, queue: 0 };
 }
 
 export const SettleFeedbackRequest: MessageFns<SettleFeedbackRequest> = {
@@ -2260,6 +2353,9 @@ export const SettleFeedbackRequest: MessageFns<SettleFeedbackRequest> = {
     }
     if (message.outcome !== 0) {
       writer.uint32(24).int32(message.outcome);
+    }
+    if (message.queue !== 0) {
+      writer.uint32(32).int32(message.queue);
     }
     return writer;
   },
@@ -2301,6 +2397,14 @@ export const SettleFeedbackRequest: MessageFns<SettleFeedbackRequest> = {
             message.outcome = reader.int32() as any;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.queue = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2322,6 +2426,7 @@ export const SettleFeedbackRequest: MessageFns<SettleFeedbackRequest> = {
         ? globalThis.String(object.lock_token)
         : "",
       outcome: isSet(object.outcome) ? outcomeFromJSON(object.outcome) : 0,
+      queue: isSet(object.queue) ? serviceQueueFromJSON(object.queue) : 0,
     };
   },
 
@@ -2336,6 +2441,9 @@ export const SettleFeedbackRequest: MessageFns<SettleFeedbackRequest> = {
     if (message.outcome !== 0) {
       obj.outcome = outcomeToJSON(message.outcome);
     }
+    if (message.queue !== 0) {
+      obj.queue = serviceQueueToJSON(message.queue);
+    }
     return obj;
   },
 
@@ -2347,6 +2455,654 @@ export const SettleFeedbackRequest: MessageFns<SettleFeedbackRequest> = {
     message.hub = object.hub ?? "";
     message.lockToken = object.lockToken ?? "";
     message.outcome = object.outcome ?? 0;
+    message.queue = object.queue ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateFileUploadRequest(): CreateFileUploadRequest {
+  return { hub: "", deviceId: "", blobName: "" };
+}
+
+export const CreateFileUploadRequest: MessageFns<CreateFileUploadRequest> = {
+  encode(message: CreateFileUploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.blobName !== "") {
+      writer.uint32(26).string(message.blobName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateFileUploadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateFileUploadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.blobName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateFileUploadRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      blobName: isSet(object.blobName)
+        ? globalThis.String(object.blobName)
+        : isSet(object.blob_name)
+        ? globalThis.String(object.blob_name)
+        : "",
+    };
+  },
+
+  toJSON(message: CreateFileUploadRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.blobName !== "") {
+      obj.blobName = message.blobName;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateFileUploadRequest>, I>>(base?: I): CreateFileUploadRequest {
+    return CreateFileUploadRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateFileUploadRequest>, I>>(object: I): CreateFileUploadRequest {
+    const message = createBaseCreateFileUploadRequest();
+    message.hub = object.hub ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.blobName = object.blobName ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateFileUploadResponse(): CreateFileUploadResponse {
+  return { correlationId: "", hostName: "", containerName: "", blobName: "", sasToken: "" };
+}
+
+export const CreateFileUploadResponse: MessageFns<CreateFileUploadResponse> = {
+  encode(message: CreateFileUploadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.correlationId !== "") {
+      writer.uint32(10).string(message.correlationId);
+    }
+    if (message.hostName !== "") {
+      writer.uint32(18).string(message.hostName);
+    }
+    if (message.containerName !== "") {
+      writer.uint32(26).string(message.containerName);
+    }
+    if (message.blobName !== "") {
+      writer.uint32(34).string(message.blobName);
+    }
+    if (message.sasToken !== "") {
+      writer.uint32(42).string(message.sasToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateFileUploadResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateFileUploadResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.correlationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hostName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.containerName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.blobName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sasToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateFileUploadResponse {
+    return {
+      correlationId: isSet(object.correlationId)
+        ? globalThis.String(object.correlationId)
+        : isSet(object.correlation_id)
+        ? globalThis.String(object.correlation_id)
+        : "",
+      hostName: isSet(object.hostName)
+        ? globalThis.String(object.hostName)
+        : isSet(object.host_name)
+        ? globalThis.String(object.host_name)
+        : "",
+      containerName: isSet(object.containerName)
+        ? globalThis.String(object.containerName)
+        : isSet(object.container_name)
+        ? globalThis.String(object.container_name)
+        : "",
+      blobName: isSet(object.blobName)
+        ? globalThis.String(object.blobName)
+        : isSet(object.blob_name)
+        ? globalThis.String(object.blob_name)
+        : "",
+      sasToken: isSet(object.sasToken)
+        ? globalThis.String(object.sasToken)
+        : isSet(object.sas_token)
+        ? globalThis.String(object.sas_token)
+        : "",
+    };
+  },
+
+  toJSON(message: CreateFileUploadResponse): unknown {
+    const obj: any = {};
+    if (message.correlationId !== "") {
+      obj.correlationId = message.correlationId;
+    }
+    if (message.hostName !== "") {
+      obj.hostName = message.hostName;
+    }
+    if (message.containerName !== "") {
+      obj.containerName = message.containerName;
+    }
+    if (message.blobName !== "") {
+      obj.blobName = message.blobName;
+    }
+    if (message.sasToken !== "") {
+      obj.sasToken = message.sasToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateFileUploadResponse>, I>>(base?: I): CreateFileUploadResponse {
+    return CreateFileUploadResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateFileUploadResponse>, I>>(object: I): CreateFileUploadResponse {
+    const message = createBaseCreateFileUploadResponse();
+    message.correlationId = object.correlationId ?? "";
+    message.hostName = object.hostName ?? "";
+    message.containerName = object.containerName ?? "";
+    message.blobName = object.blobName ?? "";
+    message.sasToken = object.sasToken ?? "";
+    return message;
+  },
+};
+
+function createBaseCompleteFileUploadRequest(): CompleteFileUploadRequest {
+  return { hub: "", deviceId: "", correlationId: "", isSuccess: false, statusCode: 0, statusDescription: "" };
+}
+
+export const CompleteFileUploadRequest: MessageFns<CompleteFileUploadRequest> = {
+  encode(message: CompleteFileUploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.correlationId !== "") {
+      writer.uint32(26).string(message.correlationId);
+    }
+    if (message.isSuccess !== false) {
+      writer.uint32(32).bool(message.isSuccess);
+    }
+    if (message.statusCode !== 0) {
+      writer.uint32(40).int32(message.statusCode);
+    }
+    if (message.statusDescription !== "") {
+      writer.uint32(50).string(message.statusDescription);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteFileUploadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteFileUploadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.correlationId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.isSuccess = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.statusCode = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.statusDescription = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteFileUploadRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      correlationId: isSet(object.correlationId)
+        ? globalThis.String(object.correlationId)
+        : isSet(object.correlation_id)
+        ? globalThis.String(object.correlation_id)
+        : "",
+      isSuccess: isSet(object.isSuccess)
+        ? globalThis.Boolean(object.isSuccess)
+        : isSet(object.is_success)
+        ? globalThis.Boolean(object.is_success)
+        : false,
+      statusCode: isSet(object.statusCode)
+        ? globalThis.Number(object.statusCode)
+        : isSet(object.status_code)
+        ? globalThis.Number(object.status_code)
+        : 0,
+      statusDescription: isSet(object.statusDescription)
+        ? globalThis.String(object.statusDescription)
+        : isSet(object.status_description)
+        ? globalThis.String(object.status_description)
+        : "",
+    };
+  },
+
+  toJSON(message: CompleteFileUploadRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.correlationId !== "") {
+      obj.correlationId = message.correlationId;
+    }
+    if (message.isSuccess !== false) {
+      obj.isSuccess = message.isSuccess;
+    }
+    if (message.statusCode !== 0) {
+      obj.statusCode = Math.round(message.statusCode);
+    }
+    if (message.statusDescription !== "") {
+      obj.statusDescription = message.statusDescription;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteFileUploadRequest>, I>>(base?: I): CompleteFileUploadRequest {
+    return CompleteFileUploadRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteFileUploadRequest>, I>>(object: I): CompleteFileUploadRequest {
+    const message = createBaseCompleteFileUploadRequest();
+    message.hub = object.hub ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.correlationId = object.correlationId ?? "";
+    message.isSuccess = object.isSuccess ?? false;
+    message.statusCode = object.statusCode ?? 0;
+    message.statusDescription = object.statusDescription ?? "";
+    return message;
+  },
+};
+
+function createBaseCompleteFileUploadResponse(): CompleteFileUploadResponse {
+  return {};
+}
+
+export const CompleteFileUploadResponse: MessageFns<CompleteFileUploadResponse> = {
+  encode(_: CompleteFileUploadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteFileUploadResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteFileUploadResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CompleteFileUploadResponse {
+    return {};
+  },
+
+  toJSON(_: CompleteFileUploadResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteFileUploadResponse>, I>>(base?: I): CompleteFileUploadResponse {
+    return CompleteFileUploadResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteFileUploadResponse>, I>>(_: I): CompleteFileUploadResponse {
+    const message = createBaseCompleteFileUploadResponse();
+    return message;
+  },
+};
+
+function createBaseFileUploadSettings(): FileUploadSettings {
+  return { fileUploadJson: "" };
+}
+
+export const FileUploadSettings: MessageFns<FileUploadSettings> = {
+  encode(message: FileUploadSettings, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fileUploadJson !== "") {
+      writer.uint32(10).string(message.fileUploadJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileUploadSettings {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileUploadSettings();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fileUploadJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileUploadSettings {
+    return {
+      fileUploadJson: isSet(object.fileUploadJson)
+        ? globalThis.String(object.fileUploadJson)
+        : isSet(object.file_upload_json)
+        ? globalThis.String(object.file_upload_json)
+        : "",
+    };
+  },
+
+  toJSON(message: FileUploadSettings): unknown {
+    const obj: any = {};
+    if (message.fileUploadJson !== "") {
+      obj.fileUploadJson = message.fileUploadJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FileUploadSettings>, I>>(base?: I): FileUploadSettings {
+    return FileUploadSettings.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FileUploadSettings>, I>>(object: I): FileUploadSettings {
+    const message = createBaseFileUploadSettings();
+    message.fileUploadJson = object.fileUploadJson ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateFileUploadSettingsRequest(): UpdateFileUploadSettingsRequest {
+  return { hub: "", fileUploadJson: "" };
+}
+
+export const UpdateFileUploadSettingsRequest: MessageFns<UpdateFileUploadSettingsRequest> = {
+  encode(message: UpdateFileUploadSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.fileUploadJson !== "") {
+      writer.uint32(18).string(message.fileUploadJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateFileUploadSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateFileUploadSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fileUploadJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateFileUploadSettingsRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      fileUploadJson: isSet(object.fileUploadJson)
+        ? globalThis.String(object.fileUploadJson)
+        : isSet(object.file_upload_json)
+        ? globalThis.String(object.file_upload_json)
+        : "",
+    };
+  },
+
+  toJSON(message: UpdateFileUploadSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.fileUploadJson !== "") {
+      obj.fileUploadJson = message.fileUploadJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateFileUploadSettingsRequest>, I>>(base?: I): UpdateFileUploadSettingsRequest {
+    return UpdateFileUploadSettingsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateFileUploadSettingsRequest>, I>>(
+    object: I,
+  ): UpdateFileUploadSettingsRequest {
+    const message = createBaseUpdateFileUploadSettingsRequest();
+    message.hub = object.hub ?? "";
+    message.fileUploadJson = object.fileUploadJson ?? "";
     return message;
   },
 };
@@ -2637,7 +3393,10 @@ export const MessagingServiceService = {
     responseSerialize: (value: CountResponse): Buffer => Buffer.from(CountResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CountResponse => CountResponse.decode(value),
   },
-  /** Lock and return the oldest feedback message of a hub, if any. */
+  /**
+   * Lock and return the oldest message of a hub's service-bound queue (feedback or file
+   * notifications), if any.
+   */
   receiveFeedback: {
     path: "/openiothub.messaging.v1.MessagingService/ReceiveFeedback" as const,
     requestStream: false as const,
@@ -2649,7 +3408,7 @@ export const MessagingServiceService = {
       Buffer.from(ReceiveFeedbackResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReceiveFeedbackResponse => ReceiveFeedbackResponse.decode(value),
   },
-  /** Complete or abandon a locked feedback message. */
+  /** Complete or abandon a locked service-bound message. */
   settleFeedback: {
     path: "/openiothub.messaging.v1.MessagingService/SettleFeedback" as const,
     requestStream: false as const,
@@ -2659,6 +3418,54 @@ export const MessagingServiceService = {
     requestDeserialize: (value: Buffer): SettleFeedbackRequest => SettleFeedbackRequest.decode(value),
     responseSerialize: (value: SettleResponse): Buffer => Buffer.from(SettleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SettleResponse => SettleResponse.decode(value),
+  },
+  /** File upload step 1 (POST /devices/{id}/files): a write-only SAS for {deviceId}/{blobName}. */
+  createFileUpload: {
+    path: "/openiothub.messaging.v1.MessagingService/CreateFileUpload" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateFileUploadRequest): Buffer =>
+      Buffer.from(CreateFileUploadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateFileUploadRequest => CreateFileUploadRequest.decode(value),
+    responseSerialize: (value: CreateFileUploadResponse): Buffer =>
+      Buffer.from(CreateFileUploadResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateFileUploadResponse => CreateFileUploadResponse.decode(value),
+  },
+  /**
+   * File upload step 3 (POST /devices/{id}/files/notifications): ends the upload and, when it
+   * succeeded and notifications are on, queues a file-upload notification.
+   */
+  completeFileUpload: {
+    path: "/openiothub.messaging.v1.MessagingService/CompleteFileUpload" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompleteFileUploadRequest): Buffer =>
+      Buffer.from(CompleteFileUploadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompleteFileUploadRequest => CompleteFileUploadRequest.decode(value),
+    responseSerialize: (value: CompleteFileUploadResponse): Buffer =>
+      Buffer.from(CompleteFileUploadResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompleteFileUploadResponse => CompleteFileUploadResponse.decode(value),
+  },
+  /** The hub's file-upload settings, ARM-shaped JSON (storage endpoint, SAS TTL, notifications). */
+  getFileUploadSettings: {
+    path: "/openiothub.messaging.v1.MessagingService/GetFileUploadSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSettingsRequest): Buffer => Buffer.from(GetSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSettingsRequest => GetSettingsRequest.decode(value),
+    responseSerialize: (value: FileUploadSettings): Buffer => Buffer.from(FileUploadSettings.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FileUploadSettings => FileUploadSettings.decode(value),
+  },
+  updateFileUploadSettings: {
+    path: "/openiothub.messaging.v1.MessagingService/UpdateFileUploadSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateFileUploadSettingsRequest): Buffer =>
+      Buffer.from(UpdateFileUploadSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateFileUploadSettingsRequest =>
+      UpdateFileUploadSettingsRequest.decode(value),
+    responseSerialize: (value: FileUploadSettings): Buffer => Buffer.from(FileUploadSettings.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FileUploadSettings => FileUploadSettings.decode(value),
   },
   /** The hub's C2D settings (defaults when never set). */
   getSettings: {
@@ -2725,10 +3532,23 @@ export interface MessagingServiceServer extends UntypedServiceImplementation {
   purge: handleUnaryCall<PurgeRequest, PurgeResponse>;
   /** Messages waiting in a queue (the device's cloudToDeviceMessageCount). */
   count: handleUnaryCall<CountRequest, CountResponse>;
-  /** Lock and return the oldest feedback message of a hub, if any. */
+  /**
+   * Lock and return the oldest message of a hub's service-bound queue (feedback or file
+   * notifications), if any.
+   */
   receiveFeedback: handleUnaryCall<ReceiveFeedbackRequest, ReceiveFeedbackResponse>;
-  /** Complete or abandon a locked feedback message. */
+  /** Complete or abandon a locked service-bound message. */
   settleFeedback: handleUnaryCall<SettleFeedbackRequest, SettleResponse>;
+  /** File upload step 1 (POST /devices/{id}/files): a write-only SAS for {deviceId}/{blobName}. */
+  createFileUpload: handleUnaryCall<CreateFileUploadRequest, CreateFileUploadResponse>;
+  /**
+   * File upload step 3 (POST /devices/{id}/files/notifications): ends the upload and, when it
+   * succeeded and notifications are on, queues a file-upload notification.
+   */
+  completeFileUpload: handleUnaryCall<CompleteFileUploadRequest, CompleteFileUploadResponse>;
+  /** The hub's file-upload settings, ARM-shaped JSON (storage endpoint, SAS TTL, notifications). */
+  getFileUploadSettings: handleUnaryCall<GetSettingsRequest, FileUploadSettings>;
+  updateFileUploadSettings: handleUnaryCall<UpdateFileUploadSettingsRequest, FileUploadSettings>;
   /** The hub's C2D settings (defaults when never set). */
   getSettings: handleUnaryCall<GetSettingsRequest, C2DSettings>;
   /** Replace the hub's C2D settings (ArgumentInvalid outside IoT Hub's ranges). */
@@ -2817,7 +3637,10 @@ export interface MessagingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CountResponse) => void,
   ): ClientUnaryCall;
-  /** Lock and return the oldest feedback message of a hub, if any. */
+  /**
+   * Lock and return the oldest message of a hub's service-bound queue (feedback or file
+   * notifications), if any.
+   */
   receiveFeedback(
     request: ReceiveFeedbackRequest,
     callback: (error: ServiceError | null, response: ReceiveFeedbackResponse) => void,
@@ -2833,7 +3656,7 @@ export interface MessagingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReceiveFeedbackResponse) => void,
   ): ClientUnaryCall;
-  /** Complete or abandon a locked feedback message. */
+  /** Complete or abandon a locked service-bound message. */
   settleFeedback(
     request: SettleFeedbackRequest,
     callback: (error: ServiceError | null, response: SettleResponse) => void,
@@ -2848,6 +3671,72 @@ export interface MessagingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SettleResponse) => void,
+  ): ClientUnaryCall;
+  /** File upload step 1 (POST /devices/{id}/files): a write-only SAS for {deviceId}/{blobName}. */
+  createFileUpload(
+    request: CreateFileUploadRequest,
+    callback: (error: ServiceError | null, response: CreateFileUploadResponse) => void,
+  ): ClientUnaryCall;
+  createFileUpload(
+    request: CreateFileUploadRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateFileUploadResponse) => void,
+  ): ClientUnaryCall;
+  createFileUpload(
+    request: CreateFileUploadRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateFileUploadResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * File upload step 3 (POST /devices/{id}/files/notifications): ends the upload and, when it
+   * succeeded and notifications are on, queues a file-upload notification.
+   */
+  completeFileUpload(
+    request: CompleteFileUploadRequest,
+    callback: (error: ServiceError | null, response: CompleteFileUploadResponse) => void,
+  ): ClientUnaryCall;
+  completeFileUpload(
+    request: CompleteFileUploadRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompleteFileUploadResponse) => void,
+  ): ClientUnaryCall;
+  completeFileUpload(
+    request: CompleteFileUploadRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompleteFileUploadResponse) => void,
+  ): ClientUnaryCall;
+  /** The hub's file-upload settings, ARM-shaped JSON (storage endpoint, SAS TTL, notifications). */
+  getFileUploadSettings(
+    request: GetSettingsRequest,
+    callback: (error: ServiceError | null, response: FileUploadSettings) => void,
+  ): ClientUnaryCall;
+  getFileUploadSettings(
+    request: GetSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FileUploadSettings) => void,
+  ): ClientUnaryCall;
+  getFileUploadSettings(
+    request: GetSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FileUploadSettings) => void,
+  ): ClientUnaryCall;
+  updateFileUploadSettings(
+    request: UpdateFileUploadSettingsRequest,
+    callback: (error: ServiceError | null, response: FileUploadSettings) => void,
+  ): ClientUnaryCall;
+  updateFileUploadSettings(
+    request: UpdateFileUploadSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FileUploadSettings) => void,
+  ): ClientUnaryCall;
+  updateFileUploadSettings(
+    request: UpdateFileUploadSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FileUploadSettings) => void,
   ): ClientUnaryCall;
   /** The hub's C2D settings (defaults when never set). */
   getSettings(
