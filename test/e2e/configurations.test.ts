@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Client as DeviceClient, type Twin as DeviceTwin } from 'azure-iot-device';
+import { Client as DeviceClient } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { Registry } from 'azure-iothub';
 import { uniqueName } from '@openiothub/testing';
-import { createDevice } from './devices.js';
+import { createDevice, reportProperties } from './devices.js';
 import { ownerConnectionString, poll } from './helpers.js';
 
 // Scenario 18 (firmware update through an automatic device configuration) and the configuration
@@ -12,10 +12,6 @@ import { ownerConnectionString, poll } from './helpers.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Loose = Record<string, any>;
 const registry = () => Registry.fromConnectionString(ownerConnectionString());
-
-function report(twin: DeviceTwin, patch: Record<string, unknown>): Promise<void> {
-  return new Promise((resolve, reject) => twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve())));
-}
 
 describe('automatic device configurations with azure-iothub (scenarios 18–19)', () => {
   it('firmware285: the device receives the firmware section, reports progress, and the metrics follow', async () => {
@@ -26,7 +22,7 @@ describe('automatic device configurations with azure-iothub (scenarios 18–19)'
     await client.open();
     try {
       const twin = await client.getTwin();
-      await report(twin, { firmware: { currentFwVersion: '1.0.0', pendingFwVersion: '', fwUpdateStatus: 'current', fwUpdateSubstatus: '', lastFwUpdateStartTime: '', lastFwUpdateEndTime: '' } });
+      await reportProperties(twin, { firmware: { currentFwVersion: '1.0.0', pendingFwVersion: '', fwUpdateStatus: 'current', fwUpdateSubstatus: '', lastFwUpdateStartTime: '', lastFwUpdateEndTime: '' } });
       const firmware = new Promise<Loose>((resolve) => twin.on('properties.desired.firmware', (fw: Loose) => fw?.['fwVersion'] && resolve(fw)));
       await twin.get(); // the desired subscription is in place before the configuration lands
 
@@ -51,12 +47,12 @@ describe('automatic device configurations with azure-iothub (scenarios 18–19)'
       await registry().addConfiguration(firmwareConfig);
       expect(await firmware).toMatchObject({ fwVersion: '2.8.5', fwPackageURI: 'https://secureuri/package.bin' });
 
-      await report(twin, { firmware: { pendingFwVersion: '2.8.5', fwUpdateStatus: 'downloading', lastFwUpdateStartTime: new Date().toISOString() } });
+      await reportProperties(twin, { firmware: { pendingFwVersion: '2.8.5', fwUpdateStatus: 'downloading', lastFwUpdateStartTime: new Date().toISOString() } });
       const during = (await registry().getConfiguration(id)).responseBody as Loose;
       expect(during.systemMetrics.results).toEqual({ targetedCount: 1, appliedCount: 1 });
       expect(during.metrics.results).toEqual({ current: 0, applying: 1, rebooting: 0, error: 0, rolledback: 0 });
 
-      await report(twin, { firmware: { currentFwVersion: '2.8.5', pendingFwVersion: '', fwUpdateStatus: 'current', lastFwUpdateEndTime: new Date().toISOString() } });
+      await reportProperties(twin, { firmware: { currentFwVersion: '2.8.5', pendingFwVersion: '', fwUpdateStatus: 'current', lastFwUpdateEndTime: new Date().toISOString() } });
       const after = (await registry().getConfiguration(id)).responseBody as Loose;
       expect(after.metrics.results).toMatchObject({ current: 1, applying: 0 });
       expect(after).toMatchObject({ id, priority: 20, schemaVersion: '1.0', targetCondition: firmwareConfig.targetCondition });

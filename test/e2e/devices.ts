@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Twin as DeviceTwin } from 'azure-iot-device';
 import { Registry } from 'azure-iothub';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { connectNats, followD2C, type ReadD2CMessage } from '@openiothub/bus';
@@ -116,4 +117,12 @@ export function closedByServer(client: MqttClient, ms = 10_000): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * Report properties from a device twin and wait for the hub's answer. The SDK's update takes a
+ * callback only: called without one, it throws inside the SDK when the hub answers.
+ */
+export function reportProperties(twin: DeviceTwin, patch: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve, reject) => twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve())));
 }

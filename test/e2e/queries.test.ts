@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Client as DeviceClient, type Twin as DeviceTwin } from 'azure-iot-device';
+import { Client as DeviceClient } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { Registry, type Twin } from 'azure-iothub';
 import { uniqueName } from '@openiothub/testing';
-import { createDevice } from './devices.js';
+import { createDevice, reportProperties } from './devices.js';
 import { curl, hub, ownerConnectionString, ownerToken } from './helpers.js';
 
 const registry = () => Registry.fromConnectionString(ownerConnectionString());
@@ -21,10 +21,6 @@ async function allTwins(sql: string, pageSize = 100): Promise<{ twins: Twin[]; p
   return { twins, pages };
 }
 
-function report(twin: DeviceTwin, patch: Record<string, unknown>): Promise<void> {
-  return new Promise((resolve, reject) => twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve())));
-}
-
 describe('twin queries with azure-iothub (scenario 13, checklist O)', () => {
   it('tags a twin, queries, and sees the result change after the device reports connectivity', async () => {
     const plant = uniqueName('Redmond43');
@@ -39,7 +35,7 @@ describe('twin queries with azure-iothub (scenario 13, checklist O)', () => {
     const client = DeviceClient.fromConnectionString(d.connectionString, Mqtt);
     await client.open();
     try {
-      await report(await client.getTwin(), { connectivity: { type: 'cellular' } });
+      await reportProperties(await client.getTwin(), { connectivity: { type: 'cellular' } });
     } finally {
       await client.close();
     }

@@ -3,7 +3,7 @@ import { Client as DeviceClient, ModuleClient, type Twin as DeviceTwin } from 'a
 import { Mqtt, MqttWs } from 'azure-iot-device-mqtt';
 import { Amqp, AmqpWs } from 'azure-iot-device-amqp';
 import { Client as ServiceClient, Registry } from 'azure-iothub';
-import { createDevice, createModule } from './devices.js';
+import { createDevice, createModule, reportProperties } from './devices.js';
 import { hubFetch, ownerConnectionString, poll } from './helpers.js';
 
 const registry = () => Registry.fromConnectionString(ownerConnectionString());
@@ -21,14 +21,6 @@ function nextDesired(twin: DeviceTwin, pred: (d: Record<string, unknown>) => boo
   });
 }
 
-/**
- * The SDK's reported-properties update takes a callback only: called without one, it throws inside
- * the SDK when the hub answers. Wrap it so tests wait for the hub's answer.
- */
-function report(twin: DeviceTwin, patch: Record<string, unknown>): Promise<void> {
-  return new Promise((resolve, reject) => twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve())));
-}
-
 describe.each([
   ['Mqtt', Mqtt],
   ['MqttWs', MqttWs],
@@ -43,7 +35,7 @@ describe.each([
     expect(twin.properties.desired.$version).toBe(1);
     expect(twin.properties.reported.$version).toBe(1);
 
-    await report(twin, { firmware: '1.2.3', nested: { a: 1 } });
+    await reportProperties(twin, { firmware: '1.2.3', nested: { a: 1 } });
     const svc = (await registry().getTwin(d.deviceId)).responseBody;
     expect(svc.properties.reported).toMatchObject({ firmware: '1.2.3', nested: { a: 1 }, $version: 2 });
     expect(svc.properties.reported.$metadata).toMatchObject({ firmware: { $lastUpdated: expect.any(String) }, nested: { a: { $lastUpdated: expect.any(String) }, $lastUpdated: expect.any(String) } });
@@ -106,7 +98,7 @@ describe('service twin API (azure-iothub)', () => {
     await mod.open();
     const twin = await mod.getTwin();
     const desired = nextDesired(twin, (delta) => delta['threshold'] !== undefined);
-    await report(twin, { temperature: 21 });
+    await reportProperties(twin, { temperature: 21 });
     const { responseBody: svc } = await registry().getModuleTwin(d.deviceId, 'sensor');
     expect(svc).toMatchObject({ deviceId: d.deviceId, moduleId: 'sensor', properties: { reported: { temperature: 21 } } });
     await registry().updateModuleTwin(d.deviceId, 'sensor', { properties: { desired: { threshold: 30 } } }, '*');
@@ -145,8 +137,8 @@ describe('service twin API (azure-iothub)', () => {
     const client = DeviceClient.fromConnectionString(d.connectionString, Mqtt);
     await client.open();
     const twin = await client.getTwin();
-    await expect(report(twin, { 'bad.key': 1 })).rejects.toThrow(/key/);
-    await report(twin, { good: true });
+    await expect(reportProperties(twin, { 'bad.key': 1 })).rejects.toThrow(/key/);
+    await reportProperties(twin, { good: true });
     expect((await registry().getTwin(d.deviceId)).responseBody.properties.reported.good).toBe(true);
     await client.close();
   });
@@ -182,7 +174,7 @@ describe('scenarios', () => {
       current = (await current.update(i === 0 ? p : { properties: { desired: p } })).result;
       if (i === 3) {
         await poll(async () => lastPatch, (v) => v === 'Set maximum temperature');
-        await report(twin, { firmwareVersion: '1.2.1', lastPatchReceivedId: lastPatch, fanOn: 'false', minTemperature: local['minTemperature'], maxTemperature: local['maxTemperature'] });
+        await reportProperties(twin, { firmwareVersion: '1.2.1', lastPatchReceivedId: lastPatch, fanOn: 'false', minTemperature: local['minTemperature'], maxTemperature: local['maxTemperature'] });
       }
     }
     await poll(async () => seen.length, (n) => n >= 3);
@@ -200,7 +192,7 @@ describe('scenarios', () => {
     client.onDeviceMethod('reboot', (_req, res) => {
       void res.send(200, 'Reboot started').then(async () => {
         const twin = await client.getTwin();
-        await report(twin, { iothubDM: { reboot: { lastReboot: new Date().toISOString() } } });
+        await reportProperties(twin, { iothubDM: { reboot: { lastReboot: new Date().toISOString() } } });
       });
     });
     const invoked = await ServiceClient.fromConnectionString(ownerConnectionString()).invokeDeviceMethod(d.deviceId, { methodName: 'reboot', payload: null, timeoutInSeconds: 30 } as never);
@@ -236,7 +228,7 @@ describe('IoT Plug and Play conventions', () => {
     const twin = await client.getTwin();
     const component = { thermostat1: { __t: 'c', maxTempSinceLastReboot: 22.5 } };
     const ack = { targetTemperature: { value: 21, ac: 200, av: 2, ad: 'completed' } };
-    await report(twin, { ...component, ...ack, serialNumber: 'SN-1' });
+    await reportProperties(twin, { ...component, ...ack, serialNumber: 'SN-1' });
     const svc = (await registry().getTwin(d.deviceId)).responseBody as unknown as { modelId: string; properties: { reported: Record<string, unknown> } };
     expect(svc.modelId).toBe('dtmi:com:example:TemperatureController;2');
     expect(svc.properties.reported).toMatchObject({ ...component, ...ack, serialNumber: 'SN-1' });

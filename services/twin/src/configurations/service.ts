@@ -1,6 +1,6 @@
 import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
 import type { JsonObject } from '../domain/limits.js';
-import type { TwinService } from '../domain/twin-service.js';
+import { parse, type TwinService } from '../domain/twin-service.js';
 import type { TwinQueryEngine } from '../query/engine.js';
 import { configurationJson, desiredSegments, nest, parseConfiguration, systemMetricQueries, validateDeviceContent, type StoredConfiguration } from './configuration.js';
 import { sameJson } from './plan.js';
@@ -9,14 +9,6 @@ import type { ConfigurationStore } from './store.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function parseBody(json: string, what: string): unknown {
-  try {
-    return JSON.parse(json) as unknown;
-  } catch (err) {
-    throw new ArgumentInvalidError(`The ${what} is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
 /** Configuration use cases behind the REST API; applying them to twins is the reconciler's work. */
 export class ConfigurationService {
   constructor(
@@ -24,7 +16,7 @@ export class ConfigurationService {
   ) {}
 
   async put(hub: string, id: string, json: string, ifMatch: string | undefined): Promise<JsonObject> {
-    const spec = parseConfiguration(id, parseBody(json, 'configuration'));
+    const spec = parseConfiguration(id, parse(json, 'configuration'));
     const stored = await this.o.store.put(hub, spec, ifMatch, (old) => {
       // content is not updatable (A-20): a new configuration is needed for new content
       if (!sameJson(old.deviceContent, spec.deviceContent)) {
@@ -58,7 +50,7 @@ export class ConfigurationService {
    * merges into each module twin's desired properties.
    */
   async applyContent(hub: string, deviceId: string, json: string): Promise<void> {
-    const content = parseBody(json, 'configuration content');
+    const content = parse(json, 'configuration content');
     if (!isObject(content)) throw new ArgumentInvalidError('The content must be a JSON object with deviceContent and/or modulesContent.');
     const deviceContent = content['deviceContent'];
     const modulesContent = content['modulesContent'] ?? content['moduleContent'];

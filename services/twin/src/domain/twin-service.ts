@@ -38,7 +38,8 @@ export interface TwinKey {
   readonly moduleId: string;
 }
 
-function parse(json: string, what: string): unknown {
+/** JSON from a request, or 400 ArgumentInvalid naming what it was. */
+export function parse(json: string, what: string): unknown {
   try {
     return JSON.parse(json) as unknown;
   } catch (err) {
