@@ -2,7 +2,7 @@ import type { Server, TLSSocket } from 'node:tls';
 import { listenTls } from '../tls-listener.js';
 import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
 import type { WebSocket } from 'ws';
-import { classifySasToken, hasPermission, isSasExpired, parseSasToken } from '@openiothub/auth';
+import { hasPermission } from '@openiothub/auth';
 import type { NatsConnection } from '@openiothub/bus';
 import { DomainError, toDomainError, UnauthorizedError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
@@ -24,6 +24,9 @@ import { audienceCovered, c2dTargetOf, classifyAddress, type LinkTarget } from '
 import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
 import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
 import { FeedbackPump, type ServiceQueueName } from './feedback-pump.js';
+import { verifyPutToken, type Principal } from './cbs.js';
+import { answerTwinRequest } from './twin-requests.js';
+import { answerManagement } from './management.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
 import type { HubInfo } from '@openiothub/bus';
@@ -49,13 +52,6 @@ export interface AmqpDeps {
   /** The port redirects name (this endpoint's own). */
   readonly amqpPort: number;
 }
-
-/** Who a put-token proved, for how long. */
-type Principal =
-  | { readonly kind: 'service'; readonly rights: readonly string[]; readonly expiresAt: number }
-  /** An Event Hubs-style token (`sr=sb://host/<hub>…`) of a policy with ServiceConnect: reads the built-in endpoint. */
-  | { readonly kind: 'eventhub'; readonly expiresAt: number }
-  | { readonly kind: 'device'; readonly auth: DeviceAuthResult; readonly expiresAt: number };
 
 type Link = Sender | Receiver;
 
@@ -451,7 +447,7 @@ export class AmqpEndpoint {
     const s = this.#state(ctx.connection);
     const target = classifyAddress(link.target?.address, true);
     if (target.kind === 'cbs') return this.#onPutToken(ctx, s, message, delivery);
-    if (target.kind === 'eh-management') return this.#onManagement(s, link, message, delivery);
+    if (target.kind === 'eh-management') return answerManagement({ hubInfo: this.#deps.hubInfo, log: this.#deps.log, eventHubs: this.#eventHubs }, s, link, message, delivery);
     const principalKey = s.linkPrincipal.get(link);
     const principal = principalKey ? s.principals.get(principalKey) : undefined;
     if (!principal || principal.expiresAt <= Date.now()) {
@@ -473,7 +469,7 @@ export class AmqpEndpoint {
       } else if (target.kind === 'device-twin' && principal.kind === 'device') {
         delivery.accept();
         const d = s.devices.get(idOf(principal.auth.deviceId, principal.auth.moduleId));
-        if (d) await this.#twinRequest(d, message);
+        if (d) await answerTwinRequest(this.#deps, d, message);
       } else if (target.kind === 'service-c2d') {
         const to = c2dTargetOf(message.to);
         if (!to) {
@@ -503,7 +499,7 @@ export class AmqpEndpoint {
       if (props['operation'] !== 'put-token') throw new UnauthorizedError(`Unsupported $cbs operation ${String(props['operation'])}.`);
       const raw = typeof request.body === 'string' ? request.body : Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String((request.body as { content?: unknown })?.content ?? '');
       if (!audienceCovered(audience, raw)) throw new UnauthorizedError('The token does not cover the audience it was put for.');
-      const principal = await this.#verify(s, raw);
+      const principal = await verifyPutToken(this.#deps, s.hub, raw);
       const key = audience.toLowerCase();
       s.principals.set(key, principal);
       this.#scheduleExpiry(ctx.connection, s, key, principal);
@@ -522,35 +518,6 @@ export class AmqpEndpoint {
       correlation_id: request.message_id,
       application_properties: { 'status-code': status, 'status-description': description, ...(status === 200 ? {} : { 'error-condition': CONDITION.unauthorized }) },
     });
-  }
-
-  async #verify(s: ConnState, rawToken: string): Promise<Principal> {
-    if (!s.hub) throw new UnauthorizedError('Unknown hub.');
-    const token = parseSasToken(rawToken);
-    const principal = classifySasToken(token);
-    const segments = principal.resource.segments;
-    // Event Hubs clients sign sr=sb://host/<hub>[/…] with the key's UTF-8 bytes (spec/eventhubs-amqp.md §2.4)
-    if (principal.kind === 'policy' && (/^sb:\/\//i.test(token.resourceUri) || segments[0] === s.hub.toLowerCase() || (segments[0] === 'messages' && segments[1] === 'events'))) {
-      if (isSasExpired(token)) throw new UnauthorizedError('The SAS token has expired.');
-      if (!this.#deps.hubs.serves(principal.resource.host, s.hub)) throw new UnauthorizedError(`The SAS token is for host "${principal.resource.host}", not this hub.`);
-      const legacy = segments[0] === 'messages' && segments[1] === 'events'; // IoT Hub's own name for the built-in endpoint
-      if (segments.length > 0 && segments[0] !== s.hub.toLowerCase() && !legacy) throw new UnauthorizedError(`The SAS token is for entity "${segments[0]}", not ${s.hub}.`);
-      const { policy } = await this.#deps.policies.verify(s.hub, principal.keyName, token, { eventHubs: true });
-      if (!policy) throw new UnauthorizedError('The SAS token signature is invalid.');
-      if (!hasPermission(policy.rights, 'ServiceConnect')) throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ServiceConnect.`);
-      return { kind: 'eventhub', expiresAt: token.se * 1000 };
-    }
-    if (principal.kind === 'policy' && segments.length === 0) {
-      const svc = await this.#deps.serviceAuth.authorize({ hub: s.hub, authorization: rawToken, path: [], permission: ['RegistryRead', 'RegistryWrite', 'ServiceConnect', 'DeviceConnect'] });
-      return { kind: 'service', rights: svc.rights, expiresAt: token.se * 1000 };
-    }
-    // a device, a module, or a DeviceConnect policy scoped to one of them
-    const raw = token.resourceUri.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/').slice(1).filter(Boolean);
-    const deviceId = principal.kind === 'policy' ? raw[1] : principal.deviceId;
-    const moduleId = principal.kind === 'module' ? principal.moduleId : principal.kind === 'policy' ? raw[3] : undefined;
-    if (!deviceId) throw new UnauthorizedError('The token names no device.');
-    const auth = await this.#deps.deviceAuth.authenticate({ hub: s.hub, deviceId: decodeURIComponent(deviceId), moduleId: moduleId ? decodeURIComponent(moduleId) : undefined, password: rawToken });
-    return { kind: 'device', auth, expiresAt: auth.expiresAt };
   }
 
   /** "Token expiry closes the links": when a token runs out without being renewed, links that rely on it close. */
@@ -607,41 +574,6 @@ export class AmqpEndpoint {
     const version = msg.headers?.get(busHeaders.desiredVersion);
     if (!d.desired || !out || !out.is_open() || !version) return;
     out.send({ body: rhea.message.data_section(Buffer.from(msg.data)), message_annotations: { version: Number(version) } });
-  }
-
-  /**
-   * A twin request on the device's twin sender (sdk-compat §7): `operation` and `resource`
-   * annotations; the answer carries the same correlation id and a `status` annotation (plus
-   * `version` for reported patches); errors as `{errorCode, message}` JSON.
-   */
-  async #twinRequest(d: DeviceSession, m: Message): Promise<void> {
-    const ann = (m.message_annotations ?? {}) as Record<string, unknown>;
-    const op = String(ann['operation'] ?? '').toUpperCase();
-    const resource = ann['resource'] === undefined || ann['resource'] === null ? '' : String(ann['resource']);
-    const reply = (status: number, body: string, version?: number) =>
-      d.twinOut?.send({
-        correlation_id: m.correlation_id,
-        message_annotations: { status, ...(version === undefined ? {} : { version }) },
-        body: rhea.message.data_section(Buffer.from(body, 'utf8')),
-      });
-    const device = { key: { hub: d.auth.hub, deviceId: d.auth.deviceId, moduleId: d.auth.moduleId ?? '' }, generationId: d.auth.generationId, modelId: '' };
-    try {
-      if (op === 'GET' && resource === '') {
-        reply(200, (await this.#deps.twin.getDeviceTwin({ device })).twinJson);
-      } else if (op === 'PATCH' && resource === '/properties/reported') {
-        const r = await this.#deps.twin.patchReported({ device, patchJson: bodyBytes(m.body).toString('utf8') });
-        reply(204, '', r.reportedVersion);
-      } else if ((op === 'PUT' || op === 'DELETE') && resource === '/notifications/twin/properties/desired') {
-        d.desired = op === 'PUT';
-        reply(200, '');
-      } else {
-        reply(400, JSON.stringify({ errorCode: 400004, message: `Unsupported twin operation ${op} ${resource}.` }));
-      }
-    } catch (err) {
-      const e = toDomainError(err);
-      if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') this.#deps.log.warn({ err: e.cause ?? e }, 'AMQP twin request failed');
-      reply(e.spec.http, JSON.stringify({ errorCode: e.spec.numeric, message: e.message }));
-    }
   }
 
   /** Does the hub have this consumer group (case-insensitive)? A miss re-reads the list once: it may have just been created. */
@@ -702,37 +634,6 @@ export class AmqpEndpoint {
     };
     // called when the link closes or its connection goes (linkStops)
     return forget;
-  }
-
-  /** `$management` READ of the hub (`com.microsoft:eventhub`) or a partition (spec §3). */
-  async #onManagement(s: ConnState, link: Receiver, request: Message, delivery: Delivery): Promise<void> {
-    delivery.accept();
-    const props = (request.application_properties ?? {}) as Record<string, unknown>;
-    const replyTo = request.reply_to;
-    const reply = [...s.managementReplies].find((l) => l.name === replyTo || (l as unknown as { target?: { address?: string } }).target?.address === replyTo) ?? [...s.managementReplies][0];
-    const answer = (status: number, description: string, body: unknown, condition?: string) =>
-      reply?.send({
-        correlation_id: request.message_id,
-        to: replyTo,
-        application_properties: { 'status-code': rhea.types.wrap_int(status), 'status-description': description, ...(condition ? { 'error-condition': condition } : {}) },
-        body,
-      });
-    try {
-      const principalKey = s.linkPrincipal.get(link);
-      const principal = principalKey ? s.principals.get(principalKey) : undefined;
-      if (!principal || principal.expiresAt <= Date.now()) throw new UnauthorizedError('The token for $management expired; put a new one on $cbs.');
-      if (props['operation'] !== 'READ') throw new DomainError('InvalidOperation', `Unsupported operation ${String(props['operation'])}.`);
-      const name = String(props['name'] ?? '');
-      if (name.toLowerCase() !== (s.hub ?? '').toLowerCase()) throw new DomainError('NotFound', `The messaging entity '${name}' could not be found.`);
-      const ep = await this.#deps.hubInfo.get(s.hub!);
-      if (props['type'] === 'com.microsoft:eventhub') answer(200, 'OK', EventHubsReader.hubProperties(s.hub!, ep));
-      else if (props['type'] === 'com.microsoft:partition') answer(200, 'OK', await this.#eventHubs.partitionProperties(s.hub!, String(props['partition'] ?? ''), ep));
-      else throw new DomainError('InvalidOperation', `Unsupported type ${String(props['type'])}.`);
-    } catch (err) {
-      const e = toDomainError(err);
-      if (e.code === 'ServerError') this.#deps.log.warn({ err: e.cause ?? e }, '$management request failed');
-      answer(e.spec.http, e.message, null, e.spec.amqp);
-    }
   }
 
   #onLinkClosed(ctx: EventContext, link: Link | undefined): void {
