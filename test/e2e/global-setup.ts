@@ -44,6 +44,9 @@ export default async function setup(project: TestProject) {
         // run this run's jobs only (integration tests run jobs of their own hubs in the same database)
         JOBS_HUBS: hubName,
         JOBS_POLL_MS: '100',
+        // device streams: a short handshake limit to watch it expire; a known secret so a second streams process can join
+        STREAMS_HANDSHAKE_MS: '3000',
+        STREAMS_TOKEN_SECRET: 'e2e-streams-secret-0123456789abcdef',
       },
     },
     ctx,

@@ -7,6 +7,8 @@ import { createTwinApp, loadTwinConfig } from '@openiothub/twin';
 import { createMessagingApp, loadMessagingConfig } from '@openiothub/messaging';
 import { createRoutingApp, loadRoutingConfig } from '@openiothub/routing';
 import { createJobsApp, loadJobsConfig } from '@openiothub/jobs';
+import { createStreamsApp, loadStreamsConfig } from '@openiothub/streams';
+import { randomBytes } from 'node:crypto';
 import type { ServiceContext } from '@openiothub/runtime';
 import { startAzurite } from '@openiothub/testing';
 import { resolveBackingServices } from './backing-services.js';
@@ -20,7 +22,7 @@ export interface LocalHubInfo {
   /** The built-in endpoint for `@azure/event-hubs` (service policy). */
   readonly eventHubsConnectionString: string;
   readonly caCertPath: string;
-  readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number; readonly routingGrpc: number; readonly jobsGrpc: number };
+  readonly ports: { readonly https: number; readonly mqtt: number; readonly amqp: number; readonly registryGrpc: number; readonly twinGrpc: number; readonly messagingGrpc: number; readonly routingGrpc: number; readonly jobsGrpc: number; readonly streamsGrpc: number; readonly streamsRelay: number };
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
   /** Blob storage file uploads go to (Azurite over HTTPS with the dev certificate, unless FILE_UPLOAD_CONNECTION_STRING is set). */
   readonly storageConnectionString: string;
@@ -87,6 +89,20 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     loadJobsConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['JOBS_GRPC_PORT'] ?? '0', TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}`, REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}` }),
     ctx,
   );
+  const streams = await createStreamsApp(
+    loadStreamsConfig({
+      ...shared,
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: opts.env['STREAMS_GRPC_PORT'] ?? '0',
+      RELAY_HOST: opts.env['RELAY_HOST'] ?? '0.0.0.0',
+      RELAY_PORT: opts.env['STREAMS_RELAY_PORT'] ?? '0',
+      TLS_CERT_PATH: certs.serverCertPath,
+      TLS_KEY_PATH: certs.serverKeyPath,
+      RELAY_CA_PATH: certs.caCertPath,
+      STREAMS_TOKEN_SECRET: opts.env['STREAMS_TOKEN_SECRET'] ?? randomBytes(32).toString('hex'),
+    }),
+    ctx,
+  );
   const gateway = await createGatewayApp(
     loadGatewayConfig({
       ...shared,
@@ -97,6 +113,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
       MESSAGING_GRPC_URL: `127.0.0.1:${messaging.grpcPort}`,
       ROUTING_GRPC_URL: `127.0.0.1:${routing.grpcPort}`,
       JOBS_GRPC_URL: `127.0.0.1:${jobs.grpcPort}`,
+      STREAMS_GRPC_URL: `127.0.0.1:${streams.grpcPort}`,
       DEFAULT_HUB: hub,
     }),
     ctx,
@@ -111,7 +128,7 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     ownerConnectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: owner.keyName, SharedAccessKey: owner.primaryKey }),
     eventHubsConnectionString: eventHubsConnectionString({ hostName, amqpPort: gateway.amqpPort, keyName: service.keyName, key: service.primaryKey, hub }),
     caCertPath: certs.caCertPath,
-    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort, routingGrpc: routing.grpcPort, jobsGrpc: jobs.grpcPort },
+    ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort, routingGrpc: routing.grpcPort, jobsGrpc: jobs.grpcPort, streamsGrpc: streams.grpcPort, streamsRelay: streams.relayPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
     storageConnectionString,
   };

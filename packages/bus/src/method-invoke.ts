@@ -49,7 +49,30 @@ const isTimeout = (err: unknown) => err instanceof TimeoutError || (err instance
  * the response timeout: 504 GatewayTimeout.
  */
 export async function invokeMethod(nc: NatsConnection, target: { hub: string; deviceId: string; moduleId?: string | undefined }, inv: Invocation): Promise<{ status: number; payload: unknown }> {
-  const subject = subjects.method(subjects.identity(target.hub, target.deviceId, target.moduleId));
+  return askDevice(nc, subjects.method(subjects.identity(target.hub, target.deviceId, target.moduleId)), target, inv, 'direct methods');
+}
+
+/**
+ * Ask the device for a stream (seeds-protocols-ops §2.2): the gateway holding it sends the relay URL
+ * and the device's token; resolves the device's answer status (2xx accepts). Offline: 404
+ * DeviceNotOnline at once; no answer in time: 504.
+ */
+export async function requestStream(
+  nc: NatsConnection,
+  target: { hub: string; deviceId: string },
+  req: { streamName: string; url: string; auth: string; responseTimeoutInSeconds: number; connectTimeoutInSeconds: number },
+): Promise<number> {
+  const inv: Invocation = { methodName: req.streamName, payload: { url: req.url, auth: req.auth }, responseTimeoutInSeconds: req.responseTimeoutInSeconds, connectTimeoutInSeconds: req.connectTimeoutInSeconds };
+  return (await askDevice(nc, subjects.streamRequest(subjects.identity(target.hub, target.deviceId)), target, inv, 'device streams')).status;
+}
+
+async function askDevice(
+  nc: NatsConnection,
+  subject: string,
+  target: { hub: string; deviceId: string; moduleId?: string | undefined },
+  inv: Invocation,
+  what: string,
+): Promise<{ status: number; payload: unknown }> {
   const request: MethodRequest = { methodName: inv.methodName, payload: inv.payload, responseTimeoutInSeconds: inv.responseTimeoutInSeconds };
   const connectDeadline = Date.now() + inv.connectTimeoutInSeconds * 1000;
   const who = target.moduleId ? `Module ${target.moduleId} on device ${target.deviceId}` : `Device ${target.deviceId}`;
@@ -65,9 +88,9 @@ export async function invokeMethod(nc: NatsConnection, target: { hub: string; de
           await new Promise((r) => setTimeout(r, Math.min(500, connectDeadline - Date.now())));
           continue;
         }
-        throw new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to direct methods.`);
+        throw new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to ${what}.`);
       }
-      if (isTimeout(err)) throw new DomainError('GatewayTimeout', `${who} did not answer method ${inv.methodName} within ${inv.responseTimeoutInSeconds} s.`);
+      if (isTimeout(err)) throw new DomainError('GatewayTimeout', `${who} did not answer ${what === 'direct methods' ? 'method' : 'stream'} ${inv.methodName} within ${inv.responseTimeoutInSeconds} s.`);
       throw err;
     }
   }

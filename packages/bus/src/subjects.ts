@@ -75,6 +75,8 @@ export const subjects = {
   kick: (identityPrefix: string) => `${identityPrefix}.kick`,
   /** Direct method request (core NATS request/reply), answered by the gateway holding the identity. */
   method: (identityPrefix: string) => `${identityPrefix}.method`,
+  /** Device stream request (core NATS request/reply, same shapes as methods), answered by the gateway holding the device. */
+  streamRequest: (identityPrefix: string) => `${identityPrefix}.stream`,
   /** Desired-property patch to push to the identity, if connected and subscribed. */
   desired: (identityPrefix: string) => `${identityPrefix}.desired`,
   /** "Cloud-to-device messages are waiting": the gateway holding the identity pulls the next one. */

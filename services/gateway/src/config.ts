@@ -8,6 +8,7 @@ export const gatewayConfigSchema = z.object({
   TLS_KEY_PATH: z.string().min(1).describe('PEM private key of TLS_CERT_PATH'),
   REGISTRY_GRPC_URL: z.string().default('127.0.0.1:50051').describe('host:port of the registry gRPC service'),
   TWIN_GRPC_URL: z.string().default('127.0.0.1:50052').describe('host:port of the twin gRPC service'),
+  STREAMS_GRPC_URL: z.string().default('127.0.0.1:50056').describe('host:port of the streams gRPC service (device streams)'),
   JOBS_GRPC_URL: z.string().default('127.0.0.1:50055').describe('host:port of the jobs gRPC service (jobs, devices.jobs queries)'),
   ROUTING_GRPC_URL: z.string().default('127.0.0.1:50054').describe('host:port of the routing gRPC service (routes, endpoints, test-route, endpoint health)'),
   MESSAGING_GRPC_URL: z.string().default('127.0.0.1:50053').describe('host:port of the messaging gRPC service (C2D queues, feedback)'),

@@ -10,7 +10,7 @@ import { messagingV1 } from '@openiothub/proto';
 import { C2DPump } from '../c2d/pump.js';
 import { c2dTopic } from '../c2d/wire.js';
 import { handleConnect } from './connect.js';
-import { deliverMethodRequest } from './methods.js';
+import { deliverMethodRequest, deliverStreamRequest } from './methods.js';
 import { PendingMethods } from '../methods/pending.js';
 import { deliverDesired } from './twin.js';
 import { handlePublish, type PendingAck } from './publish.js';
@@ -125,6 +125,7 @@ export class MqttConnection {
   /** A device-directed message from the bus (presence routes it here). */
   deliver(kind: string, msg: Msg): void {
     if (kind === 'method') deliverMethodRequest(this, msg);
+    else if (kind === 'stream') deliverStreamRequest(this, msg);
     else if (kind === 'desired') deliverDesired(this, msg);
     else if (kind === 'c2d') this.#c2d?.kick();
   }

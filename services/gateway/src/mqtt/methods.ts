@@ -30,3 +30,28 @@ export function deliverMethodRequest(conn: MqttConnection, msg: Msg): void {
 export function handleMethodResponse(conn: MqttConnection, status: number, rid: string, body: Buffer): void {
   conn.pendingMethods.resolve(rid, status, body);
 }
+
+/**
+ * A device-stream request from the bus (seeds-protocols-ops §2.3): published at QoS 0, empty
+ * payload, to `$iothub/streams/POST/{streamName}/?$rid=&$url=&$auth=` — only to a device
+ * subscribed to `$iothub/streams/POST/#`. The device answers on `$iothub/streams/res/{status}/?$rid=`.
+ */
+export function deliverStreamRequest(conn: MqttConnection, msg: Msg): void {
+  const req = PendingMethods.parse(msg);
+  if (!req) return;
+  const est = conn.established;
+  if (!est || conn.closed || !est.subscriptions.has('streams')) {
+    return PendingMethods.notOnline(msg, 'The device is connected but has not subscribed to device streams.');
+  }
+  const target = req.payload as { url?: string; auth?: string } | null;
+  const rid = conn.nextRequestId();
+  conn.pendingMethods.add(rid, msg, req);
+  conn.send({
+    cmd: 'publish',
+    topic: `$iothub/streams/POST/${req.methodName}/?$rid=${rid}&$url=${encodeURIComponent(target?.url ?? '')}&$auth=${encodeURIComponent(target?.auth ?? '')}`,
+    payload: Buffer.alloc(0),
+    qos: 0,
+    retain: false,
+    dup: false,
+  });
+}

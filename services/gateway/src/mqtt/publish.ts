@@ -36,6 +36,9 @@ export function handlePublish(conn: MqttConnection, p: IPublishPacket): void {
       return handleReportedPatch(conn, target.rid, body);
     case 'method-response':
       return handleMethodResponse(conn, target.status, target.rid, body);
+    case 'stream-response':
+      // the answer carries no payload: only the status counts
+      return handleMethodResponse(conn, target.status, target.rid, Buffer.alloc(0));
   }
 }
 

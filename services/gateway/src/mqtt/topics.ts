@@ -106,6 +106,7 @@ export type PublishTarget =
   | { readonly kind: 'twin-get'; readonly rid: string }
   | { readonly kind: 'twin-patch-reported'; readonly rid: string }
   | { readonly kind: 'method-response'; readonly status: number; readonly rid: string }
+  | { readonly kind: 'stream-response'; readonly status: number; readonly rid: string }
   | { readonly kind: 'forbidden' };
 
 function queryParam(query: string, name: string): string | undefined {
@@ -142,17 +143,26 @@ export function classifyPublish(topic: string, id: Identity): PublishTarget {
     if (!rid) return { kind: 'forbidden' };
     return { kind: 'method-response', status: Number(method[1]), rid };
   }
+  const stream = /^\$iothub\/streams\/res\/(\d{3})\/\?(.*)$/.exec(topic);
+  if (stream) {
+    const rid = queryParam(stream[2] as string, '$rid');
+    if (!rid) return { kind: 'forbidden' };
+    return { kind: 'stream-response', status: Number(stream[1]), rid };
+  }
   return { kind: 'forbidden' };
 }
 
 /** The topic filters IoT Hub supports, by what they subscribe to. */
-export const SUBSCRIPTION_KINDS = ['c2d', 'methods', 'twin-responses', 'desired', 'inputs'] as const;
+export const SUBSCRIPTION_KINDS = ['c2d', 'methods', 'twin-responses', 'desired', 'inputs', 'streams', 'stream-responses'] as const;
 export type SubscriptionKind = (typeof SUBSCRIPTION_KINDS)[number];
 
 /** Which supported subscription a filter is for this identity, or undefined when it is not allowed. */
 export function classifySubscription(filter: string, id: Identity): SubscriptionKind | undefined {
   if (filter === '$iothub/methods/POST/#') return 'methods';
   if (filter === '$iothub/twin/res/#') return 'twin-responses';
+  // device streams (seeds-protocols-ops §2.3): requests, and the hub's answers to the device's responses
+  if (filter === '$iothub/streams/POST/#' && !id.moduleId) return 'streams';
+  if (filter === '$iothub/streams/res/#' && !id.moduleId) return 'stream-responses';
   if (filter === '$iothub/twin/PATCH/properties/desired/#') return 'desired';
   // modules never get C2D (sdk-compat §4.2); devices have no inputs
   if (!id.moduleId && filter === `devices/${id.deviceId}/messages/devicebound/#`) return 'c2d';
@@ -167,6 +177,10 @@ export function filterOf(kind: SubscriptionKind, id: Identity): string {
       return '$iothub/methods/POST/#';
     case 'twin-responses':
       return '$iothub/twin/res/#';
+    case 'streams':
+      return '$iothub/streams/POST/#';
+    case 'stream-responses':
+      return '$iothub/streams/res/#';
     case 'desired':
       return '$iothub/twin/PATCH/properties/desired/#';
     case 'c2d':
