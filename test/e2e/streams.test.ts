@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openStream, serveStreams, type StreamRequest } from '@openiothub/stream-client';
+import { createServer, connect as netConnect } from 'node:net';
+import { openStream, serveStreams, serveTcpTunnels, type StreamRequest } from '@openiothub/stream-client';
 import { freePort, startServiceProcess, testUrls, type ServiceProcess } from '@openiothub/testing';
 import { createDevice, identityToken, rawConnect, usernameOf, type TestIdentity } from './devices.js';
-import { hub, hubFetch } from './helpers.js';
+import { hub, hubFetch, poll } from './helpers.js';
 
 // Device streams (seeds-protocols-ops §2, scenarios 33–34): the device answers over MQTT with the
 // TypeScript stream client, both sides meet at the relay. The Node service SDK has no stream API
@@ -151,6 +152,52 @@ describe('device streams (scenario 33)', () => {
       s.destroy();
     } finally {
       device.close();
+    }
+  });
+
+  it('tunnels TCP through iothub stream proxy to a port on the device (scenario 34)', async () => {
+    // the "device" runs a TCP echo server and the stream client's tunnel agent
+    const echo = createServer((sock) => sock.pipe(sock));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    const echoPort = (echo.address() as { port: number }).port;
+    const d = await createDevice('tunnel');
+    const mqtt = await rawConnect({ clientId: d.deviceId, username: usernameOf(d), password: identityToken(d) });
+    await serveTcpTunnels(mqtt, { ports: [echoPort], ca: ca() });
+    const localPort = await freePort();
+    const stop = new AbortController();
+    const { runCli } = await import('@openiothub/cli');
+    let err = '';
+    const h = hub();
+    const proxy = runCli(['--login', h.ownerConnectionString, '--ca', h.caCertPath, 'stream', 'proxy', '-d', d.deviceId, '--local-port', String(localPort), '--remote-port', String(echoPort)], {
+      out: () => undefined,
+      err: (t) => void (err += t),
+      env: { OPENIOTHUB_LOCAL_HUB: '/nonexistent' },
+      signal: stop.signal,
+    });
+    try {
+      await poll(async () => err, (e) => e.includes('listening on'), 10_000, 'the proxy to listen');
+      // two connections, two streams, each an independent tunnel
+      for (const text of ['SSH-2.0-OpenSSH_9.6\r\n', 'second connection']) {
+        const sock = netConnect(localPort, '127.0.0.1');
+        const back = await new Promise<string>((resolveText, reject) => {
+          let got = '';
+          sock.on('data', (c: Buffer) => {
+            got += c.toString();
+            if (got.length >= text.length) resolveText(got);
+          });
+          sock.once('error', reject);
+          sock.write(text);
+        });
+        expect(back).toBe(text);
+        sock.destroy();
+      }
+      // a port the device does not allow is refused
+      expect((await initiate(d.deviceId, 'port-1')).body.isAccepted).toBe(false);
+    } finally {
+      stop.abort();
+      expect(await proxy).toBe(0);
+      mqtt.end(true);
+      echo.close();
     }
   });
 });

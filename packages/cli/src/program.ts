@@ -5,6 +5,7 @@ import { registryAdmin } from './registry-admin.js';
 import { monitorEvents } from './monitor-events.js';
 import { addC2DCommands } from './c2d.js';
 import { addJobCommands } from './jobs.js';
+import { addStreamCommands } from './streams.js';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
 
@@ -360,6 +361,7 @@ export function buildProgram(io: Io): Command {
   addC2DCommands(program, rest, print, io);
   addRoutingCommands(program, rest, print);
   addJobCommands(program, device, rest, print, io);
+  addStreamCommands(program, rest, () => target().caCertPath, io);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { connect as netConnect } from 'node:net';
 import { createWebSocketStream, WebSocket } from 'ws';
 
 /** A stream request as the hub sends it to the device (seeds-protocols-ops §2.3). */
@@ -63,4 +64,40 @@ export function openStream(url: string, authorizationToken: string, opts: { ca?:
     ws.once('unexpected-response', (_req, res) => reject(new Error(`The relay refused the stream: HTTP ${res.statusCode}`)));
     ws.once('error', reject);
   });
+}
+
+/** The stream name that asks a device for a TCP tunnel to one of its local ports (`port-22`). */
+export const tunnelStreamName = (port: number) => `port-${port}`;
+
+/**
+ * The device side of TCP tunnels (scenario 34): accept stream requests named `port-{n}` for an
+ * allowed port, connect to `host:n` and pipe the stream to it both ways; refuse the rest.
+ */
+export function serveTcpTunnels(mqtt: MqttLike, opts: { ports: readonly number[]; host?: string; ca?: string | Buffer; onError?: (err: Error) => void }): Promise<void> {
+  const portOf = (req: StreamRequest) => Number(/^port-(\d{1,5})$/.exec(req.name)?.[1] ?? NaN);
+  return serveStreams(
+    mqtt,
+    (req) => opts.ports.includes(portOf(req)),
+    (req) => {
+      void openStream(req.url, req.authorizationToken, opts.ca ? { ca: opts.ca } : {}).then(
+        (stream) => {
+          const socket = netConnect(portOf(req), opts.host ?? '127.0.0.1');
+          splice(stream, socket);
+        },
+        (err: Error) => opts.onError?.(err),
+      );
+    },
+  );
+}
+
+/** Pipe a stream and a socket both ways; either ending or failing ends the other. */
+export function splice(a: Duplex, b: Duplex): void {
+  a.pipe(b);
+  b.pipe(a);
+  const end = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.once('close', end).once('error', end);
+  b.once('close', end).once('error', end);
 }
