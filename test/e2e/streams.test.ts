@@ -117,6 +117,22 @@ describe('device streams (scenario 33)', () => {
     }
   });
 
+  it('pairs the two sides when they are opened at once', async () => {
+    const d = await createDevice('together');
+    const device = await streamingDevice(d, true, false);
+    try {
+      const r = await initiate(d.deviceId);
+      const req = device.requests[0]!;
+      const [dev, svc] = await Promise.all([openStream(req.url, req.authorizationToken, { ca: ca() }), openStream(r.body.uri, r.body.authorizationToken, { ca: ca() })]);
+      dev.pipe(dev);
+      const data = randomBytes(256 * 1024);
+      expect(await roundTrip(svc, data)).toBe(createHash('sha256').update(data).digest('hex'));
+      svc.destroy();
+    } finally {
+      device.close();
+    }
+  });
+
   it('joins the two sides when they reach different streams processes', async () => {
     const [grpc, admin, relay] = await Promise.all([freePort(), freePort(), freePort()]);
     const certs = join(resolve(hub().caCertPath, '..'));

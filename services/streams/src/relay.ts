@@ -138,7 +138,13 @@ export class Relay {
     }
     // the other side waits in another relay process: carry this one there
     const at = await this.#o.redis.get(owner);
-    if (!at || at === this.#o.internalUrl) return shut(ws, CLOSE.notFound, 'the stream is gone');
+    if (at === this.#o.internalUrl) {
+      // both sides arrived here at once: the other one registered while this one asked Redis
+      const here = this.#waiting.get(sid);
+      if (here && here.side !== claims.side) return this.#pair(sid, here, ws, claims);
+      return shut(ws, here ? CLOSE.conflict : CLOSE.notFound, here ? 'this side is already connected' : 'the stream is gone');
+    }
+    if (!at) return shut(ws, CLOSE.notFound, 'the stream is gone');
     const link = new WebSocket(`${at}/internal/${sid}?side=${claims.side}`, { headers: { 'x-relay-auth': internalAuth(this.#o.secret, sid) }, ...(this.#o.ca ? { ca: this.#o.ca } : {}) });
     link.once('open', () => splice(ws, link));
     link.once('error', (err) => {

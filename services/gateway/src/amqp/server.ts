@@ -358,6 +358,8 @@ export class AmqpEndpoint {
         if (kind === 'c2d') session.pump?.kick();
         else if (kind === 'method') this.#deliverMethod(session, msg);
         else if (kind === 'desired') this.#deliverDesired(session, msg);
+        // device streams are signalled over MQTT only here: an AMQP device cannot be asked
+        else if (kind === 'stream') PendingMethods.notOnline(msg, 'The device is connected over AMQP; device streams need its MQTT connection.');
       },
     });
     if (s.devices.get(key) !== session) {
