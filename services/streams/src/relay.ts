@@ -8,6 +8,7 @@ import type { Logger } from '@openiothub/logging';
 import { verifyStreamToken, type StreamClaims } from './tokens.js';
 
 interface Waiting {
+  readonly claims: StreamClaims;
   readonly side: StreamClaims['side'];
   readonly ws: WebSocket;
   readonly timer: NodeJS.Timeout;
@@ -126,7 +127,7 @@ export class Relay {
         shut(ws, CLOSE.handshakeTimeout, 'the other side did not connect in time');
         this.#o.onEnded(claims);
       }, this.#o.handshakeMs);
-      this.#waiting.set(sid, { side: claims.side, ws, timer });
+      this.#waiting.set(sid, { claims, side: claims.side, ws, timer });
       ws.once('close', () => {
         const w = this.#waiting.get(sid);
         if (w?.ws !== ws) return;
@@ -158,7 +159,9 @@ export class Relay {
     clearTimeout(waiting.timer);
     this.#waiting.delete(sid);
     void this.#o.redis.del(`streams:at:${sid}`);
-    if (claims) this.#o.onPaired(claims);
+    this.#o.onPaired(waiting.claims);
+    // the stream counts until its sides are gone
+    waiting.ws.once('close', () => this.#o.onEnded(claims ?? waiting.claims));
     splice(waiting.ws, ws);
   }
 }
