@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDevCertificates } from '@openiothub/local';
+// the local hub's dev certificates (deploy/local depends on this service, so not as a package)
+import { ensureDevCertificates } from '../../../deploy/local/src/certs.js';
 import { connectClient, streamsV1 } from '@openiothub/proto';
 import { openStream } from '@openiothub/stream-client';
 import { testContext, testUrls, uniqueName } from '@openiothub/testing';

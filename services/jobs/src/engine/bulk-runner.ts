@@ -1,4 +1,4 @@
-import { ContainerClient } from '@azure/storage-blob';
+import { BlobContainer, BlobRequestError } from '@openiothub/blob';
 import { DomainError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import { deviceFromJson, deviceToJson, registryV1, type PromiseClient, type twinV1 } from '@openiothub/proto';
@@ -72,9 +72,8 @@ export class BulkRunner {
   }
 
   async #export(job: BulkJobRecord & { hub: string }): Promise<void> {
-    const blob = new ContainerClient(job.outputUri).getBlockBlobClient(DEVICES_BLOB);
+    const blob = BlobContainer.fromSasUrl(job.outputUri).blocks(DEVICES_BLOB, 'text/plain; charset=utf-8');
     const total = Number((await this.o.registry.getStatistics({ hub: job.hub })).totalDeviceCount);
-    const blocks: string[] = [];
     let after = '';
     let done = 0;
     for (;;) {
@@ -82,15 +81,13 @@ export class BulkRunner {
       if (devices.length === 0) break;
       const twins = await this.#twins(job.hub, devices.map((d) => d.deviceId));
       const text = devices.map((d) => JSON.stringify(exportLine(d, twins.get(d.deviceId), job.excludeKeys)) + '\n').join('');
-      const id = Buffer.from(String(blocks.length).padStart(8, '0')).toString('base64');
-      await blob.stageBlock(id, text, Buffer.byteLength(text));
-      blocks.push(id);
+      await blob.add(text);
       done += devices.length;
       after = devices[devices.length - 1]!.deviceId;
       await this.#progress(job, done, Math.max(total, done));
       if (devices.length < EXPORT_PAGE) break;
     }
-    await blob.commitBlockList(blocks, { blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' } });
+    await blob.commit();
   }
 
   /** The twins of these devices, by id, from the twin query engine. */
@@ -107,12 +104,12 @@ export class BulkRunner {
   }
 
   async #import(job: BulkJobRecord & { hub: string }): Promise<void> {
-    const input = new ContainerClient(job.inputUri!).getBlobClient(DEVICES_BLOB);
     let text: string;
     try {
-      text = (await input.downloadToBuffer()).toString('utf8');
+      text = (await BlobContainer.fromSasUrl(job.inputUri!).download(DEVICES_BLOB)).toString('utf8');
     } catch (err) {
-      throw new Error(`Could not read ${DEVICES_BLOB} from the input container: ${(err as Error).message}`);
+      if (!(err instanceof BlobRequestError)) throw err;
+      throw new Error(`Could not read ${DEVICES_BLOB} from the input container: ${err.message}`);
     }
     const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
     const errors: string[] = [];
@@ -152,7 +149,7 @@ export class BulkRunner {
     }
     if (errors.length > 0) {
       const log = errors.join('\n') + '\n';
-      await new ContainerClient(job.outputUri).getBlockBlobClient(IMPORT_ERRORS_BLOB).upload(log, Buffer.byteLength(log));
+      await BlobContainer.fromSasUrl(job.outputUri).upload(IMPORT_ERRORS_BLOB, log, { contentType: 'text/plain; charset=utf-8' });
     }
   }
 

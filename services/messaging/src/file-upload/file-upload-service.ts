@@ -3,7 +3,7 @@ import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
 import { withTransaction, type Pool } from '@openiothub/postgres';
 import type { C2DStore } from '../store/c2d-store.js';
 import { defaultFileUploadSettings, fileUploadFromJson, fileUploadToJson, type FileUploadSettings } from './settings.js';
-import { BlobStorage } from './storage.js';
+import { BlobContainer } from '@openiothub/blob';
 
 /** IoT Hub: at most 10 outstanding SAS URIs per device, 10,000 per storage account (devguide §8.4). */
 export const MAX_OUTSTANDING_PER_DEVICE = 10;
@@ -33,7 +33,7 @@ export interface FileUploadNotification {
  * the SAS expires), and on a successful report queues a file-upload notification.
  */
 export class FileUploadService {
-  readonly #storages = new Map<string, BlobStorage>();
+  readonly #containers = new Map<string, BlobContainer>();
 
   constructor(
     private readonly o: { pool: Pool; store: C2DStore; defaults: { connectionString: string; containerName: string }; notify: (hub: string) => void; ca?: string | undefined },
@@ -62,10 +62,11 @@ export class FileUploadService {
     return doc;
   }
 
-  #storage(connectionString: string): BlobStorage {
-    let s = this.#storages.get(connectionString);
-    if (!s) this.#storages.set(connectionString, (s = new BlobStorage(connectionString, this.o.ca)));
-    return s;
+  #container(connectionString: string, name: string): BlobContainer {
+    const key = `${connectionString}\n${name}`;
+    let c = this.#containers.get(key);
+    if (!c) this.#containers.set(key, (c = BlobContainer.fromConnectionString(connectionString, name, { ca: this.o.ca })));
+    return c;
   }
 
   /** Step 1: a SAS for the device's blob; 403 past 10 outstanding uploads of the device. */
@@ -77,8 +78,8 @@ export class FileUploadService {
     if (!s.connectionString || !s.containerName) {
       throw new DomainError('InvalidOperation', 'File upload is not configured for this hub: associate a storage account (PUT /settings/fileUpload, or `iothub file-upload update`).');
     }
-    const storage = this.#storage(s.connectionString);
-    await storage.ensureContainer(s.containerName);
+    const storage = this.#container(s.connectionString, s.containerName);
+    await storage.ensure();
     const correlationId = randomUUID();
     const fullName = `${deviceId}/${blobName}`;
     const expiresOn = new Date(Date.now() + s.sasTtlMs);
@@ -101,7 +102,7 @@ export class FileUploadService {
         expiresOn,
       ]);
     });
-    return { correlationId, hostName: storage.hostName, containerName: s.containerName, blobName: fullName, sasToken: storage.writeSas(s.containerName, fullName, expiresOn) };
+    return { correlationId, hostName: storage.hostName, containerName: s.containerName, blobName: fullName, sasToken: storage.writeSas(fullName, expiresOn) };
   }
 
   /** Step 3: the device reports the upload; a success queues the notification (when enabled). */
@@ -115,12 +116,12 @@ export class FileUploadService {
     if (!isSuccess) return;
     const s = await this.settings(hub);
     if (!s.enableNotifications || !s.connectionString) return;
-    const storage = this.#storage(s.connectionString);
-    const props = await storage.properties(upload.container_name, upload.blob_name);
+    const storage = this.#container(s.connectionString, upload.container_name);
+    const props = await storage.properties(upload.blob_name);
     if (!props) throw new ArgumentInvalidError(`The upload was reported successful, but blob ${upload.blob_name} does not exist in container ${upload.container_name}.`);
     const notification: FileUploadNotification = {
       deviceId,
-      blobUri: storage.blobUrl(upload.container_name, upload.blob_name),
+      blobUri: storage.blobUrl(upload.blob_name),
       blobName: upload.blob_name,
       lastUpdatedTime: props.lastModified.toISOString(),
       blobSizeInBytes: props.size,

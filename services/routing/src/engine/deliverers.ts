@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import { BlobContainer, BlobRequestError } from '@openiothub/blob';
 import { decodeD2C, type D2CMessage } from '@openiothub/bus';
 import type { Logger } from '@openiothub/logging';
 import { decodeJsonBody } from '@openiothub/query';
@@ -114,7 +114,7 @@ interface Pending {
 export class BlobDeliverer {
   readonly #pending = new Map<number, Pending>();
   #windowStart = Date.now();
-  #container: ContainerClient | undefined;
+  #container: BlobContainer | undefined;
 
   constructor(
     private readonly hub: string,
@@ -195,18 +195,17 @@ export class BlobDeliverer {
 
   async #write(name: string, content: Buffer): Promise<void> {
     if (!this.#container) {
-      const container = BlobServiceClient.fromConnectionString(this.endpoint.connectionString).getContainerClient(this.endpoint.containerName);
-      await container.createIfNotExists();
+      const container = BlobContainer.fromConnectionString(this.endpoint.connectionString, this.endpoint.containerName);
+      await container.ensure();
       this.#container = container;
     }
     const type = this.endpoint.encoding === 'json' ? 'application/json' : 'avro/binary';
     for (let n = 0; n < 100; n++) {
-      const blob = this.#container.getBlockBlobClient(n === 0 ? name : `${name}-${String(n).padStart(2, '0')}`);
       try {
-        await blob.upload(content, content.length, { conditions: { ifNoneMatch: '*' }, blobHTTPHeaders: { blobContentType: type } });
+        await this.#container.upload(n === 0 ? name : `${name}-${String(n).padStart(2, '0')}`, content, { contentType: type, ifAbsent: true });
         return;
       } catch (err) {
-        if (err instanceof RestError && (err.statusCode === 409 || err.statusCode === 412)) continue;
+        if (err instanceof BlobRequestError && (err.status === 409 || err.status === 412)) continue;
         throw err;
       }
     }
