@@ -117,8 +117,16 @@ describe('classifySubscription', () => {
   it('round-trips every kind through filterOf', () => {
     const mod = { deviceId: 'd', moduleId: 'm' };
     for (const kind of SUBSCRIPTION_KINDS) {
-      const id = kind === 'c2d' ? { deviceId: 'd' } : mod;
+      // C2D and device streams are for devices; every other kind is tried as a module
+      const id = kind === 'c2d' || kind === 'streams' || kind === 'stream-responses' ? { deviceId: 'd' } : mod;
       expect(classifySubscription(filterOf(kind, id), id)).toBe(kind);
     }
+  });
+
+  it('lets devices, not modules, subscribe to device streams; classifies stream answers', () => {
+    expect(classifySubscription('$iothub/streams/POST/#', { deviceId: 'd' })).toBe('streams');
+    expect(classifySubscription('$iothub/streams/POST/#', { deviceId: 'd', moduleId: 'm' })).toBeUndefined();
+    expect(classifyPublish('$iothub/streams/res/200/?$rid=7', { deviceId: 'd' })).toEqual({ kind: 'stream-response', status: 200, rid: '7' });
+    expect(classifyPublish('$iothub/streams/res/200/?x=1', { deviceId: 'd' })).toEqual({ kind: 'forbidden' });
   });
 });
