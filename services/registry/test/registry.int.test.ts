@@ -294,3 +294,23 @@ describe('connection state', () => {
     await jsm.consumers.delete('EVENTS', consumer.name);
   });
 });
+
+describe('identity change notices (gateways drop cached credentials)', () => {
+  it('announces a created, an updated and a deleted device on reg.{hub}.changed.{deviceId}', async () => {
+    const id = uniqueName('notice');
+    const sub = nc.subscribe(subjects.identityChanged(hub, id));
+    const seen: string[] = [];
+    const done = (async () => {
+      for await (const m of sub) {
+        seen.push(m.subject);
+        if (seen.length === 3) break;
+      }
+    })();
+    await nc.flush();
+    const created = (await client.putDevice({ hub, device: device(id) })).device!;
+    await client.putDevice({ hub, device: { ...created, status: 'disabled' }, ifMatch: '*' });
+    await client.deleteDevice({ hub, deviceId: id });
+    await done;
+    expect(seen).toEqual(Array(3).fill(subjects.identityChanged(hub, id)));
+  });
+});

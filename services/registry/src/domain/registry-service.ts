@@ -117,7 +117,12 @@ export class RegistryService {
   async putDevice(hub: string, input: DeviceInput, ifMatch: string | undefined): Promise<{ device: DeviceIdentity; created: boolean }> {
     assertIdentityId(input.deviceId, 'deviceId');
     const expected = parseIfMatch(ifMatch);
-    if (expected === undefined) return { device: await this.#createDevice(hub, input), created: true };
+    if (expected === undefined) {
+      const created = await this.#createDevice(hub, input);
+      // a gateway may hold "not registered" for this id from a refused connect: it must hear of the new device at once
+      this.#identityChanged(hub, created.deviceId);
+      return { device: created, created: true };
+    }
     const device = await this.#store.updateDevice(hub, input.deviceId, expected, (cur) => {
       const status = normalizeStatus(input.status, cur.status);
       return {
