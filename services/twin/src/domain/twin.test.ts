@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArgumentInvalidError } from '@openiothub/errors';
-import { applyReplace, applyReported, applyUpdate, deviceView, etagMatches, newTwin, twinEtag } from './twin.js';
+import { applyImport, applyReplace, applyReported, applyUpdate, deviceView, etagMatches, newTwin, twinEtag } from './twin.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
 
@@ -53,5 +53,18 @@ describe('twin versions and etag', () => {
     expect(() => applyUpdate(t, { tags: { a: [1] } }, AT)).toThrow(ArgumentInvalidError);
     expect(() => applyReported(t, 'nope', AT)).toThrow(ArgumentInvalidError);
     expect(t.version).toBe(1); // nothing applied
+  });
+});
+
+describe('import (bulk import, DPS assignment)', () => {
+  it('sets tags, desired and the model id in one write, without touching an absent reported section', () => {
+    const s = newTwin('2026-01-01T00:00:00.000Z');
+    s.reported = { fw: '1.0' };
+    const change = applyImport(s, { tags: { site: 'a' }, properties: { desired: { fan: 2 } }, modelId: 'dtmi:com:example:Thermostat;1' }, '2026-01-01T00:00:01.000Z');
+    expect(s.modelId).toBe('dtmi:com:example:Thermostat;1');
+    expect(s.tags).toEqual({ site: 'a' });
+    expect(s.desired).toEqual({ fan: 2 });
+    expect(s.reported).toEqual({ fw: '1.0' });
+    expect(change.desired).toEqual({ fan: 2 });
   });
 });

@@ -159,6 +159,8 @@ export function applyImport(state: TwinState, doc: unknown, at: string): TwinCha
     state.reportedMeta = reported.meta ?? metadataFor(reported.values, at, undefined);
     change = { ...change, reported: reported.values };
   }
+  // an IoT Plug and Play model id (DPS passes the one a device registered with)
+  if (typeof doc['modelId'] === 'string' && doc['modelId'] !== '') state.modelId = doc['modelId'];
   state.version += 1;
   if (change.tags || change.desired) state.etagVersion += 1;
   return change;
