@@ -39,12 +39,12 @@ export function identityToken(id: { deviceId: string; moduleId?: string; key: st
 }
 
 /** Collects the hub's telemetry from JetStream from now on. */
-export async function collectTelemetry() {
+export async function collectTelemetry(hubName: string = hub().hub) {
   const nc = await connectNats(hub().backing.natsUrl, 'e2e-d2c-reader');
   const seen: ReadD2CMessage[] = [];
   const waiters: Array<() => void> = [];
   const ac = new AbortController();
-  const done = followD2C(nc, hub().hub, (m) => {
+  const done = followD2C(nc, hubName, (m) => {
     seen.push(m);
     for (const w of waiters.splice(0)) w();
   }, ac.signal);

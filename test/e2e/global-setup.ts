@@ -22,6 +22,8 @@ export default async function setup(project: TestProject) {
       dataDir: '.data/e2e',
       // a test client may still hold a keep-alive connection at teardown: do not wait for it
       hub: hubName,
+      secondHub: `${hubName}-2`,
+      dpsInstance: `${hubName}-dps`,
       env: {
         ...process.env,
         DATABASE_URL: urls.databaseUrl,
@@ -40,13 +42,16 @@ export default async function setup(project: TestProject) {
         ROUTING_ACK_WAIT_MS: '3000',
         ROUTING_LEASE_MS: '3000',
         // route this run's hub only: other test runs on the same NATS and Redis keep theirs
-        ROUTING_HUBS: hubName,
+        ROUTING_HUBS: `${hubName},${hubName}-2`,
         // run this run's jobs only (integration tests run jobs of their own hubs in the same database)
-        JOBS_HUBS: hubName,
+        JOBS_HUBS: `${hubName},${hubName}-2`,
         JOBS_POLL_MS: '100',
         // device streams: a short handshake limit to watch it expire; a known secret so a second streams process can join
         STREAMS_HANDSHAKE_MS: '3000',
         STREAMS_TOKEN_SECRET: 'e2e-streams-secret-0123456789abcdef',
+        // provisioning: devices poll after a second; expired failovers are reverted within half a second
+        DPS_RETRY_AFTER_SECONDS: '1',
+        DPS_FAILOVER_SWEEP_MS: '500',
       },
     },
     ctx,

@@ -59,7 +59,7 @@ export async function iothub(...argv: string[]): Promise<{ code: number; out: st
   let err = '';
   const h = hub();
   const code = await runCli(
-    ['--login', h.ownerConnectionString, '--ca', h.caCertPath, '--registry', `127.0.0.1:${h.ports.registryGrpc}`, '--hub', h.hub, ...argv],
+    ['--login', h.ownerConnectionString, '--dps-login', h.dps.connectionString, '--ca', h.caCertPath, '--registry', `127.0.0.1:${h.ports.registryGrpc}`, '--hub', h.hub, ...argv],
     { out: (s) => void (out += s), err: (s) => void (err += s), env: { OPENIOTHUB_LOCAL_HUB: '/nonexistent', NATS_URL: h.backing.natsUrl } },
   );
   return { code, out, err, json: () => JSON.parse(out) };

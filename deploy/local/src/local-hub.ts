@@ -8,6 +8,7 @@ import { createMessagingApp, loadMessagingConfig } from '@openiothub/messaging';
 import { createRoutingApp, loadRoutingConfig } from '@openiothub/routing';
 import { createJobsApp, loadJobsConfig } from '@openiothub/jobs';
 import { createStreamsApp, loadStreamsConfig } from '@openiothub/streams';
+import { createProvisioningApp, loadProvisioningConfig } from '@openiothub/provisioning';
 import { randomBytes } from 'node:crypto';
 import type { ServiceContext } from '@openiothub/runtime';
 import { startAzurite } from '@openiothub/testing';
@@ -26,6 +27,10 @@ export interface LocalHubInfo {
   readonly backing: { readonly databaseUrl: string; readonly natsUrl: string; readonly redisUrl: string };
   /** Blob storage file uploads go to (Azurite over HTTPS with the dev certificate, unless FILE_UPLOAD_CONNECTION_STRING is set). */
   readonly storageConnectionString: string;
+  /** A second hub on another loopback address, so DPS allocation across hubs can be tried. */
+  readonly secondHub: { readonly hub: string; readonly hostName: string; readonly ownerConnectionString: string };
+  /** The Device Provisioning Service: devices use `provisioningHost` and `idScope`; the service SDK the connection string. */
+  readonly dps: { readonly instance: string; readonly idScope: string; readonly provisioningHost: string; readonly connectionString: string; readonly grpcPort: number };
 }
 
 /** Options for {@link startLocalHub}. */
@@ -38,6 +43,11 @@ export interface LocalHubOptions {
   readonly hub?: string;
   /** Database used when the machine's local Postgres is found. */
   readonly database?: string;
+  /** The second hub (default `hub2`, or `{hub}-2`), served at `secondHubHost` (default 127.0.0.2). */
+  readonly secondHub?: string;
+  readonly secondHubHost?: string;
+  /** The provisioning instance served at localhost (default `localhost`). */
+  readonly dpsInstance?: string;
 }
 
 /**
@@ -47,7 +57,10 @@ export interface LocalHubOptions {
 export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext): Promise<LocalHubInfo> {
   const dataDir = resolve(opts.dataDir);
   const hub = opts.hub ?? 'localhost';
-  const certs = await ensureDevCertificates(join(dataDir, 'certs'));
+  const secondHub = opts.secondHub ?? (hub === 'localhost' ? 'hub2' : `${hub}-2`);
+  const secondHubHost = opts.secondHubHost ?? opts.env['SECOND_HUB_HOST'] ?? '127.0.0.2';
+  const dpsInstance = opts.dpsInstance ?? 'localhost';
+  const certs = await ensureDevCertificates(join(dataDir, 'certs'), [secondHubHost]);
   const backing = await resolveBackingServices({ env: opts.env, dataDir, log: ctx.log, ...(opts.database ? { database: opts.database } : {}) });
   ctx.lifecycle.onStop('backing-services', () => backing.stop());
   ctx.log.info({ origins: backing.origins }, 'backing services');
@@ -103,6 +116,11 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     }),
     ctx,
   );
+  await registry.service.ensureHub(secondHub);
+  const provisioning = await createProvisioningApp(
+    loadProvisioningConfig({ ...shared, GRPC_HOST: '127.0.0.1', GRPC_PORT: opts.env['PROVISIONING_GRPC_PORT'] ?? '0', REGISTRY_GRPC_URL: `127.0.0.1:${registry.grpcPort}`, TWIN_GRPC_URL: `127.0.0.1:${twin.grpcPort}` }),
+    ctx,
+  );
   const gateway = await createGatewayApp(
     loadGatewayConfig({
       ...shared,
@@ -114,6 +132,9 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
       ROUTING_GRPC_URL: `127.0.0.1:${routing.grpcPort}`,
       JOBS_GRPC_URL: `127.0.0.1:${jobs.grpcPort}`,
       STREAMS_GRPC_URL: `127.0.0.1:${streams.grpcPort}`,
+      PROVISIONING_GRPC_URL: `127.0.0.1:${provisioning.grpcPort}`,
+      DEFAULT_DPS: dpsInstance,
+      HUB_HOSTS: [opts.env['HUB_HOSTS'], `${secondHub}=${secondHubHost}`].filter(Boolean).join(','),
       DEFAULT_HUB: hub,
     }),
     ctx,
@@ -122,6 +143,11 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
   const owner = await registry.service.getPolicy(hub, 'iothubowner');
   const service = await registry.service.getPolicy(hub, 'service');
   const hostName = gateway.hubs.hostNameOf(hub);
+  const secondHostName = gateway.hubs.hostNameOf(secondHub);
+  const linked = [hub, secondHub].map((h) => ({ hub: h, hostName: gateway.hubs.hostNameOf(h), allocationWeight: 1, applyAllocationPolicy: true }));
+  const dps = await provisioning.service.ensureInstance(dpsInstance, '', linked, '');
+  const dpsOwner = dps.policies.find((p) => p.keyName === 'provisioningserviceowner')!;
+  const secondOwner = await registry.service.getPolicy(secondHub, 'iothubowner');
   const info: LocalHubInfo = {
     hub,
     hostName,
@@ -131,6 +157,14 @@ export async function startLocalHub(opts: LocalHubOptions, ctx: ServiceContext):
     ports: { https: gateway.httpsPort, mqtt: gateway.mqttPort, amqp: gateway.amqpPort, registryGrpc: registry.grpcPort, twinGrpc: twin.grpcPort, messagingGrpc: messaging.grpcPort, routingGrpc: routing.grpcPort, jobsGrpc: jobs.grpcPort, streamsGrpc: streams.grpcPort, streamsRelay: streams.relayPort },
     backing: { databaseUrl: backing.databaseUrl, natsUrl: backing.natsUrl, redisUrl: backing.redisUrl },
     storageConnectionString,
+    secondHub: { hub: secondHub, hostName: secondHostName, ownerConnectionString: buildConnectionString({ HostName: secondHostName, SharedAccessKeyName: secondOwner.keyName, SharedAccessKey: secondOwner.primaryKey }) },
+    dps: {
+      instance: dps.name,
+      idScope: dps.idScope,
+      provisioningHost: hostName,
+      connectionString: buildConnectionString({ HostName: hostName, SharedAccessKeyName: dpsOwner.keyName, SharedAccessKey: dpsOwner.primaryKey }),
+      grpcPort: provisioning.grpcPort,
+    },
   };
   await mkdir(dataDir, { recursive: true });
   await writeFile(join(dataDir, 'local-hub.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });

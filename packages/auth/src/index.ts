@@ -21,6 +21,6 @@ export {
 } from './connection-string.js';
 export type { ServiceConnectionString } from './connection-string.js';
 export { Permission, allPermissions, isPermission, defaultPolicies, hasPermission } from './permissions.js';
-export { generateSymmetricKey, isValidSymmetricKey } from './keys.js';
+export { generateSymmetricKey, isValidSymmetricKey, deriveDeviceKey } from './keys.js';
 export { createDevCa, issueCertificate, certificateThumbprint } from './dev-ca.js';
 export type { PemPair, IssueOptions } from './dev-ca.js';

@@ -6,6 +6,8 @@ import { monitorEvents } from './monitor-events.js';
 import { addC2DCommands } from './c2d.js';
 import { addJobCommands } from './jobs.js';
 import { addStreamCommands } from './streams.js';
+import { addDpsCommands, addFailoverCommands } from './dps.js';
+import { readFile } from 'node:fs/promises';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
 
@@ -49,6 +51,7 @@ export function buildProgram(io: Io): Command {
     .option('--ca <file>', 'CA certificate to trust (default: the local hub dev CA)')
     .option('--registry <hostPort>', 'registry gRPC address for policy commands')
     .option('--hub <name>', 'hub name for policy commands (default: the local hub, else the first label of HostName)')
+    .option('--dps-login <connectionString>', 'provisioning service connection string (default: DPS_CONNECTION_STRING or .data/local-hub.json)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .exitOverride();
 
@@ -362,6 +365,13 @@ export function buildProgram(io: Io): Command {
   addRoutingCommands(program, rest, print);
   addJobCommands(program, device, rest, print, io);
   addStreamCommands(program, rest, () => target().caCertPath, io);
+  const dps = () => {
+    const t = target();
+    if (!t.dpsConnectionString) throw new Error('No provisioning service to talk to: pass --dps-login "<connection string>", set DPS_CONNECTION_STRING, or start a local hub (npm start).');
+    return new HubRestClient(t.dpsConnectionString, t.caCertPath);
+  };
+  addDpsCommands(program, dps, print, (path) => readFile(path, 'utf8'));
+  addFailoverCommands(program, dps, print);
   return program;
 }
 

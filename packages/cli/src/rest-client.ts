@@ -66,7 +66,13 @@ export class HubRestClient {
             if (status < 300) return resolve({ status, headers: res.headers, body });
             const text = body.toString('utf8');
             const parsed = text ? safeJson(text) : undefined;
-            const message = typeof parsed === 'object' && parsed && 'Message' in parsed ? String((parsed as { Message: unknown }).Message) : text;
+            // IoT Hub answers {Message: "ErrorCode:X;…"}, the provisioning service {errorCode, message}
+            const message =
+              typeof parsed === 'object' && parsed && 'Message' in parsed
+                ? String((parsed as { Message: unknown }).Message)
+                : typeof parsed === 'object' && parsed && 'message' in parsed
+                  ? `${String((parsed as { errorCode?: unknown }).errorCode ?? '')} ${String((parsed as { message: unknown }).message)}`.trim()
+                  : text;
             const code = /^ErrorCode:([^;]+);/.exec(message)?.[1];
             reject(new HubRequestError(status, code, `${status} ${message}`));
           });

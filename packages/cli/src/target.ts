@@ -8,6 +8,8 @@ export interface Target {
   readonly registryGrpc: string | undefined;
   readonly hub: string | undefined;
   readonly natsUrl: string | undefined;
+  /** The Device Provisioning Service's connection string, when one is known. */
+  readonly dpsConnectionString: string | undefined;
 }
 
 interface LocalHubJson {
@@ -16,6 +18,7 @@ interface LocalHubJson {
   caCertPath?: string;
   ports?: { registryGrpc?: number };
   backing?: { natsUrl?: string };
+  dps?: { connectionString?: string };
 }
 
 function readLocalHub(path: string): LocalHubJson | undefined {
@@ -30,7 +33,7 @@ function readLocalHub(path: string): LocalHubJson | undefined {
  * Resolve the target: `--login` (or IOTHUB_CONNECTION_STRING) first, then the running local hub's
  * `.data/local-hub.json` (or `--local-hub FILE`). Throws a message naming both when neither exists.
  */
-export function resolveTarget(opts: { login?: string; localHub?: string; ca?: string; registry?: string }, env: Record<string, string | undefined>): Target {
+export function resolveTarget(opts: { login?: string; localHub?: string; ca?: string; registry?: string; dpsLogin?: string }, env: Record<string, string | undefined>): Target {
   const localPath = resolve(opts.localHub ?? env['OPENIOTHUB_LOCAL_HUB'] ?? '.data/local-hub.json');
   const local = readLocalHub(localPath);
   const connectionString = opts.login ?? env['IOTHUB_CONNECTION_STRING'] ?? local?.ownerConnectionString;
@@ -45,5 +48,6 @@ export function resolveTarget(opts: { login?: string; localHub?: string; ca?: st
     registryGrpc: opts.registry ?? env['REGISTRY_GRPC_URL'] ?? (grpcPort ? `127.0.0.1:${grpcPort}` : undefined),
     hub: local?.hub,
     natsUrl: local?.backing?.natsUrl,
+    dpsConnectionString: opts.dpsLogin ?? env['DPS_CONNECTION_STRING'] ?? local?.dps?.connectionString,
   };
 }

@@ -3,10 +3,11 @@ import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
 import { HubInfo, LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import type { ServiceContext } from '@openiothub/runtime';
-import { connectClient, jobsV1, streamsV1 } from '@openiothub/proto';
+import { connectClient, jobsV1, provisioningV1, streamsV1 } from '@openiothub/proto';
 import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
-import { HubResolver } from './auth/hub-resolver.js';
+import { HubResolver, parseHubHosts } from './auth/hub-resolver.js';
+import { DpsHttp } from './dps/http.js';
 import { ServiceAuthorizer } from './auth/service-auth.js';
 import { Router } from './http/router.js';
 import { closeGracefully, createRequestHandler, listenHttps } from './http/server.js';
@@ -61,13 +62,15 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   lifecycle.onStop('jobs-client', () => jobs.close());
   const streamsClient = connectClient(streamsV1.StreamsServiceClient, streamsV1.StreamsServiceService, config.STREAMS_GRPC_URL);
   lifecycle.onStop('streams-client', () => streamsClient.close());
+  const provisioning = config.PROVISIONING_GRPC_URL ? connectClient(provisioningV1.ProvisioningServiceClient, provisioningV1.ProvisioningServiceService, config.PROVISIONING_GRPC_URL) : undefined;
+  if (provisioning) lifecycle.onStop('provisioning-client', () => provisioning.close());
   const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-gateway', streams: ['EVENTS'], lifecycle });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
   await redis.connect();
   lifecycle.onStop('redis', async () => void (await redis.quit()));
   lifecycle.addReadinessCheck('redis', () => redis.status === 'ready');
 
-  const hubs = new HubResolver({ defaultHub: config.DEFAULT_HUB, domain: config.HUB_DOMAIN });
+  const hubs = new HubResolver({ defaultHub: config.DEFAULT_HUB, domain: config.HUB_DOMAIN, hosts: parseHubHosts(config.HUB_HOSTS) });
   const policies = new PolicyCache({ registry, ttlMs: config.POLICY_CACHE_MS });
   const auth = new ServiceAuthorizer({ policies, hubs });
   const deviceAuth = new DeviceAuthenticator({ registry, policies, hubs, cacheMs: config.CREDENTIALS_CACHE_MS });
@@ -92,6 +95,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     twin,
     messaging,
     hubInfo,
+    provisioning,
     maxKeepAliveSeconds: config.MQTT_MAX_KEEPALIVE_SECONDS,
     maxInFlight: config.MQTT_MAX_IN_FLIGHT,
     metrics: {
@@ -140,7 +144,10 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerRoutingRoutes(router, { routing, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerDeviceRoutes(router, { auth: deviceAuth, ingest, messaging, reporter, hubInfo, maxBodyBytes: config.MAX_REQUEST_BYTES });
 
-  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log }) });
+  const dps = provisioning
+    ? new DpsHttp({ provisioning, instanceOfHost: (host) => hubs.instanceOf(host, config.DEFAULT_DPS), log, maxBodyBytes: config.MAX_REQUEST_BYTES })
+    : undefined;
+  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log, dps }) });
   const amqp = new AmqpEndpoint({ log, hubs, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections, amqp: (ws) => amqp.acceptWebSocket(ws) }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));

@@ -5,6 +5,7 @@ import { ArgumentInvalidError, JSON_CONTENT_TYPE, toDomainError, toHttpError } f
 import type { Logger } from '@openiothub/logging';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import { splitPath, type Router } from './router.js';
+import { isDpsPath, type DpsHttp } from '../dps/http.js';
 
 /** How much of a refused request body is read and discarded before the connection is cut. */
 const MAX_DRAIN_BYTES = 1024 * 1024;
@@ -25,10 +26,13 @@ export function writeError(res: ServerResponse, err: unknown, log: Logger): void
 }
 
 /** Dispatch one request: resolve the hub, check api-version, route, write the reply or the error. */
-export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger }) {
+export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined }) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const run = async () => {
       const url = new URL(req.url ?? '/', 'https://gateway.invalid');
+      // Device Provisioning Service requests share the port; they name an ID scope or a DPS collection, not a hub
+      const path = splitPath(url.pathname);
+      if (opts.dps && isDpsPath(path)) return opts.dps.handle(req, res, path, url.searchParams);
       const hub = opts.hubs.resolve(req.headers.host);
       const apiVersion = url.searchParams.get('api-version');
       if (!apiVersion || !API_VERSION.test(apiVersion)) {

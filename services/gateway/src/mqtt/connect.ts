@@ -1,6 +1,7 @@
 import { DomainError, ConnackCode } from '@openiothub/errors';
 import type { IConnectPacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.js';
+import { DpsMqttSession } from '../dps/mqtt-session.js';
 import { classifyPublish, isDpsUsername, parseClientId, parsePropertyBag, parseUsername, type SubscriptionKind } from './topics.js';
 
 /**
@@ -19,7 +20,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   };
 
   if (p.protocolVersion !== 4) return refuse(ConnackCode.unacceptableProtocolVersion, 'only MQTT 3.1.1 is supported');
-  if (isDpsUsername(p.username ?? '')) return refuse(ConnackCode.notAuthorized, 'device provisioning is not served on this endpoint yet');
+  if (isDpsUsername(p.username ?? '')) return DpsMqttSession.connect(conn, p, deps.provisioning);
   const id = parseClientId(p.clientId);
   if (!id) return refuse(ConnackCode.identifierRejected, 'ClientId must be deviceId or deviceId/moduleId');
   const user = parseUsername(p.username ?? '');

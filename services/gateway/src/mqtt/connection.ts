@@ -15,6 +15,7 @@ import { PendingMethods } from '../methods/pending.js';
 import { deliverDesired } from './twin.js';
 import { handlePublish, type PendingAck } from './publish.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
+import type { DpsMqttSession } from '../dps/mqtt-session.js';
 
 /** Why a connection ended, for logs and metrics (IoT Hub's Connections log codes, protocols-ops §7.4). */
 export type CloseReason =
@@ -67,6 +68,8 @@ export class MqttConnection {
   /** The C2D delivery awaiting its PUBACK (the PUBACK completes it). */
   #c2dInFlight: { packetId: number; lockToken: string } | undefined;
   established: Established | undefined;
+  /** Set instead of `established` for a Device Provisioning Service client. */
+  #dps: DpsMqttSession | undefined;
   #state: 'new' | 'connecting' | 'open' | 'closed' = 'new';
   #backlog: Packet[] = [];
   #keepAliveMs = 0;
@@ -197,6 +200,22 @@ export class MqttConnection {
     this.syncC2D();
   }
 
+  /** Called by the DPS CONNECT handler once the registration's token checked out. */
+  openDps(session: DpsMqttSession, keepAliveSeconds: number, expiresAtMs: number): void {
+    this.#dps = session;
+    this.#state = 'open';
+    const k = keepAliveSeconds === 0 ? this.deps.maxKeepAliveSeconds : Math.min(keepAliveSeconds, this.deps.maxKeepAliveSeconds);
+    this.#keepAliveMs = k * 1500;
+    this.#armKeepAlive(this.#keepAliveMs);
+    this.#expiryTimer = setTimeout(() => this.close('token-expired'), Math.min(Math.max(expiresAtMs - Date.now(), 0), 2_147_483_647));
+    this.#expiryTimer.unref();
+    this.send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    for (const p of backlog) session.handle(p);
+    this.resume();
+  }
+
   #touch(): void {
     if (this.#keepAliveMs > 0) this.#armKeepAlive(this.#keepAliveMs);
   }
@@ -225,6 +244,7 @@ export class MqttConnection {
   }
 
   #dispatch(p: Packet): void {
+    if (this.#dps) return this.#dps.handle(p);
     switch (p.cmd) {
       case 'publish':
         return handlePublish(this, p);

@@ -9,6 +9,7 @@ import type { ConnectionReporter } from '../upstream/connection-reporter.js';
 import type { MessagingClient } from '../upstream/messaging-client.js';
 import type { TwinClient } from '../upstream/twin-client.js';
 import type { HubInfo } from '@openiothub/bus';
+import type { ProvisioningClient } from '../dps/mqtt-session.js';
 
 /** Everything an MQTT connection needs from the gateway. */
 export interface MqttDeps {
@@ -22,6 +23,8 @@ export interface MqttDeps {
   readonly twin: TwinClient;
   readonly messaging: MessagingClient;
   readonly hubInfo: HubInfo;
+  /** The Device Provisioning Service, for DPS clients on this port; absent when none is deployed. */
+  readonly provisioning: ProvisioningClient | undefined;
   /** IoT Hub caps keep-alive at 1177 s; 0 from a client means "use the cap". */
   readonly maxKeepAliveSeconds: number;
   /** QoS 1 telemetry a connection may have waiting for JetStream before reading pauses. */
