@@ -139,7 +139,7 @@ export class DpsHttp {
       }
       if (segments.length === 2 && method === 'GET') return doc(await p.getRegistration({ instance: await this.#authorize(ctx, 'RegistrationStatusRead'), id }));
       if (segments.length === 2 && method === 'DELETE') {
-        await p.deleteRegistration({ instance: await this.#authorize(ctx, 'RegistrationStatusWrite'), id });
+        await p.deleteRegistration({ instance: await this.#authorize(ctx, 'RegistrationStatusWrite'), id, ...(ifMatch ? { ifMatch } : {}) });
         return { status: 204 };
       }
       // manual failover (IoT Central's `device manual-failover` / `manual-failback`), our extension

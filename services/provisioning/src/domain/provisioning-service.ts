@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { generateSymmetricKey } from '@openiothub/auth';
-import { ArgumentInvalidError, DomainError, UnauthorizedError } from '@openiothub/errors';
+import { ArgumentInvalidError, DomainError, PreconditionFailedError, UnauthorizedError } from '@openiothub/errors';
 import type { InstanceRecord, Kind, PolicyRecord, ProvisioningStore, RegistrationRecord } from '../store/store.js';
 import type { LinkedHub } from './allocation.js';
 import { attest } from './attestation.js';
-import { ALLOCATION_POLICIES, assertGroupId, assertRegistrationId, isObject, normaliseEnrollment, type JsonObject } from './documents.js';
+import { ALLOCATION_POLICIES, assertGroupId, assertRegistrationId, etagMatches, isObject, normaliseEnrollment, type JsonObject } from './documents.js';
 import type { Operation, Registrar } from './registration.js';
 
 /** The policies a new instance gets (DPS: provisioningserviceowner has every right). */
@@ -118,8 +118,11 @@ export class ProvisioningService {
     return f ? { ...reg.doc, failover: { originalHub: f.originalHub, revertAtUtc: f.revertAt.toISOString() } } : reg.doc;
   }
 
-  async deleteRegistration(instance: string, registrationId: string): Promise<void> {
-    if (!(await this.store.deleteRegistration(instance, registrationId))) throw new DomainError('NotFound', `No registration "${registrationId}" in this provisioning service.`);
+  async deleteRegistration(instance: string, registrationId: string, ifMatch: string | undefined): Promise<void> {
+    const reg = await this.store.registration(this.store.pool, instance, registrationId);
+    if (!reg) throw new DomainError('NotFound', `No registration "${registrationId}" in this provisioning service.`);
+    if (!etagMatches(ifMatch, String(reg.doc['etag']))) throw new PreconditionFailedError(`Registration "${registrationId}" was changed: its etag does not match If-Match.`);
+    await this.store.deleteRegistration(instance, registrationId);
   }
 
   async queryRegistrations(instance: string, groupId: string, pageSize: number, continuation: string): Promise<Page> {

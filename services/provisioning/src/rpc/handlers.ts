@@ -41,7 +41,7 @@ export function provisioningHandlers(svc: ProvisioningService, retryAfterSeconds
       return { json: JSON.stringify(page.items), continuation: page.continuation };
     }),
     getRegistration: unaryHandler(async (req) => doc(await svc.getRegistration(required(req.instance, 'instance'), required(req.id, 'id')))),
-    deleteRegistration: unaryHandler(async (req) => (await svc.deleteRegistration(required(req.instance, 'instance'), required(req.id, 'id')), {})),
+    deleteRegistration: unaryHandler(async (req) => (await svc.deleteRegistration(required(req.instance, 'instance'), required(req.id, 'id'), req.ifMatch), {})),
     queryRegistrations: unaryHandler(async (req) => {
       const page = await svc.queryRegistrations(required(req.instance, 'instance'), required(req.id, 'id'), req.pageSize, req.continuation);
       return { json: JSON.stringify(page.items), continuation: page.continuation };
