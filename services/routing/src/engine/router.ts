@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JsMsg } from '@nats-io/jetstream';
 import { decodeD2C, fromSubjectToken, headers as h, partitionOf, type D2CMessage, type HubInfo } from '@openiothub/bus';
+import { DomainError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import { Counter, type Registry } from 'prom-client';
 import type { RouteSource } from '../domain/routing-config.js';
@@ -93,7 +94,16 @@ export class Router {
       if (!hub || !source || !deviceId || !serves(hub)) continue;
       if (source === 'TwinChangeEvents') this.#d.twins.changed(hub, deviceId);
       const msg = eventMessage(m, source);
-      const [table, info] = await Promise.all([this.#d.tables.get(hub), this.#d.hubInfo.get(hub)]);
+      let table: RoutingTable;
+      let info: { partitions: number };
+      try {
+        [table, info] = await Promise.all([this.#d.tables.get(hub), this.#d.hubInfo.get(hub)]);
+      } catch (err) {
+        // a deleted hub (or another deployment's, on a shared NATS) must not stall every hub's events
+        if (!(err instanceof DomainError && err.code === 'IotHubNotFound')) throw err;
+        this.#logGone(hub);
+        continue;
+      }
       const twin = table.needsTwin(source) && !m.headers?.get(h.moduleId) ? await this.#d.twins.get(hub, deviceId) : undefined;
       const decision = table.decide(source, msg, twin);
       this.#logUndefined(hub, decision.undefinedRoutes);
@@ -110,6 +120,15 @@ export class Router {
     for (const msg of messages) if (!msg.systemProperties['iothub-connection-module-id']) ids.add(msg.systemProperties['iothub-connection-device-id'] ?? '');
     const entries = await Promise.all([...ids].map(async (id) => [id, await this.#d.twins.get(hub, id)] as const));
     return new Map(entries);
+  }
+
+  /** Events of a hub that does not exist are dropped, with a warning at most once a minute per hub. */
+  #logGone(hub: string): void {
+    const key = `gone\n${hub}`;
+    const now = Date.now();
+    if ((this.#undefinedLogged.get(key) ?? 0) > now) return;
+    this.#undefinedLogged.set(key, now + 60_000);
+    this.#d.log.warn({ hub }, 'events of a hub that does not exist are dropped');
   }
 
   /** The "routes" diagnostic log: a condition that evaluated to undefined/null (at most once a minute per route). */
