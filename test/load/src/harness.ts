@@ -38,6 +38,9 @@ export interface BenchHub {
   readonly jobsGrpc: number;
   /** The twin process, when started. */
   readonly twinPid: number | undefined;
+  /** The provisioning process, when started. */
+  readonly provisioningPid: number | undefined;
+  readonly provisioningGrpc: number;
   /** A service SAS token for the owner policy. */
   ownerToken(): Promise<string>;
   stop(): Promise<void>;
@@ -66,7 +69,17 @@ async function startService(children: ChildProcess[], name: string, env: Record<
 }
 
 /** Start registry, (optionally) twin, messaging and routing, and gateway as processes. */
-export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; routing?: boolean; routingEnv?: Record<string, string>; jobs?: boolean; jobsEnv?: Record<string, string>; twinEnv?: Record<string, string> }): Promise<BenchHub> {
+export async function startBenchHub(opts: {
+  twin: boolean;
+  messaging?: boolean;
+  routing?: boolean;
+  routingEnv?: Record<string, string>;
+  jobs?: boolean;
+  jobsEnv?: Record<string, string>;
+  twinEnv?: Record<string, string>;
+  provisioning?: boolean;
+  provisioningEnv?: Record<string, string>;
+}): Promise<BenchHub> {
   const children: ChildProcess[] = [];
   const hub = uniqueName('bench');
   const certs = await ensureDevCertificates(mkdtempSync(join(tmpdir(), 'oih-bench-')));
@@ -99,6 +112,15 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
           jobsAdmin,
         )
       : undefined;
+    const [provisioningGrpc, provisioningAdmin] = await Promise.all([freePort(), freePort()]);
+    const provisioning = opts.provisioning
+      ? await startService(
+          children,
+          'provisioning',
+          { DATABASE_URL: urls.databaseUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(provisioningGrpc), REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, ...opts.provisioningEnv },
+          provisioningAdmin,
+        )
+      : undefined;
     const gateway = await startService(
       children,
       'gateway',
@@ -107,12 +129,13 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
         TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
         REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`, ROUTING_GRPC_URL: `127.0.0.1:${routingGrpc}`, JOBS_GRPC_URL: `127.0.0.1:${jobsGrpc}`,
         NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
+        ...(provisioning ? { PROVISIONING_GRPC_URL: `127.0.0.1:${provisioningGrpc}`, DEFAULT_DPS: hub } : {}),
       },
       gwAdmin,
     );
-    return { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin };
+    return { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin, provisioning, provisioningGrpc };
   })();
-  const { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin } = await started.catch((err: unknown) => {
+  const { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin, provisioning, provisioningGrpc } = await started.catch((err: unknown) => {
     for (const c of children) c.kill('SIGKILL');
     throw err;
   });
@@ -131,6 +154,8 @@ export async function startBenchHub(opts: { twin: boolean; messaging?: boolean; 
     jobsPid: jobs?.pid,
     twinPid: twin?.pid,
     jobsGrpc,
+    provisioningPid: provisioning?.pid,
+    provisioningGrpc,
     async ownerToken() {
       const registry = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, `127.0.0.1:${registryGrpc}`);
       const p = (await registry.getPolicy({ hub, keyName: 'iothubowner' })).policy!;
