@@ -1,5 +1,5 @@
 import { DomainError, PreconditionFailedError } from '@openiothub/errors';
-import { isUniqueViolation, type Pool, type PoolClient, type Queryable } from '@openiothub/postgres';
+import { isUniqueViolation, withTransaction, type Pool, type PoolClient, type Queryable } from '@openiothub/postgres';
 import type { LinkedHub } from '../domain/allocation.js';
 import { etagMatches, etagOf, type JsonObject } from '../domain/documents.js';
 
@@ -94,28 +94,24 @@ export class ProvisioningStore {
 
   /** Create or replace an enrollment document; If-Match against the stored etag. */
   async putDoc(instance: string, kind: Kind, id: string, build: (previous: JsonObject | undefined) => JsonObject, ifMatch: string | undefined): Promise<StoredDoc> {
-    const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
-      const { rows } = await client.query(`SELECT doc, etag_version FROM provisioning.enrollments WHERE instance = $1 AND kind = $2 AND id = $3 FOR UPDATE`, [instance, kind, id]);
-      const prev = rows[0] as { doc: JsonObject; etag_version: string } | undefined;
-      if (prev && !etagMatches(ifMatch, etagOf(kind, id, prev.etag_version))) throw new PreconditionFailedError(`The ${LABEL[kind]} "${id}" was changed: its etag does not match If-Match.`);
-      if (!prev && ifMatch !== undefined && ifMatch.trim() !== '' && ifMatch.trim() !== '*') throw new PreconditionFailedError(`The ${LABEL[kind]} "${id}" does not exist, so no etag can match.`);
-      const version = prev ? Number(prev.etag_version) + 1 : 1;
-      const doc = build(prev?.doc);
-      await client.query(
-        `INSERT INTO provisioning.enrollments (instance, kind, id, doc, etag_version) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (instance, kind, id) DO UPDATE SET doc = EXCLUDED.doc, etag_version = EXCLUDED.etag_version`,
-        [instance, kind, id, JSON.stringify(doc), version],
-      );
-      await client.query('COMMIT');
-      return { doc, etag: etagOf(kind, id, version) };
+      return await withTransaction(this.pool, async (client) => {
+        const { rows } = await client.query(`SELECT doc, etag_version FROM provisioning.enrollments WHERE instance = $1 AND kind = $2 AND id = $3 FOR UPDATE`, [instance, kind, id]);
+        const prev = rows[0] as { doc: JsonObject; etag_version: string } | undefined;
+        if (prev && !etagMatches(ifMatch, etagOf(kind, id, prev.etag_version))) throw new PreconditionFailedError(`The ${LABEL[kind]} "${id}" was changed: its etag does not match If-Match.`);
+        if (!prev && ifMatch !== undefined && ifMatch.trim() !== '' && ifMatch.trim() !== '*') throw new PreconditionFailedError(`The ${LABEL[kind]} "${id}" does not exist, so no etag can match.`);
+        const version = prev ? Number(prev.etag_version) + 1 : 1;
+        const doc = build(prev?.doc);
+        await client.query(
+          `INSERT INTO provisioning.enrollments (instance, kind, id, doc, etag_version) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (instance, kind, id) DO UPDATE SET doc = EXCLUDED.doc, etag_version = EXCLUDED.etag_version`,
+          [instance, kind, id, JSON.stringify(doc), version],
+        );
+        return { doc, etag: etagOf(kind, id, version) };
+      });
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
       if (isUniqueViolation(err)) throw new PreconditionFailedError(`The ${LABEL[kind]} "${id}" was written concurrently; retry.`);
       throw err;
-    } finally {
-      client.release();
     }
   }
 
@@ -231,19 +227,11 @@ export class ProvisioningStore {
   }
 
   /** Run `fn` in a transaction holding the lock of one registration id (concurrent registers of one device serialise). */
-  async withRegistrationLock<T>(instance: string, registrationId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+  withRegistrationLock<T>(instance: string, registrationId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, [`${instance}\n${registrationId}`]);
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+      return fn(client);
+    });
   }
+
 }
