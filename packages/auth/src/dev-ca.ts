@@ -51,8 +51,8 @@ export interface IssueOptions {
   readonly commonName: string;
   /** DNS names for the SAN; IP literals go into IP SANs. Empty for a client certificate. */
   readonly altNames?: readonly string[];
-  /** `server` (TLS server auth) or `client` (device X.509 auth). */
-  readonly usage: 'server' | 'client';
+  /** `server` (TLS server auth), `client` (device X.509 auth) or `ca` (an intermediate CA that signs further). */
+  readonly usage: 'server' | 'client' | 'ca';
   readonly days?: number;
 }
 
@@ -65,12 +65,20 @@ export async function issueCertificate(ca: PemPair, opts: IssueOptions): Promise
   const names = (opts.altNames ?? []).map((n) =>
     /^[\d.]+$/.test(n) || n.includes(':') ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
   );
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-    new x509.ExtendedKeyUsageExtension([opts.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-    await x509.AuthorityKeyIdentifierExtension.create(caCert),
-  ];
+  const extensions: x509.Extension[] =
+    opts.usage === 'ca'
+      ? [
+          new x509.BasicConstraintsExtension(true, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+          await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+          await x509.AuthorityKeyIdentifierExtension.create(caCert),
+        ]
+      : [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+          new x509.ExtendedKeyUsageExtension([opts.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+          await x509.AuthorityKeyIdentifierExtension.create(caCert),
+        ];
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -82,6 +90,26 @@ export async function issueCertificate(ca: PemPair, opts: IssueOptions): Promise
     publicKey: keys.publicKey,
     signingKey: caKey,
     extensions,
+  });
+  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+/** A self-signed client certificate for an X.509 "selfSigned" device (CN = the device id). */
+export async function createSelfSignedClientCertificate(commonName: string, days = 365): Promise<PemPair> {
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=${commonName}`,
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + days * 86400_000),
+    signingAlgorithm: alg,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+    ],
   });
   return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
 }

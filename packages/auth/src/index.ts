@@ -22,5 +22,6 @@ export {
 export type { ServiceConnectionString } from './connection-string.js';
 export { Permission, allPermissions, isPermission, defaultPolicies, hasPermission } from './permissions.js';
 export { generateSymmetricKey, isValidSymmetricKey, deriveDeviceKey } from './keys.js';
-export { createDevCa, issueCertificate, certificateThumbprint } from './dev-ca.js';
+export { createDevCa, issueCertificate, certificateThumbprint, createSelfSignedClientCertificate } from './dev-ca.js';
+export { thumbprints, matchesThumbprint, commonName, isCurrentlyValid, parseCertificate, parseCertificates, containsPrivateKey, peerChain, verifyChain } from './x509.js';
 export type { PemPair, IssueOptions } from './dev-ca.js';
