@@ -5,6 +5,7 @@ import { registryV1, serveGrpc } from '@openiothub/proto';
 import type { ServiceContext } from '@openiothub/runtime';
 import type { RegistryConfig } from './config.js';
 import { RegistryService } from './domain/registry-service.js';
+import { CaCertificates } from './domain/ca-certificates.js';
 import { registryHandlers } from './rpc/handlers.js';
 import { PgRegistryStore } from './store/pg-registry-store.js';
 
@@ -47,7 +48,7 @@ export async function createRegistryApp(config: RegistryConfig, ctx: ServiceCont
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[registryV1.RegistryServiceService, registryHandlers(service)]],
+    services: [[registryV1.RegistryServiceService, registryHandlers(service, new CaCertificates(pool))]],
     lifecycle,
     log,
   });

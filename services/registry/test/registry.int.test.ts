@@ -314,3 +314,43 @@ describe('identity change notices (gateways drop cached credentials)', () => {
     expect(seen).toEqual(Array(3).fill(subjects.identityChanged(hub, id)));
   });
 });
+
+describe('CA certificates (protocols-ops §3.2, checklist 91-95)', () => {
+  it('upload → Unverified; verification code; proof of possession with CN = code → Verified, and only then a trust anchor', async () => {
+    const { createDevCa, issueCertificate } = await import('@openiothub/auth');
+    const ca = await createDevCa('Fleet Root');
+    const other = await createDevCa('Someone else');
+    const name = 'fleet-root';
+    const json = (r: { json: string }) => JSON.parse(r.json) as { etag: string; properties: { isVerified: boolean; verificationCode?: string; subject: string; thumbprint: string } };
+
+    await expect(client.putCertificate({ hub, name, certificate: `${ca.cert}${ca.key}`, isVerified: false })).rejects.toMatchObject({ code: 'ArgumentInvalid', message: expect.stringMatching(/private key/) });
+    const leaf = await issueCertificate(ca, { commonName: 'not-a-ca', usage: 'client' });
+    await expect(client.putCertificate({ hub, name, certificate: leaf.cert, isVerified: false })).rejects.toMatchObject({ code: 'ArgumentInvalid', message: expect.stringMatching(/not a CA/) });
+
+    const uploaded = json(await client.putCertificate({ hub, name, certificate: ca.cert, isVerified: false }));
+    expect(uploaded.properties).toMatchObject({ isVerified: false, subject: 'Fleet Root', thumbprint: expect.stringMatching(/^[0-9A-F]{40}$/) });
+    expect((await client.verifiedCertificates({ hub })).pems).toEqual([]);
+    await expect(client.verifyCertificate({ hub, name, certificate: leaf.cert })).rejects.toMatchObject({ code: 'InvalidOperation' });
+
+    const withCode = json(await client.generateVerificationCode({ hub, name, ifMatch: uploaded.etag }));
+    const code = withCode.properties.verificationCode!;
+    expect(code).toMatch(/^[0-9A-F]{48}$/);
+    expect(withCode.properties.isVerified).toBe(false);
+    await expect(client.generateVerificationCode({ hub, name, ifMatch: uploaded.etag })).rejects.toMatchObject({ code: 'PreconditionFailed' });
+
+    const wrongCn = await issueCertificate(ca, { commonName: 'not-the-code', usage: 'client' });
+    const wrongCa = await issueCertificate(other, { commonName: code, usage: 'client' });
+    await expect(client.verifyCertificate({ hub, name, certificate: wrongCn.cert })).rejects.toMatchObject({ message: expect.stringMatching(/verification code/) });
+    await expect(client.verifyCertificate({ hub, name, certificate: wrongCa.cert })).rejects.toMatchObject({ message: expect.stringMatching(/not signed by this CA/) });
+    expect(json(await client.getCertificate({ hub, name })).properties.isVerified).toBe(false);
+
+    const proof = await issueCertificate(ca, { commonName: code, usage: 'client' });
+    expect(json(await client.verifyCertificate({ hub, name, certificate: proof.cert })).properties.isVerified).toBe(true);
+    expect((await client.verifiedCertificates({ hub })).pems).toHaveLength(1);
+    expect((JSON.parse((await client.listCertificates({ hub })).json) as { value: unknown[] }).value).toHaveLength(1);
+    // the code was single-use
+    await expect(client.verifyCertificate({ hub, name, certificate: proof.cert })).rejects.toMatchObject({ code: 'InvalidOperation' });
+    await client.deleteCertificate({ hub, name });
+    expect((await client.verifiedCertificates({ hub })).pems).toEqual([]);
+  });
+});

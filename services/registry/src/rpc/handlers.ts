@@ -1,4 +1,5 @@
 import { type registryV1, unaryHandler } from '@openiothub/proto';
+import type { CaCertificates } from '../domain/ca-certificates.js';
 import type { RegistryService } from '../domain/registry-service.js';
 import type { HubRow } from '../store/registry-store.js';
 import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyToProto } from './mapping.js';
@@ -6,8 +7,16 @@ import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyT
 const hubJson = (h: HubRow): registryV1.Hub => ({ name: h.name, createdTime: h.createdAt, partitionCount: h.partitionCount, retentionDays: h.retentionDays });
 
 /** The gRPC RegistryService implementation: translate, call the domain, translate back. */
-export function registryHandlers(svc: RegistryService): registryV1.RegistryServiceServer {
+export function registryHandlers(svc: RegistryService, certificates: CaCertificates): registryV1.RegistryServiceServer {
+  const doc = (o: unknown) => ({ json: JSON.stringify(o) });
   return {
+    putCertificate: unaryHandler(async (req) => doc(await certificates.put(req.hub, req.name, req.certificate, req.ifMatch, req.isVerified))),
+    getCertificate: unaryHandler(async (req) => doc(await certificates.get(req.hub, req.name))),
+    listCertificates: unaryHandler(async (req) => doc({ value: await certificates.list(req.hub) })),
+    deleteCertificate: unaryHandler(async (req) => (await certificates.delete(req.hub, req.name, req.ifMatch), {})),
+    generateVerificationCode: unaryHandler(async (req) => doc(await certificates.generateVerificationCode(req.hub, req.name, req.ifMatch))),
+    verifyCertificate: unaryHandler(async (req) => doc(await certificates.verify(req.hub, req.name, req.certificate, req.ifMatch))),
+    verifiedCertificates: unaryHandler(async (req) => ({ pems: await certificates.verifiedPems(req.hub) })),
     ensureHub: unaryHandler(async (req) => {
       const { hub, created } = await svc.ensureHub(req.hub, {
         ...(req.partitionCount === undefined ? {} : { partitionCount: req.partitionCount }),

@@ -21,6 +21,52 @@ export const protobufPackage = "openiothub.registry.v1";
 
 export const protobufFileName = "openiothub/registry/v1/registry.proto";
 
+export interface PutCertificateRequest {
+  hub: string;
+  name: string;
+  /** PEM or base64 DER; never a private key */
+  certificate: string;
+  ifMatch?:
+    | string
+    | undefined;
+  /** upload as already verified (ARM's isVerified on create) */
+  isVerified: boolean;
+}
+
+export interface CertificateRequest {
+  hub: string;
+  name: string;
+  ifMatch?: string | undefined;
+}
+
+export interface VerifyCertificateRequest {
+  hub: string;
+  name: string;
+  /** the verification certificate: signed by the CA, subject CN = the verification code */
+  certificate: string;
+  ifMatch?: string | undefined;
+}
+
+export interface CertificateResponse {
+  json: string;
+}
+
+export interface ListCertificatesRequest {
+  hub: string;
+}
+
+export interface ListCertificatesResponse {
+  /** {"value": [CertificateDescription…]} */
+  json: string;
+}
+
+export interface DeleteCertificateResponse {
+}
+
+export interface VerifiedCertificatesResponse {
+  pems: string[];
+}
+
 export interface Hub {
   name: string;
   createdTime?:
@@ -303,6 +349,693 @@ export interface RecordActivityRequest {
 
 export interface RecordActivityResponse {
 }
+
+function createBasePutCertificateRequest(): PutCertificateRequest {
+  return { hub: "", name: "", certificate: "", ifMatch: undefined, isVerified: false };
+}
+
+export const PutCertificateRequest: MessageFns<PutCertificateRequest> = {
+  encode(message: PutCertificateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.certificate !== "") {
+      writer.uint32(26).string(message.certificate);
+    }
+    if (message.ifMatch !== undefined) {
+      writer.uint32(34).string(message.ifMatch);
+    }
+    if (message.isVerified !== false) {
+      writer.uint32(40).bool(message.isVerified);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutCertificateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutCertificateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.certificate = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ifMatch = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.isVerified = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutCertificateRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      certificate: isSet(object.certificate) ? globalThis.String(object.certificate) : "",
+      ifMatch: isSet(object.ifMatch)
+        ? globalThis.String(object.ifMatch)
+        : isSet(object.if_match)
+        ? globalThis.String(object.if_match)
+        : undefined,
+      isVerified: isSet(object.isVerified)
+        ? globalThis.Boolean(object.isVerified)
+        : isSet(object.is_verified)
+        ? globalThis.Boolean(object.is_verified)
+        : false,
+    };
+  },
+
+  toJSON(message: PutCertificateRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.certificate !== "") {
+      obj.certificate = message.certificate;
+    }
+    if (message.ifMatch !== undefined) {
+      obj.ifMatch = message.ifMatch;
+    }
+    if (message.isVerified !== false) {
+      obj.isVerified = message.isVerified;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutCertificateRequest>, I>>(base?: I): PutCertificateRequest {
+    return PutCertificateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutCertificateRequest>, I>>(object: I): PutCertificateRequest {
+    const message = createBasePutCertificateRequest();
+    message.hub = object.hub ?? "";
+    message.name = object.name ?? "";
+    message.certificate = object.certificate ?? "";
+    message.ifMatch = object.ifMatch ?? undefined;
+    message.isVerified = object.isVerified ?? false;
+    return message;
+  },
+};
+
+function createBaseCertificateRequest(): CertificateRequest {
+  return { hub: "", name: "", ifMatch: undefined };
+}
+
+export const CertificateRequest: MessageFns<CertificateRequest> = {
+  encode(message: CertificateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.ifMatch !== undefined) {
+      writer.uint32(26).string(message.ifMatch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CertificateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCertificateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ifMatch = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CertificateRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ifMatch: isSet(object.ifMatch)
+        ? globalThis.String(object.ifMatch)
+        : isSet(object.if_match)
+        ? globalThis.String(object.if_match)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CertificateRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.ifMatch !== undefined) {
+      obj.ifMatch = message.ifMatch;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CertificateRequest>, I>>(base?: I): CertificateRequest {
+    return CertificateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CertificateRequest>, I>>(object: I): CertificateRequest {
+    const message = createBaseCertificateRequest();
+    message.hub = object.hub ?? "";
+    message.name = object.name ?? "";
+    message.ifMatch = object.ifMatch ?? undefined;
+    return message;
+  },
+};
+
+function createBaseVerifyCertificateRequest(): VerifyCertificateRequest {
+  return { hub: "", name: "", certificate: "", ifMatch: undefined };
+}
+
+export const VerifyCertificateRequest: MessageFns<VerifyCertificateRequest> = {
+  encode(message: VerifyCertificateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.certificate !== "") {
+      writer.uint32(26).string(message.certificate);
+    }
+    if (message.ifMatch !== undefined) {
+      writer.uint32(34).string(message.ifMatch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyCertificateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyCertificateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.certificate = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ifMatch = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyCertificateRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      certificate: isSet(object.certificate) ? globalThis.String(object.certificate) : "",
+      ifMatch: isSet(object.ifMatch)
+        ? globalThis.String(object.ifMatch)
+        : isSet(object.if_match)
+        ? globalThis.String(object.if_match)
+        : undefined,
+    };
+  },
+
+  toJSON(message: VerifyCertificateRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.certificate !== "") {
+      obj.certificate = message.certificate;
+    }
+    if (message.ifMatch !== undefined) {
+      obj.ifMatch = message.ifMatch;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerifyCertificateRequest>, I>>(base?: I): VerifyCertificateRequest {
+    return VerifyCertificateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerifyCertificateRequest>, I>>(object: I): VerifyCertificateRequest {
+    const message = createBaseVerifyCertificateRequest();
+    message.hub = object.hub ?? "";
+    message.name = object.name ?? "";
+    message.certificate = object.certificate ?? "";
+    message.ifMatch = object.ifMatch ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCertificateResponse(): CertificateResponse {
+  return { json: "" };
+}
+
+export const CertificateResponse: MessageFns<CertificateResponse> = {
+  encode(message: CertificateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.json !== "") {
+      writer.uint32(10).string(message.json);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CertificateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCertificateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.json = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CertificateResponse {
+    return { json: isSet(object.json) ? globalThis.String(object.json) : "" };
+  },
+
+  toJSON(message: CertificateResponse): unknown {
+    const obj: any = {};
+    if (message.json !== "") {
+      obj.json = message.json;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CertificateResponse>, I>>(base?: I): CertificateResponse {
+    return CertificateResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CertificateResponse>, I>>(object: I): CertificateResponse {
+    const message = createBaseCertificateResponse();
+    message.json = object.json ?? "";
+    return message;
+  },
+};
+
+function createBaseListCertificatesRequest(): ListCertificatesRequest {
+  return { hub: "" };
+}
+
+export const ListCertificatesRequest: MessageFns<ListCertificatesRequest> = {
+  encode(message: ListCertificatesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCertificatesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCertificatesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCertificatesRequest {
+    return { hub: isSet(object.hub) ? globalThis.String(object.hub) : "" };
+  },
+
+  toJSON(message: ListCertificatesRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCertificatesRequest>, I>>(base?: I): ListCertificatesRequest {
+    return ListCertificatesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCertificatesRequest>, I>>(object: I): ListCertificatesRequest {
+    const message = createBaseListCertificatesRequest();
+    message.hub = object.hub ?? "";
+    return message;
+  },
+};
+
+function createBaseListCertificatesResponse(): ListCertificatesResponse {
+  return { json: "" };
+}
+
+export const ListCertificatesResponse: MessageFns<ListCertificatesResponse> = {
+  encode(message: ListCertificatesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.json !== "") {
+      writer.uint32(10).string(message.json);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCertificatesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCertificatesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.json = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCertificatesResponse {
+    return { json: isSet(object.json) ? globalThis.String(object.json) : "" };
+  },
+
+  toJSON(message: ListCertificatesResponse): unknown {
+    const obj: any = {};
+    if (message.json !== "") {
+      obj.json = message.json;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCertificatesResponse>, I>>(base?: I): ListCertificatesResponse {
+    return ListCertificatesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCertificatesResponse>, I>>(object: I): ListCertificatesResponse {
+    const message = createBaseListCertificatesResponse();
+    message.json = object.json ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteCertificateResponse(): DeleteCertificateResponse {
+  return {};
+}
+
+export const DeleteCertificateResponse: MessageFns<DeleteCertificateResponse> = {
+  encode(_: DeleteCertificateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCertificateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCertificateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteCertificateResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteCertificateResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteCertificateResponse>, I>>(base?: I): DeleteCertificateResponse {
+    return DeleteCertificateResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteCertificateResponse>, I>>(_: I): DeleteCertificateResponse {
+    const message = createBaseDeleteCertificateResponse();
+    return message;
+  },
+};
+
+function createBaseVerifiedCertificatesResponse(): VerifiedCertificatesResponse {
+  return { pems: [] };
+}
+
+export const VerifiedCertificatesResponse: MessageFns<VerifiedCertificatesResponse> = {
+  encode(message: VerifiedCertificatesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pems) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifiedCertificatesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifiedCertificatesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pems.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifiedCertificatesResponse {
+    return { pems: globalThis.Array.isArray(object?.pems) ? object.pems.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: VerifiedCertificatesResponse): unknown {
+    const obj: any = {};
+    if (message.pems?.length) {
+      obj.pems = message.pems;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerifiedCertificatesResponse>, I>>(base?: I): VerifiedCertificatesResponse {
+    return VerifiedCertificatesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerifiedCertificatesResponse>, I>>(object: I): VerifiedCertificatesResponse {
+    const message = createBaseVerifiedCertificatesResponse();
+    message.pems = object.pems?.map((e) => e) || [];
+    return message;
+  },
+};
 
 function createBaseHub(): Hub {
   return { name: "", createdTime: undefined, partitionCount: 0, retentionDays: 0 };
@@ -5143,6 +5876,81 @@ export const RegistryServiceService = {
       Buffer.from(RecordActivityResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RecordActivityResponse => RecordActivityResponse.decode(value),
   },
+  /**
+   * CA certificates of a hub (X.509 CA-signed devices): upload, verification code, proof of
+   * possession. Documents are the ARM CertificateDescription JSON.
+   */
+  putCertificate: {
+    path: "/openiothub.registry.v1.RegistryService/PutCertificate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutCertificateRequest): Buffer =>
+      Buffer.from(PutCertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutCertificateRequest => PutCertificateRequest.decode(value),
+    responseSerialize: (value: CertificateResponse): Buffer => Buffer.from(CertificateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CertificateResponse => CertificateResponse.decode(value),
+  },
+  getCertificate: {
+    path: "/openiothub.registry.v1.RegistryService/GetCertificate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CertificateRequest): Buffer => Buffer.from(CertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CertificateRequest => CertificateRequest.decode(value),
+    responseSerialize: (value: CertificateResponse): Buffer => Buffer.from(CertificateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CertificateResponse => CertificateResponse.decode(value),
+  },
+  listCertificates: {
+    path: "/openiothub.registry.v1.RegistryService/ListCertificates" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCertificatesRequest): Buffer =>
+      Buffer.from(ListCertificatesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCertificatesRequest => ListCertificatesRequest.decode(value),
+    responseSerialize: (value: ListCertificatesResponse): Buffer =>
+      Buffer.from(ListCertificatesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListCertificatesResponse => ListCertificatesResponse.decode(value),
+  },
+  deleteCertificate: {
+    path: "/openiothub.registry.v1.RegistryService/DeleteCertificate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CertificateRequest): Buffer => Buffer.from(CertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CertificateRequest => CertificateRequest.decode(value),
+    responseSerialize: (value: DeleteCertificateResponse): Buffer =>
+      Buffer.from(DeleteCertificateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteCertificateResponse => DeleteCertificateResponse.decode(value),
+  },
+  generateVerificationCode: {
+    path: "/openiothub.registry.v1.RegistryService/GenerateVerificationCode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CertificateRequest): Buffer => Buffer.from(CertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CertificateRequest => CertificateRequest.decode(value),
+    responseSerialize: (value: CertificateResponse): Buffer => Buffer.from(CertificateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CertificateResponse => CertificateResponse.decode(value),
+  },
+  verifyCertificate: {
+    path: "/openiothub.registry.v1.RegistryService/VerifyCertificate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: VerifyCertificateRequest): Buffer =>
+      Buffer.from(VerifyCertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VerifyCertificateRequest => VerifyCertificateRequest.decode(value),
+    responseSerialize: (value: CertificateResponse): Buffer => Buffer.from(CertificateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CertificateResponse => CertificateResponse.decode(value),
+  },
+  /** The PEMs of the hub's verified CA certificates (the gateway's trust anchors for CA-signed devices). */
+  verifiedCertificates: {
+    path: "/openiothub.registry.v1.RegistryService/VerifiedCertificates" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCertificatesRequest): Buffer =>
+      Buffer.from(ListCertificatesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCertificatesRequest => ListCertificatesRequest.decode(value),
+    responseSerialize: (value: VerifiedCertificatesResponse): Buffer =>
+      Buffer.from(VerifiedCertificatesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VerifiedCertificatesResponse => VerifiedCertificatesResponse.decode(value),
+  },
 } as const;
 
 export interface RegistryServiceServer extends UntypedServiceImplementation {
@@ -5171,6 +5979,18 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   reportConnection: handleUnaryCall<ReportConnectionRequest, ReportConnectionResponse>;
   /** Batched lastActivityTime updates from a gateway. */
   recordActivity: handleUnaryCall<RecordActivityRequest, RecordActivityResponse>;
+  /**
+   * CA certificates of a hub (X.509 CA-signed devices): upload, verification code, proof of
+   * possession. Documents are the ARM CertificateDescription JSON.
+   */
+  putCertificate: handleUnaryCall<PutCertificateRequest, CertificateResponse>;
+  getCertificate: handleUnaryCall<CertificateRequest, CertificateResponse>;
+  listCertificates: handleUnaryCall<ListCertificatesRequest, ListCertificatesResponse>;
+  deleteCertificate: handleUnaryCall<CertificateRequest, DeleteCertificateResponse>;
+  generateVerificationCode: handleUnaryCall<CertificateRequest, CertificateResponse>;
+  verifyCertificate: handleUnaryCall<VerifyCertificateRequest, CertificateResponse>;
+  /** The PEMs of the hub's verified CA certificates (the gateway's trust anchors for CA-signed devices). */
+  verifiedCertificates: handleUnaryCall<ListCertificatesRequest, VerifiedCertificatesResponse>;
 }
 
 export interface RegistryServiceClient extends Client {
@@ -5450,6 +6270,116 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RecordActivityResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CA certificates of a hub (X.509 CA-signed devices): upload, verification code, proof of
+   * possession. Documents are the ARM CertificateDescription JSON.
+   */
+  putCertificate(
+    request: PutCertificateRequest,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  putCertificate(
+    request: PutCertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  putCertificate(
+    request: PutCertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  getCertificate(
+    request: CertificateRequest,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  getCertificate(
+    request: CertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  getCertificate(
+    request: CertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  listCertificates(
+    request: ListCertificatesRequest,
+    callback: (error: ServiceError | null, response: ListCertificatesResponse) => void,
+  ): ClientUnaryCall;
+  listCertificates(
+    request: ListCertificatesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListCertificatesResponse) => void,
+  ): ClientUnaryCall;
+  listCertificates(
+    request: ListCertificatesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListCertificatesResponse) => void,
+  ): ClientUnaryCall;
+  deleteCertificate(
+    request: CertificateRequest,
+    callback: (error: ServiceError | null, response: DeleteCertificateResponse) => void,
+  ): ClientUnaryCall;
+  deleteCertificate(
+    request: CertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteCertificateResponse) => void,
+  ): ClientUnaryCall;
+  deleteCertificate(
+    request: CertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteCertificateResponse) => void,
+  ): ClientUnaryCall;
+  generateVerificationCode(
+    request: CertificateRequest,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  generateVerificationCode(
+    request: CertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  generateVerificationCode(
+    request: CertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  verifyCertificate(
+    request: VerifyCertificateRequest,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  verifyCertificate(
+    request: VerifyCertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  verifyCertificate(
+    request: VerifyCertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CertificateResponse) => void,
+  ): ClientUnaryCall;
+  /** The PEMs of the hub's verified CA certificates (the gateway's trust anchors for CA-signed devices). */
+  verifiedCertificates(
+    request: ListCertificatesRequest,
+    callback: (error: ServiceError | null, response: VerifiedCertificatesResponse) => void,
+  ): ClientUnaryCall;
+  verifiedCertificates(
+    request: ListCertificatesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: VerifiedCertificatesResponse) => void,
+  ): ClientUnaryCall;
+  verifiedCertificates(
+    request: ListCertificatesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: VerifiedCertificatesResponse) => void,
   ): ClientUnaryCall;
 }
 
