@@ -7,6 +7,7 @@ import { addC2DCommands } from './c2d.js';
 import { addJobCommands } from './jobs.js';
 import { addStreamCommands } from './streams.js';
 import { addDpsCommands, addFailoverCommands } from './dps.js';
+import { addCertificateCommands } from './certificates.js';
 import { readFile } from 'node:fs/promises';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
@@ -371,6 +372,7 @@ export function buildProgram(io: Io): Command {
     return new HubRestClient(t.dpsConnectionString, t.caCertPath);
   };
   addDpsCommands(program, dps, print, (path) => readFile(path, 'utf8'));
+  addCertificateCommands(program, rest, print);
   addFailoverCommands(program, dps, print);
   return program;
 }

@@ -18,6 +18,7 @@ import { registerQueryRoutes } from './http/service-api/query-routes.js';
 import { registerJobRoutes } from './http/service-api/job-routes.js';
 import { registerStreamRoutes } from './http/service-api/stream-routes.js';
 import { registerConfigurationRoutes } from './http/service-api/configuration-routes.js';
+import { registerCertificateRoutes } from './http/service-api/certificate-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
 import { createRoutingClient } from './upstream/routing-client.js';
 import { registerRoutingRoutes } from './http/service-api/routing-routes.js';
@@ -136,6 +137,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerJobRoutes(router, { jobs, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerStreamRoutes(router, { streams: streamsClient, nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerConfigurationRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerCertificateRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });

@@ -15,7 +15,8 @@ export async function listenTls(opts: {
   portSetting: string;
   onSocket: (socket: TLSSocket) => void;
 }): Promise<{ server: Server; port: number }> {
-  const server = createServer({ cert: opts.cert, key: opts.key, handshakeTimeout: 10_000 }, opts.onSocket);
+  // a client certificate is asked for, never required: X.509 devices send one, SAS clients none
+  const server = createServer({ cert: opts.cert, key: opts.key, handshakeTimeout: 10_000, requestCert: true, rejectUnauthorized: false }, opts.onSocket);
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

@@ -69,7 +69,7 @@ const tokenFor = (inst: provisioningV1.Instance, registrationId: string, groupKe
   createSasToken({ resourceUri: `${inst.idScope}/registrations/${registrationId}`, key: deriveDeviceKey(groupKey, registrationId), keyName: 'registration', expiry: Math.floor(Date.now() / 1000) + 600, encode: false });
 
 async function register(inst: provisioningV1.Instance, registrationId: string, groupKey: string, payload?: unknown) {
-  const op = await dps.register({ idScope: inst.idScope, registrationId, sasToken: tokenFor(inst, registrationId, groupKey), payloadJson: payload === undefined ? '' : JSON.stringify(payload), forceRegistration: false });
+  const op = await dps.register({ idScope: inst.idScope, registrationId, sasToken: tokenFor(inst, registrationId, groupKey), payloadJson: payload === undefined ? '' : JSON.stringify(payload), forceRegistration: false, clientCertChain: [] });
   return JSON.parse(op.json) as { operationId: string; status: string; registrationState: Record<string, unknown> };
 }
 

@@ -2,7 +2,7 @@ import type { Server, TLSSocket } from 'node:tls';
 import { listenTls } from '../tls-listener.js';
 import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
 import type { WebSocket } from 'ws';
-import { hasPermission } from '@openiothub/auth';
+import { hasPermission, peerChain } from '@openiothub/auth';
 import type { NatsConnection } from '@openiothub/bus';
 import { DomainError, toDomainError, UnauthorizedError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
@@ -19,7 +19,7 @@ import type { MessagingClient } from '../upstream/messaging-client.js';
 import type { TwinClient } from '../upstream/twin-client.js';
 import { PendingMethods } from '../methods/pending.js';
 import { headers as busHeaders } from '@openiothub/bus';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type X509Certificate } from 'node:crypto';
 import { audienceCovered, c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
 import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
 import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
@@ -118,6 +118,8 @@ export class AmqpEndpoint {
   readonly #states = new WeakMap<Connection, ConnState>();
   readonly #sent = new WeakMap<Delivery, SentDelivery>();
   readonly #open = new Set<Connection>();
+  /** The TLS client certificate chain of each connection (X.509 devices attach links without CBS). */
+  readonly #peerChains = new WeakMap<Connection, () => X509Certificate[]>();
   readonly #eventHubs: EventHubsReader;
   /** Partition readers of this process by (hub, consumer group, partition), with their owner level (epoch). */
   readonly #owners = new Map<string, Map<Sender, number | undefined>>();
@@ -157,7 +159,9 @@ export class AmqpEndpoint {
     socket.on('error', () => undefined);
     // rhea buffers a frame of whatever size it is told: the guard cuts a connection announcing more than we advertise
     const wrapped = guardedSocket(socket, (err) => this.#deps.log.info({ err: err.message, remote: socket.remoteAddress }, 'AMQP connection cut'));
-    this.#container.create_connection({ idle_time_out: 120_000, max_frame_size: MAX_FRAME_SIZE } as never).accept(wrapped as never);
+    const conn = this.#container.create_connection({ idle_time_out: 120_000, max_frame_size: MAX_FRAME_SIZE } as never) as unknown as Connection & { accept(s: unknown): void };
+    this.#peerChains.set(conn, () => peerChain(socket));
+    conn.accept(wrapped);
   }
 
   /** Serve one WebSocket (subprotocol AMQPWSB10). */
@@ -222,10 +226,11 @@ export class AmqpEndpoint {
 
   // ---- links the peer sends on (we receive) ----
 
-  #onPeerSender(ctx: EventContext): void {
+  async #onPeerSender(ctx: EventContext): Promise<void> {
     const link = ctx.receiver!;
     const target = classifyAddress(link.target?.address, true);
     if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
+    if (!(await this.#x509(ctx, link, target))) return;
     if (target.kind !== 'cbs' && !this.#authorizeLink(ctx, link, target)) return;
     link.set_credit_window(RECEIVER_CREDIT);
     link.add_credit(RECEIVER_CREDIT);
@@ -258,6 +263,7 @@ export class AmqpEndpoint {
       return;
     }
     if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
+    if (!(await this.#x509(ctx, link, target))) return;
     if (!this.#authorizeLink(ctx, link, target)) return;
     if (target.kind === 'device-c2d') this.#startC2D(ctx, link, target.deviceId, target.moduleId);
     else if (target.kind === 'device-methods' || target.kind === 'device-twin') {
@@ -275,6 +281,31 @@ export class AmqpEndpoint {
     else if (target.kind === 'service-file-notifications') this.#startFeedback(ctx, link, 'fileNotifications');
     else if (target.kind === 'eh-management') s.managementReplies.add(link);
     else if (target.kind === 'eh-partition') await this.#startPartitionReader(s, link, target.partition, target.consumerGroup);
+  }
+
+  /**
+   * X.509 devices put no token on $cbs: a device link on a connection whose TLS client presented a
+   * certificate is authorized by that certificate (once per identity and connection). Returns
+   * false (and closes the link) when the certificate does not authenticate the link's identity.
+   */
+  async #x509(ctx: EventContext, link: Link, target: LinkTarget): Promise<boolean> {
+    if (!('deviceId' in target)) return true;
+    const s = this.#state(ctx.connection);
+    const key = `x509:${idOf(target.deviceId, target.moduleId)}`;
+    if (s.principals.has(key) || !s.hub) return true;
+    const chain = this.#peerChains.get(ctx.connection)?.() ?? [];
+    if (chain.length === 0) return true;
+    try {
+      const auth = await this.#deps.deviceAuth.authenticateX509({ hub: s.hub, deviceId: target.deviceId, moduleId: target.moduleId, chain });
+      const principal: Principal = { kind: 'device', auth, expiresAt: auth.expiresAt };
+      s.principals.set(key, principal);
+      this.#scheduleExpiry(ctx.connection, s, key, principal);
+      return true;
+    } catch (err) {
+      const e = toDomainError(err);
+      link.close({ condition: CONDITION.unauthorized, description: e.message });
+      return false;
+    }
   }
 
   /** Check the link's address against the connection's put-tokens; close it when not covered. Returns whether it may stay. */

@@ -1,4 +1,17 @@
-import { classifySasToken, hasPermission, isSasExpired, parseSasToken, scopeCovers, verifySasWithAnyKey } from '@openiothub/auth';
+import type { X509Certificate } from 'node:crypto';
+import {
+  classifySasToken,
+  commonName,
+  hasPermission,
+  isCurrentlyValid,
+  isSasExpired,
+  matchesThumbprint,
+  parseCertificate,
+  parseSasToken,
+  scopeCovers,
+  verifyChain,
+  verifySasWithAnyKey,
+} from '@openiothub/auth';
 import { DomainError, UnauthorizedError } from '@openiothub/errors';
 import type { registryV1 } from '@openiothub/proto';
 import type { PolicyCache } from '../upstream/policy-cache.js';
@@ -12,12 +25,14 @@ export interface DeviceAuthResult {
   readonly deviceId: string;
   readonly moduleId: string | undefined;
   readonly generationId: string;
-  /** `device`/`module` (own key) or `hub` (a policy with DeviceConnect, e.g. a protocol gateway). */
+  /** `device`/`module` (own key or X.509 certificate) or `hub` (a policy with DeviceConnect, e.g. a protocol gateway). */
   readonly scope: 'device' | 'module' | 'hub';
   readonly keyName: string | undefined;
-  /** Token expiry, ms since the epoch: the connection is closed then (devguide §10.5). */
+  /** Token (or client certificate) expiry, ms since the epoch: the connection is closed then (devguide §10.5). */
   readonly expiresAt: number;
 }
+
+const X509_TYPES = new Set(['selfSigned', 'certificateAuthority']);
 
 type Credentials = registryV1.LookupCredentialsResponse;
 
@@ -95,5 +110,37 @@ export class DeviceAuthenticator {
       keyName = undefined;
     }
     return { hub, deviceId, moduleId, generationId: creds.generationId, scope, keyName, expiresAt: token.se * 1000 };
+  }
+
+  /**
+   * Authenticate a TLS client certificate chain (protocols-ops §3): a `selfSigned` identity's
+   * registered primary or secondary thumbprint (SHA-1 or SHA-256) must be the leaf's; a
+   * `certificateAuthority` identity's leaf must have CN = the device id (`{deviceId}/{moduleId}`
+   * for a module) and chain to one of the hub's verified CA certificates. A SAS identity cannot use
+   * a certificate. The TLS handshake itself proved possession of the leaf's private key.
+   */
+  async authenticateX509(opts: { hub: string; deviceId: string; moduleId: string | undefined; chain: readonly X509Certificate[] }): Promise<DeviceAuthResult> {
+    const { hub, deviceId, moduleId, chain } = opts;
+    const leaf = chain[0];
+    if (!leaf) throw new UnauthorizedError('A client certificate or a SAS token is required.');
+    if (!isCurrentlyValid(leaf, this.#now())) throw new UnauthorizedError('The client certificate is expired or not yet valid.');
+    const creds = await this.lookup(hub, deviceId, moduleId, true);
+    if (!creds.found) throw new UnauthorizedError(moduleId ? `Module ${moduleId} on device ${deviceId} is not registered.` : `Device ${deviceId} is not registered.`);
+    if (creds.status !== 'enabled') throw new DomainError('DeviceDisabled', `Device ${deviceId} is disabled.`);
+    const auth = creds.authentication;
+    if (!auth || !X509_TYPES.has(auth.type)) throw new UnauthorizedError('This identity authenticates with SAS tokens, not X.509 certificates.');
+    if (auth.type === 'selfSigned') {
+      const t = auth.x509Thumbprint;
+      if (!matchesThumbprint(leaf, t?.primaryThumbprint) && !matchesThumbprint(leaf, t?.secondaryThumbprint)) {
+        throw new UnauthorizedError('The client certificate thumbprint matches neither registered thumbprint.');
+      }
+    } else {
+      const expected = moduleId ? `${deviceId}/${moduleId}` : deviceId;
+      if (commonName(leaf) !== expected) throw new UnauthorizedError(`The client certificate subject CN must be "${expected}".`);
+      const { pems } = await this.#registry.verifiedCertificates({ hub });
+      const anchors = pems.map((p) => parseCertificate(p)).filter((c): c is X509Certificate => c !== undefined);
+      if (!verifyChain(chain, anchors, this.#now())) throw new UnauthorizedError('The client certificate does not chain to a verified CA certificate of this hub.');
+    }
+    return { hub, deviceId, moduleId, generationId: creds.generationId, scope: moduleId ? 'module' : 'device', keyName: undefined, expiresAt: new Date(leaf.validTo).getTime() };
   }
 }

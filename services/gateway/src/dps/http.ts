@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isSasExpired, parseSasToken, stripPort, verifySasWithAnyKey } from '@openiothub/auth';
+import type { TLSSocket } from 'node:tls';
+import { isSasExpired, parseSasToken, peerChain, stripPort, verifySasWithAnyKey } from '@openiothub/auth';
 import { ArgumentInvalidError, DomainError, JSON_CONTENT_TYPE, UnauthorizedError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import type { provisioningV1 } from '@openiothub/proto';
@@ -72,15 +73,17 @@ export class DpsHttp {
   async #device({ req, segments }: Ctx): Promise<Reply> {
     const [idScope, , registrationId, action, operationId] = segments as string[];
     const sasToken = String(req.headers['authorization'] ?? '');
-    if (!sasToken) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature is required (X.509 attestation is not available yet).');
+    // X.509 devices send no Authorization header: the TLS client certificate chain attests them
+    const credential = { sasToken, clientCertChain: sasToken ? [] : peerChain(req.socket as TLSSocket).map((c) => c.toString()) };
+    if (!sasToken && credential.clientCertChain.length === 0) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature (or a client certificate) is required.');
     if (req.method === 'PUT' && action === 'register' && segments.length === 4) {
       const parsed = parseRegisterBody(await readBody(req, this.#maxBodyBytes), registrationId!);
       if ('error' in parsed) throw new ArgumentInvalidError(parsed.error);
-      const op = await this.#provisioning.register({ idScope: idScope!, registrationId: registrationId!, payloadJson: parsed.payloadJson, forceRegistration: false, sasToken });
+      const op = await this.#provisioning.register({ idScope: idScope!, registrationId: registrationId!, payloadJson: parsed.payloadJson, forceRegistration: false, ...credential });
       return { status: 202, body: assigningBody(JSON.parse(op.json) as { operationId: string }), headers: { 'retry-after': String(op.retryAfterSeconds) } };
     }
     if (req.method === 'GET' && action === 'operations' && segments.length === 5) {
-      await this.#provisioning.authenticateDevice({ idScope: idScope!, registrationId: registrationId!, sasToken });
+      await this.#provisioning.authenticateDevice({ idScope: idScope!, registrationId: registrationId!, ...credential });
       req.resume();
       const op = await this.#provisioning.getOperation({ idScope: idScope!, registrationId: registrationId!, operationId: operationId! });
       const body = JSON.parse(op.json) as { status: string };

@@ -19,15 +19,16 @@ export class DpsMqttSession {
   readonly #provisioning: ProvisioningClient;
   readonly #idScope: string;
   readonly #registrationId: string;
-  readonly #sasToken: string;
+  /** How the client proved itself: a SAS token, or (X.509) its certificate chain as PEMs. */
+  readonly #credential: { sasToken: string; clientCertChain: string[] };
   #subscribed = false;
 
-  private constructor(conn: MqttConnection, provisioning: ProvisioningClient, idScope: string, registrationId: string, sasToken: string) {
+  private constructor(conn: MqttConnection, provisioning: ProvisioningClient, idScope: string, registrationId: string, credential: { sasToken: string; clientCertChain: string[] }) {
     this.#conn = conn;
     this.#provisioning = provisioning;
     this.#idScope = idScope;
     this.#registrationId = registrationId;
-    this.#sasToken = sasToken;
+    this.#credential = credential;
   }
 
   /** CONNECT of a DPS client: CONNACK 0 and a session, or the refusing CONNACK. */
@@ -42,12 +43,13 @@ export class DpsMqttSession {
     const user = parseDpsUsername(p.username ?? '');
     if (!provisioning) return refuse(ConnackCode.serverUnavailable, 'no provisioning service is configured');
     if (!user || user.registrationId !== p.clientId) return refuse(ConnackCode.identifierRejected, 'ClientId must be the registration id of the username');
-    if (!p.password || p.password.length === 0) return refuse(ConnackCode.badUsernameOrPassword, 'a SAS token is required as password (X.509 attestation is not available yet)');
-    const sasToken = p.password.toString('utf8');
+    const sasToken = p.password && p.password.length > 0 ? p.password.toString('utf8') : '';
+    const credential = { sasToken, clientCertChain: sasToken ? [] : conn.peerChain().map((c) => c.toString()) };
+    if (!sasToken && credential.clientCertChain.length === 0) return refuse(ConnackCode.badUsernameOrPassword, 'a SAS token as password, or a client certificate, is required');
     try {
-      const auth = await provisioning.authenticateDevice({ idScope: user.idScope, registrationId: user.registrationId, sasToken });
+      const auth = await provisioning.authenticateDevice({ idScope: user.idScope, registrationId: user.registrationId, ...credential });
       if (conn.closed) return;
-      conn.openDps(new DpsMqttSession(conn, provisioning, user.idScope, user.registrationId, sasToken), p.keepalive ?? 0, Number(auth.expiresAtMs));
+      conn.openDps(new DpsMqttSession(conn, provisioning, user.idScope, user.registrationId, credential), p.keepalive ?? 0, Number(auth.expiresAtMs));
     } catch (err) {
       const e = err instanceof DomainError ? err : undefined;
       if (!e) deps.log.error({ err }, 'provisioning authentication failed unexpectedly');
@@ -91,7 +93,7 @@ export class DpsMqttSession {
       }
       const parsed = parseRegisterBody(p.payload as Buffer, this.#registrationId);
       if ('error' in parsed) throw new DomainError('ArgumentInvalid', parsed.error);
-      const op = await this.#provisioning.register({ idScope: this.#idScope, registrationId: this.#registrationId, payloadJson: parsed.payloadJson, forceRegistration: false, sasToken: this.#sasToken });
+      const op = await this.#provisioning.register({ idScope: this.#idScope, registrationId: this.#registrationId, payloadJson: parsed.payloadJson, forceRegistration: false, ...this.#credential });
       return { status: 202, body: assigningBody(JSON.parse(op.json) as { operationId: string }), retryAfter: op.retryAfterSeconds };
     });
   }

@@ -91,7 +91,8 @@ export async function listenHttps(opts: {
   key: string;
   handler: (req: IncomingMessage, res: ServerResponse) => void;
 }): Promise<{ server: Server; port: number }> {
-  const server = createServer({ cert: opts.cert, key: opts.key, keepAliveTimeout: 65_000 }, opts.handler);
+  // X.509 devices (HTTP transport, MQTT/AMQP over WebSockets, DPS) present a client certificate; it is asked for, never required
+  const server = createServer({ cert: opts.cert, key: opts.key, keepAliveTimeout: 65_000, requestCert: true, rejectUnauthorized: false }, opts.handler);
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {

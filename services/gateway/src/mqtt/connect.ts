@@ -32,7 +32,10 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   } catch {
     return refuse(ConnackCode.notAuthorized, `no hub at host ${user.host}`);
   }
-  if (!p.password || p.password.length === 0) return refuse(ConnackCode.badUsernameOrPassword, 'a SAS token is required as password');
+  // a SAS token as password, or (X.509 devices, no password) the TLS client certificate
+  const password = p.password && p.password.length > 0 ? p.password.toString('utf8') : '';
+  const chain = password ? [] : conn.peerChain();
+  if (!password && chain.length === 0) return refuse(ConnackCode.badUsernameOrPassword, 'a SAS token as password, or a client certificate, is required');
   if (p.will) {
     const target = classifyPublish(p.will.topic, id);
     if (target.kind !== 'telemetry' || !parsePropertyBag(target.bag) || p.will.qos === 2) {
@@ -43,7 +46,9 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   let auth;
   let partitions: number;
   try {
-    auth = await deps.auth.authenticate({ hub, deviceId: id.deviceId, moduleId: id.moduleId, password: p.password.toString('utf8') });
+    auth = password
+      ? await deps.auth.authenticate({ hub, deviceId: id.deviceId, moduleId: id.moduleId, password })
+      : await deps.auth.authenticateX509({ hub, deviceId: id.deviceId, moduleId: id.moduleId, chain });
     partitions = (await deps.hubInfo.get(hub)).partitions;
   } catch (err) {
     const e = err instanceof DomainError ? err : undefined;

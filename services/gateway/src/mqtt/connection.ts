@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import type { DeviceAuthResult } from '../auth/device-auth.js';
@@ -30,6 +30,14 @@ export type CloseReason =
   | 'server-shutdown'
   | 'telemetry-failed';
 
+/** Where a connection came from. */
+export interface ConnectionInfo {
+  readonly transport: 'mqtt' | 'mqtt-ws';
+  readonly remoteAddress: string | undefined;
+  /** The client certificate chain of the TLS socket underneath (X.509 devices). */
+  readonly peerChain?: () => X509Certificate[];
+}
+
 /** The connection's state after a successful CONNECT. */
 export interface Established {
   readonly auth: DeviceAuthResult;
@@ -55,6 +63,8 @@ export class MqttConnection {
   readonly deps: MqttDeps;
   readonly transport: 'mqtt' | 'mqtt-ws';
   readonly remoteAddress: string | undefined;
+  /** The TLS client certificate chain the peer presented (leaf first), [] when none. */
+  readonly peerChain: () => X509Certificate[];
   readonly #stream: Duplex;
   readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
   /** QoS 1 telemetry PUBACKs in arrival order; sent only from the head (MQTT 3.1.1 §4.6). */
@@ -78,11 +88,12 @@ export class MqttConnection {
   #corked = false;
   #paused = false;
 
-  constructor(stream: Duplex, deps: MqttDeps, info: { transport: 'mqtt' | 'mqtt-ws'; remoteAddress: string | undefined }) {
+  constructor(stream: Duplex, deps: MqttDeps, info: ConnectionInfo) {
     this.#stream = stream;
     this.deps = deps;
     this.transport = info.transport;
     this.remoteAddress = info.remoteAddress;
+    this.peerChain = info.peerChain ?? (() => []);
     this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
     this.#parser.on('error', (err: Error) => this.close('protocol-violation', err.message));
     stream.on('data', (chunk: Buffer) => {

@@ -3,14 +3,15 @@ import { listenTls } from '../tls-listener.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
-import { MqttConnection } from './connection.js';
+import { peerChain } from '@openiothub/auth';
+import { MqttConnection, type ConnectionInfo } from './connection.js';
 import type { MqttDeps } from './deps.js';
 
 /** Live MQTT connections of this process, for shutdown. */
 export class MqttConnections {
   readonly #all = new Set<MqttConnection>();
 
-  accept(stream: Duplex, deps: MqttDeps, info: { transport: 'mqtt' | 'mqtt-ws'; remoteAddress: string | undefined }): void {
+  accept(stream: Duplex, deps: MqttDeps, info: ConnectionInfo): void {
     const conn = new MqttConnection(stream, deps, info);
     this.#all.add(conn);
     stream.once('close', () => this.#all.delete(conn));
@@ -31,7 +32,7 @@ export function listenMqtts(opts: { host: string; port: number; cert: string; ke
     portSetting: 'MQTT_PORT',
     onSocket: (socket: TLSSocket) => {
       socket.setNoDelay(true);
-      opts.connections.accept(socket, opts.deps, { transport: 'mqtt', remoteAddress: socket.remoteAddress });
+      opts.connections.accept(socket, opts.deps, { transport: 'mqtt', remoteAddress: socket.remoteAddress, peerChain: () => peerChain(socket) });
     },
   });
 }
@@ -63,7 +64,7 @@ export function createUpgradeHandler(opts: { deps: MqttDeps; connections: MqttCo
       }
       const stream = createWebSocketStream(ws);
       stream.on('error', () => undefined);
-      opts.connections.accept(stream, opts.deps, { transport: 'mqtt-ws', remoteAddress: req.socket.remoteAddress });
+      opts.connections.accept(stream, opts.deps, { transport: 'mqtt-ws', remoteAddress: req.socket.remoteAddress, peerChain: () => peerChain(req.socket as TLSSocket) });
     });
   };
 }

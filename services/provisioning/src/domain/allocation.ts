@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ArgumentInvalidError, DomainError } from '@openiothub/errors';
 import type { AllocationPolicy, Enrollment, JsonObject } from './documents.js';
-import { isObject } from './documents.js';
+import { isObject, publicView } from './documents.js';
 
 /** A hub linked to a provisioning instance. */
 export interface LinkedHub {
@@ -124,8 +124,9 @@ export async function askWebhook(opts: {
   };
 }
 
-/** An enrollment document without its symmetric keys (never sent to a webhook). */
-function redactKeys(doc: JsonObject): JsonObject {
+/** An enrollment document without its symmetric keys or certificates (never sent to a webhook). */
+function redactKeys(full: JsonObject): JsonObject {
+  const doc = publicView(full);
   const att = doc['attestation'];
   if (!isObject(att) || !isObject(att['symmetricKey'])) return doc;
   return { ...doc, attestation: { type: att['type'] ?? 'symmetricKey', symmetricKey: {} } };

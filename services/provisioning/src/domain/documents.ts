@@ -31,6 +31,39 @@ export function assertGroupId(id: string): string {
   return id;
 }
 
+/** An enrollment document as the service API shows it: X.509 certificates by their info only, as DPS does. */
+export function publicView(doc: JsonObject): JsonObject {
+  const att = doc['attestation'];
+  if (!isObject(att) || !isObject(att['x509'])) return doc;
+  const x509: JsonObject = {};
+  for (const [field, value] of Object.entries(att['x509'])) {
+    if (!isObject(value) || field === 'caReferences') {
+      x509[field] = value;
+      continue;
+    }
+    const certs: JsonObject = {};
+    for (const [which, c] of Object.entries(value)) certs[which] = isObject(c) ? { info: c['info'] ?? null } : c;
+    x509[field] = certs;
+  }
+  return { ...doc, attestation: { ...att, x509 } };
+}
+
+/** The PEMs of an X.509 attestation's client (individual) or signing (group) certificates. */
+export function attestationCertificates(doc: JsonObject): string[] {
+  const att = doc['attestation'];
+  if (!isObject(att) || !isObject(att['x509'])) return [];
+  const out: string[] = [];
+  for (const field of ['clientCertificates', 'signingCertificates']) {
+    const certs = att['x509'][field];
+    if (!isObject(certs)) continue;
+    for (const which of ['primary', 'secondary']) {
+      const c = certs[which];
+      if (isObject(c) && typeof c['certificate'] === 'string') out.push(c['certificate']);
+    }
+  }
+  return out;
+}
+
 /** What registration needs from an enrollment or enrollment group, read once from its document. */
 export interface Enrollment {
   readonly kind: 'individual' | 'group';
@@ -122,7 +155,8 @@ function normaliseAttestation(raw: Json | undefined, kind: 'individual' | 'group
       const out: JsonObject = {};
       for (const which of ['primary', 'secondary']) {
         const c = certs[which];
-        if (isObject(c) && typeof c['certificate'] === 'string') out[which] = { info: certificateInfo(c['certificate']) };
+        // the certificate is kept (attestation needs it) but never shown: see publicView
+        if (isObject(c) && typeof c['certificate'] === 'string') out[which] = { certificate: c['certificate'].trim(), info: certificateInfo(c['certificate']) };
       }
       return { type, x509: { [field]: out } };
     }

@@ -5,12 +5,35 @@ import { isObject, type JsonObject } from './documents.js';
 type RegistryClient = PromiseClient<registryV1.RegistryServiceClient>;
 type TwinClient = PromiseClient<twinV1.TwinServiceClient>;
 
+/** How the device authenticates to its hub: the enrollment's (or derived) keys, or certificate thumbprints. */
+export type IdentityAuth =
+  | { readonly type: 'sas'; readonly primaryKey: string; readonly secondaryKey: string }
+  | { readonly type: 'selfSigned'; readonly primaryThumbprint: string; readonly secondaryThumbprint: string };
+
 /** The credentials and flags a registration gives the device in its hub. */
 export interface DeviceCredentials {
   readonly deviceId: string;
-  readonly primaryKey: string;
-  readonly secondaryKey: string;
+  readonly auth: IdentityAuth;
   readonly iotEdge: boolean;
+}
+
+function authenticationOf(a: IdentityAuth): registryV1.Authentication {
+  return a.type === 'sas'
+    ? registryV1.Authentication.fromPartial({ type: 'sas', symmetricKey: { primaryKey: a.primaryKey, secondaryKey: a.secondaryKey } })
+    : registryV1.Authentication.fromPartial({ type: 'selfSigned', x509Thumbprint: { primaryThumbprint: a.primaryThumbprint, secondaryThumbprint: a.secondaryThumbprint } });
+}
+
+/** The identity auth a registry device has now (to move it between hubs as it is). */
+export function identityAuthOf(device: registryV1.Device): IdentityAuth | undefined {
+  const a = device.authentication;
+  if (a?.type === 'sas' && a.symmetricKey) return { type: 'sas', primaryKey: a.symmetricKey.primaryKey, secondaryKey: a.symmetricKey.secondaryKey };
+  if (a?.type === 'selfSigned' && a.x509Thumbprint) return { type: 'selfSigned', primaryThumbprint: a.x509Thumbprint.primaryThumbprint, secondaryThumbprint: a.x509Thumbprint.secondaryThumbprint };
+  return undefined;
+}
+
+function sameAuth(device: registryV1.Device, a: IdentityAuth): boolean {
+  const current = identityAuthOf(device);
+  return current !== undefined && JSON.stringify(current) === JSON.stringify(a);
 }
 
 /** What a device's twin carries from one hub to another (reprovisioning with migration). */
@@ -47,12 +70,12 @@ export class HubIdentities {
   }
 
   /**
-   * Create the device with the enrollment's keys, or bring an existing one's keys and edge flag up
-   * to date. A device an operator disabled stays disabled: DPS does not lift that block.
+   * Create the device with the enrollment's credentials, or bring an existing one's credentials and
+   * edge flag up to date. A device an operator disabled stays disabled: DPS does not lift that block.
    */
   async ensure(hub: string, cred: DeviceCredentials): Promise<{ created: boolean; disabled: boolean }> {
     const existing = await this.find(hub, cred.deviceId);
-    const authentication = registryV1.Authentication.fromPartial({ type: 'sas', symmetricKey: { primaryKey: cred.primaryKey, secondaryKey: cred.secondaryKey } });
+    const authentication = authenticationOf(cred.auth);
     if (!existing) {
       try {
         await this.registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: cred.deviceId, status: 'enabled', authentication, iotEdge: cred.iotEdge }) });
@@ -63,8 +86,7 @@ export class HubIdentities {
       }
     }
     if (existing.status === 'disabled') return { created: false, disabled: true };
-    const keys = existing.authentication?.symmetricKey;
-    if (existing.authentication?.type !== 'sas' || keys?.primaryKey !== cred.primaryKey || keys?.secondaryKey !== cred.secondaryKey || existing.iotEdge !== cred.iotEdge) {
+    if (!sameAuth(existing, cred.auth) || existing.iotEdge !== cred.iotEdge) {
       await this.registry.putDevice({ hub, device: { ...existing, authentication, iotEdge: cred.iotEdge }, ifMatch: existing.etag });
     }
     return { created: false, disabled: false };

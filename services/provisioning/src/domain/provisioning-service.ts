@@ -3,8 +3,8 @@ import { generateSymmetricKey } from '@openiothub/auth';
 import { ArgumentInvalidError, DomainError, PreconditionFailedError, UnauthorizedError } from '@openiothub/errors';
 import type { InstanceRecord, Kind, PolicyRecord, ProvisioningStore, RegistrationRecord } from '../store/store.js';
 import type { LinkedHub } from './allocation.js';
-import { attest } from './attestation.js';
-import { ALLOCATION_POLICIES, assertGroupId, assertRegistrationId, etagMatches, isObject, normaliseEnrollment, type JsonObject } from './documents.js';
+import { attest, type DeviceCredential } from './attestation.js';
+import { ALLOCATION_POLICIES, assertGroupId, assertRegistrationId, etagMatches, isObject, normaliseEnrollment, publicView, type JsonObject } from './documents.js';
 import type { Operation, Registrar } from './registration.js';
 
 /** The policies a new instance gets (DPS: provisioningserviceowner has every right). */
@@ -80,13 +80,13 @@ export class ProvisioningService {
     }
     const bodyEtag = isObject(body) && typeof body['etag'] === 'string' ? body['etag'] : undefined;
     const stored = await this.store.putDoc(instance, kind, id, (prev) => ({ ...doc, createdDateTimeUtc: (prev?.['createdDateTimeUtc'] as string | undefined) ?? at, lastUpdatedDateTimeUtc: at }), ifMatch ?? bodyEtag);
-    return { ...stored.doc, etag: stored.etag };
+    return { ...publicView(stored.doc), etag: stored.etag };
   }
 
   async getEnrollment(instance: string, kind: Kind, id: string): Promise<JsonObject> {
     const stored = await this.store.getDoc(instance, kind, id);
     if (!stored) throw new DomainError('NotFound', `${LABEL[kind]} "${id}" does not exist.`);
-    const out: JsonObject = { ...stored.doc, etag: stored.etag };
+    const out: JsonObject = { ...publicView(stored.doc), etag: stored.etag };
     if (kind === 'individual') {
       const reg = await this.store.registration(this.store.pool, instance, id);
       if (reg) out['registrationState'] = reg.doc;
@@ -102,7 +102,7 @@ export class ProvisioningService {
     const limit = Math.min(Math.max(pageSize || 100, 1), 1000);
     const after = decodeContinuation(continuation);
     const docs = await this.store.listDocs(instance, kind, limit + 1, after);
-    const page: JsonObject[] = docs.slice(0, limit).map((d) => ({ ...d.doc, etag: d.etag }));
+    const page: JsonObject[] = docs.slice(0, limit).map((d) => ({ ...publicView(d.doc), etag: d.etag }));
     const idField = kind === 'individual' ? 'registrationId' : 'enrollmentGroupId';
     return { items: page, continuation: docs.length > limit ? encodeContinuation(String(page[page.length - 1]![idField])) : '' };
   }
@@ -132,19 +132,13 @@ export class ProvisioningService {
     return { items: page.map((r) => r.doc), continuation: rows.length > limit ? encodeContinuation(page[page.length - 1]!.registrationId) : '' };
   }
 
-  async authenticateDevice(idScope: string, registrationId: string, sasToken: string): Promise<{ instance: string; expiresAtMs: number }> {
+  async authenticateDevice(idScope: string, registrationId: string, credential: DeviceCredential): Promise<{ instance: string; expiresAtMs: number }> {
     const inst = await this.instance({ idScope });
-    const { expiresAtMs } = await attest(
-      { individual: async (i, id) => (await this.store.getDoc(i, 'individual', id))?.doc, symmetricGroups: (i) => this.store.symmetricGroups(i) },
-      inst,
-      registrationId,
-      sasToken,
-      this.now().getTime(),
-    );
+    const { expiresAtMs } = await attest(this.store.enrollmentSource(), inst, registrationId, credential, this.now().getTime());
     return { instance: inst.name, expiresAtMs };
   }
 
-  async register(idScope: string, registrationId: string, sasToken: string, payloadJson: string): Promise<Operation> {
+  async register(idScope: string, registrationId: string, credential: DeviceCredential, payloadJson: string): Promise<Operation> {
     assertRegistrationId(registrationId);
     let payload: JsonObject | undefined;
     if (payloadJson) {
@@ -157,7 +151,7 @@ export class ProvisioningService {
       if (parsed !== null && !isObject(parsed)) throw new ArgumentInvalidError('payload must be a JSON object.');
       payload = parsed ?? undefined;
     }
-    return this.registrar.register(await this.instance({ idScope }), registrationId, sasToken, payload);
+    return this.registrar.register(await this.instance({ idScope }), registrationId, credential, payload);
   }
 
   async operation(idScope: string, registrationId: string, operationId: string): Promise<JsonObject> {

@@ -3,9 +3,11 @@ import { DomainError } from '@openiothub/errors';
 import type { PoolClient } from '@openiothub/postgres';
 import type { InstanceRecord, ProvisioningStore, RegistrationRecord } from '../store/store.js';
 import { askWebhook, candidateHubs, effectivePolicy, hashedChoice, lowestLoadChoice, type LinkedHub } from './allocation.js';
-import { attest, deviceKeys } from './attestation.js';
-import { etagOf, isObject, type Enrollment, type JsonObject } from './documents.js';
-import type { DeviceCredentials, HubIdentities, TwinData } from './hub-identities.js';
+import type { X509Certificate } from 'node:crypto';
+import { parseCertificate, thumbprints } from '@openiothub/auth';
+import { attest, deviceKeys, type DeviceCredential } from './attestation.js';
+import { attestationCertificates, etagOf, isObject, type Enrollment, type JsonObject } from './documents.js';
+import { identityAuthOf, type DeviceCredentials, type HubIdentities, type IdentityAuth, type TwinData } from './hub-identities.js';
 
 /** DPS registration sub-states (DeviceRegistrationState.substatus). */
 type Substatus = 'initialAssignment' | 'deviceDataMigrated' | 'deviceDataReset' | 'reprovisionedToInitialAssignment';
@@ -48,12 +50,8 @@ export class Registrar {
     this.#now = opts.now ?? (() => new Date());
   }
 
-  async register(instance: InstanceRecord, registrationId: string, sasToken: string, payload: JsonObject | undefined): Promise<Operation> {
-    const source = {
-      individual: async (inst: string, id: string) => (await this.store.getDoc(inst, 'individual', id))?.doc,
-      symmetricGroups: (inst: string) => this.store.symmetricGroups(inst),
-    };
-    const { enrollment } = await attest(source, instance, registrationId, sasToken, this.#now().getTime());
+  async register(instance: InstanceRecord, registrationId: string, credential: DeviceCredential, payload: JsonObject | undefined): Promise<Operation> {
+    const { enrollment, leaf } = await attest(this.store.enrollmentSource(), instance, registrationId, credential, this.#now().getTime());
     return this.store.withRegistrationLock(instance.name, registrationId, async (client) => {
       const prev = await this.store.registration(client, instance.name, registrationId);
       const now = this.#now().toISOString();
@@ -70,7 +68,7 @@ export class Registrar {
         state = { ...base, status: 'disabled', errorCode: 401008, errorMessage: `The ${enrollment.kind === 'group' ? 'enrollment group' : 'enrollment'} is disabled.` };
       } else {
         try {
-          const a = await this.#assign(client, instance, enrollment, registrationId, payload, prev);
+          const a = await this.#assign(client, instance, enrollment, registrationId, payload, prev, identityAuth(enrollment, registrationId, leaf));
           hub = a.hub.hub;
           deviceId = a.deviceId;
           state = { ...base, assignedHub: a.hub.hostName, deviceId: a.deviceId, status: 'assigned', substatus: a.substatus, ...(a.payload ? { payload: a.payload } : {}) };
@@ -87,11 +85,9 @@ export class Registrar {
     });
   }
 
-  async #assign(client: PoolClient, instance: InstanceRecord, enrollment: Enrollment, registrationId: string, payload: JsonObject | undefined, prev: RegistrationRecord | undefined) {
-    const keys = deviceKeys(enrollment, registrationId);
-    if (!keys) throw new DomainError('InvalidOperation', 'X.509 attestation is not available yet: this enrollment cannot register over symmetric keys.');
+  async #assign(client: PoolClient, instance: InstanceRecord, enrollment: Enrollment, registrationId: string, payload: JsonObject | undefined, prev: RegistrationRecord | undefined, auth: IdentityAuth) {
     const deviceId = enrollment.deviceId ?? registrationId;
-    const cred: DeviceCredentials = { deviceId, ...keys, iotEdge: enrollment.iotEdge };
+    const cred: DeviceCredentials = { deviceId, auth, iotEdge: enrollment.iotEdge };
     const linked = instance.linkedHubs;
     const prevHub = prev?.hub ? linked.find((h) => h.hub === prev.hub) : undefined;
     const failover = await this.store.failover(client, instance.name, registrationId);
@@ -204,13 +200,27 @@ export class Registrar {
   /** Move an assigned device (keys as it has them now) and update its registration record. */
   async #relocate(client: PoolClient, instance: InstanceRecord, reg: RegistrationRecord, target: LinkedHub, substatus: Substatus): Promise<void> {
     const device = await this.identities.find(reg.hub, reg.deviceId);
-    const keys = device?.authentication?.symmetricKey;
-    if (!device || !keys) throw new DomainError('DeviceNotFound', `Device "${reg.deviceId}" is not in its hub any more; register it again.`);
-    const cred: DeviceCredentials = { deviceId: reg.deviceId, primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey, iotEdge: device.iotEdge };
+    const auth = device ? identityAuthOf(device) : undefined;
+    if (!device || !auth) throw new DomainError('DeviceNotFound', `Device "${reg.deviceId}" is not in its hub any more; register it again.`);
+    const cred: DeviceCredentials = { deviceId: reg.deviceId, auth, iotEdge: device.iotEdge };
     await this.#move({ fromHub: reg.hub, fromDeviceId: reg.deviceId, to: target, cred, migrate: true, initialTwin: undefined, modelId: undefined, substatus });
     const doc: JsonObject = { ...reg.doc, assignedHub: target.hostName, substatus, lastUpdatedDateTimeUtc: this.#now().toISOString(), etag: etagOf('registration', reg.registrationId, reg.version + 1) };
     await this.store.saveRegistration(client, instance.name, { ...reg, hub: target.hub, doc });
   }
+}
+
+/**
+ * How the device will authenticate to its hub: symmetric keys (the enrollment's, or derived from the
+ * group's), or — X.509 — the thumbprints of the enrollment's client certificates (individual) or of
+ * the certificate the device presented (group), as a self-signed identity the hub checks by thumbprint.
+ */
+function identityAuth(enrollment: Enrollment, registrationId: string, leaf: X509Certificate | undefined): IdentityAuth {
+  const keys = deviceKeys(enrollment, registrationId);
+  if (keys) return { type: 'sas', ...keys };
+  const certs = enrollment.kind === 'individual' ? attestationCertificates(enrollment.doc).map((p) => parseCertificate(p)) : [leaf];
+  const [primary, secondary] = certs.map((c) => (c ? thumbprints(c).sha256 : ''));
+  if (!primary) throw new DomainError('InvalidOperation', 'The X.509 enrollment has no certificate to register the device with.');
+  return { type: 'selfSigned', primaryThumbprint: primary, secondaryThumbprint: secondary ?? '' };
 }
 
 function disabledIn(hub: LinkedHub, deviceId: string): DomainError {

@@ -1,4 +1,7 @@
+import type { X509Certificate } from 'node:crypto';
+import { parseCertificate } from '@openiothub/auth';
 import { ArgumentInvalidError } from '@openiothub/errors';
+import type { DeviceCredential } from '../domain/attestation.js';
 import { type provisioningV1, unaryHandler } from '@openiothub/proto';
 import type { InstanceRecord } from '../store/store.js';
 import type { ProvisioningService } from '../domain/provisioning-service.js';
@@ -18,6 +21,12 @@ function instanceOut(i: InstanceRecord): provisioningV1.InstanceResponse {
       policies: i.policies.map((p) => ({ keyName: p.keyName, primaryKey: p.primaryKey, secondaryKey: p.secondaryKey, rights: p.rights })),
     },
   };
+}
+
+/** A SAS token, or (when there is none) the client certificate chain the gateway passed on. */
+function credentialOf(req: { sasToken: string; clientCertChain: string[] }): DeviceCredential {
+  if (req.sasToken || req.clientCertChain.length === 0) return { sasToken: req.sasToken };
+  return { chain: req.clientCertChain.map((pem) => parseCertificate(pem)).filter((c): c is X509Certificate => c !== undefined) };
 }
 
 /** The gRPC ProvisioningService: translate, call the domain, translate back. */
@@ -47,11 +56,11 @@ export function provisioningHandlers(svc: ProvisioningService, retryAfterSeconds
       return { json: JSON.stringify(page.items), continuation: page.continuation };
     }),
     authenticateDevice: unaryHandler(async (req) => {
-      const r = await svc.authenticateDevice(required(req.idScope, 'idScope'), required(req.registrationId, 'registrationId'), req.sasToken);
+      const r = await svc.authenticateDevice(required(req.idScope, 'idScope'), required(req.registrationId, 'registrationId'), credentialOf(req));
       return { instance: r.instance, expiresAtMs: r.expiresAtMs };
     }),
     register: unaryHandler(async (req) => {
-      const op = await svc.register(required(req.idScope, 'idScope'), required(req.registrationId, 'registrationId'), req.sasToken, req.payloadJson);
+      const op = await svc.register(required(req.idScope, 'idScope'), required(req.registrationId, 'registrationId'), credentialOf(req), req.payloadJson);
       return { json: JSON.stringify(op), retryAfterSeconds };
     }),
     getOperation: unaryHandler(async (req) => ({

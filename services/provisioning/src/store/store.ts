@@ -1,6 +1,7 @@
 import { DomainError, PreconditionFailedError } from '@openiothub/errors';
 import { isUniqueViolation, withTransaction, type Pool, type PoolClient, type Queryable } from '@openiothub/postgres';
 import type { LinkedHub } from '../domain/allocation.js';
+import type { EnrollmentSource } from '../domain/attestation.js';
 import { etagMatches, etagOf, type JsonObject } from '../domain/documents.js';
 
 export type Kind = 'individual' | 'group';
@@ -137,11 +138,16 @@ export class ProvisioningStore {
     return rows.map((r: { id: string; doc: JsonObject; etag_version: string }) => ({ doc: r.doc, etag: etagOf(kind, r.id, r.etag_version) }));
   }
 
-  /** Enrollment groups with symmetric-key attestation (a device token is checked against each). */
-  async symmetricGroups(instance: string): Promise<Array<{ id: string; doc: JsonObject }>> {
+  /** What attestation reads: an individual enrollment's document, and the groups of a type. */
+  enrollmentSource(): EnrollmentSource {
+    return { individual: async (instance, id) => (await this.getDoc(instance, 'individual', id))?.doc, groups: (instance, type) => this.groups(instance, type) };
+  }
+
+  /** Enrollment groups with one attestation type (a device's credential is checked against each). */
+  async groups(instance: string, type: 'symmetricKey' | 'x509'): Promise<Array<{ id: string; doc: JsonObject }>> {
     const { rows } = await this.pool.query(
-      `SELECT id, doc FROM provisioning.enrollments WHERE instance = $1 AND kind = 'group' AND doc->'attestation'->>'type' = 'symmetricKey' ORDER BY id`,
-      [instance],
+      `SELECT id, doc FROM provisioning.enrollments WHERE instance = $1 AND kind = 'group' AND doc->'attestation'->>'type' = $2 ORDER BY id`,
+      [instance, type],
     );
     return rows as Array<{ id: string; doc: JsonObject }>;
   }

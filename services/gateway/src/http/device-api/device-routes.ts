@@ -1,3 +1,5 @@
+import type { TLSSocket } from 'node:tls';
+import { peerChain } from '@openiothub/auth';
 import { ArgumentInvalidError, UnauthorizedError } from '@openiothub/errors';
 import { messagingV1 } from '@openiothub/proto';
 import type { DeviceAuthenticator, DeviceAuthResult } from '../../auth/device-auth.js';
@@ -56,8 +58,12 @@ export function registerDeviceRoutes(
 ): void {
   const authenticate = async (ctx: RequestContext): Promise<DeviceAuthResult> => {
     const password = ctx.req.headers.authorization;
-    if (!password) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature is required.');
-    return deps.auth.authenticate({ hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: ctx.params['moduleId'], password });
+    const id = { hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: ctx.params['moduleId'] };
+    if (password) return deps.auth.authenticate({ ...id, password });
+    // X.509 devices send no Authorization header: the TLS client certificate is the credential
+    const chain = peerChain(ctx.req.socket as TLSSocket);
+    if (chain.length === 0) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature (or a client certificate) is required.');
+    return deps.auth.authenticateX509({ ...id, chain });
   };
 
   const sendEvents: Handler = async (ctx) => {

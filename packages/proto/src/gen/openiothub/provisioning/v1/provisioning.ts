@@ -103,8 +103,10 @@ export interface QueryDocumentsResponse {
 export interface AuthenticateDeviceRequest {
   idScope: string;
   registrationId: string;
-  /** the device's password / Authorization header */
+  /** the device's password / Authorization header (symmetric-key attestation) */
   sasToken: string;
+  /** or: the TLS client certificate chain it presented, leaf first, PEM (X.509 attestation) */
+  clientCertChain: string[];
 }
 
 export interface AuthenticateDeviceResponse {
@@ -121,6 +123,8 @@ export interface RegisterRequest {
   forceRegistration: boolean;
   /** the device's SAS token again: it decides which enrollment group the device belongs to */
   sasToken: string;
+  /** or its TLS client certificate chain, leaf first, PEM */
+  clientCertChain: string[];
 }
 
 export interface GetOperationRequest {
@@ -1399,7 +1403,7 @@ export const QueryDocumentsResponse: MessageFns<QueryDocumentsResponse> = {
 };
 
 function createBaseAuthenticateDeviceRequest(): AuthenticateDeviceRequest {
-  return { idScope: "", registrationId: "", sasToken: "" };
+  return { idScope: "", registrationId: "", sasToken: "", clientCertChain: [] };
 }
 
 export const AuthenticateDeviceRequest: MessageFns<AuthenticateDeviceRequest> = {
@@ -1412,6 +1416,9 @@ export const AuthenticateDeviceRequest: MessageFns<AuthenticateDeviceRequest> = 
     }
     if (message.sasToken !== "") {
       writer.uint32(26).string(message.sasToken);
+    }
+    for (const v of message.clientCertChain) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -1453,6 +1460,14 @@ export const AuthenticateDeviceRequest: MessageFns<AuthenticateDeviceRequest> = 
             message.sasToken = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.clientCertChain.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1482,6 +1497,11 @@ export const AuthenticateDeviceRequest: MessageFns<AuthenticateDeviceRequest> = 
         : isSet(object.sas_token)
         ? globalThis.String(object.sas_token)
         : "",
+      clientCertChain: globalThis.Array.isArray(object?.clientCertChain)
+        ? object.clientCertChain.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.client_cert_chain)
+        ? object.client_cert_chain.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1496,6 +1516,9 @@ export const AuthenticateDeviceRequest: MessageFns<AuthenticateDeviceRequest> = 
     if (message.sasToken !== "") {
       obj.sasToken = message.sasToken;
     }
+    if (message.clientCertChain?.length) {
+      obj.clientCertChain = message.clientCertChain;
+    }
     return obj;
   },
 
@@ -1507,6 +1530,7 @@ export const AuthenticateDeviceRequest: MessageFns<AuthenticateDeviceRequest> = 
     message.idScope = object.idScope ?? "";
     message.registrationId = object.registrationId ?? "";
     message.sasToken = object.sasToken ?? "";
+    message.clientCertChain = object.clientCertChain?.map((e) => e) || [];
     return message;
   },
 };
@@ -1601,7 +1625,14 @@ export const AuthenticateDeviceResponse: MessageFns<AuthenticateDeviceResponse> 
 };
 
 function createBaseRegisterRequest(): RegisterRequest {
-  return { idScope: "", registrationId: "", payloadJson: "", forceRegistration: false, sasToken: "" };
+  return {
+    idScope: "",
+    registrationId: "",
+    payloadJson: "",
+    forceRegistration: false,
+    sasToken: "",
+    clientCertChain: [],
+  };
 }
 
 export const RegisterRequest: MessageFns<RegisterRequest> = {
@@ -1620,6 +1651,9 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     }
     if (message.sasToken !== "") {
       writer.uint32(42).string(message.sasToken);
+    }
+    for (const v of message.clientCertChain) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -1677,6 +1711,14 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
             message.sasToken = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.clientCertChain.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1716,6 +1758,11 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
         : isSet(object.sas_token)
         ? globalThis.String(object.sas_token)
         : "",
+      clientCertChain: globalThis.Array.isArray(object?.clientCertChain)
+        ? object.clientCertChain.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.client_cert_chain)
+        ? object.client_cert_chain.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1736,6 +1783,9 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     if (message.sasToken !== "") {
       obj.sasToken = message.sasToken;
     }
+    if (message.clientCertChain?.length) {
+      obj.clientCertChain = message.clientCertChain;
+    }
     return obj;
   },
 
@@ -1749,6 +1799,7 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     message.payloadJson = object.payloadJson ?? "";
     message.forceRegistration = object.forceRegistration ?? false;
     message.sasToken = object.sasToken ?? "";
+    message.clientCertChain = object.clientCertChain?.map((e) => e) || [];
     return message;
   },
 };
