@@ -25,3 +25,5 @@ export { generateSymmetricKey, isValidSymmetricKey, deriveDeviceKey } from './ke
 export { createDevCa, issueCertificate, certificateThumbprint, createSelfSignedClientCertificate } from './dev-ca.js';
 export { thumbprints, matchesThumbprint, commonName, isCurrentlyValid, parseCertificate, parseCertificates, containsPrivateKey, peerChain, verifyChain } from './x509.js';
 export type { PemPair, IssueOptions } from './dev-ca.js';
+export { validateIpFilterRules, ipFilterDecision, clientIpv4, MAX_IP_FILTER_RULES } from './ip-filter.js';
+export type { IpFilterRule } from './ip-filter.js';

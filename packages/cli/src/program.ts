@@ -8,6 +8,7 @@ import { addJobCommands } from './jobs.js';
 import { addStreamCommands } from './streams.js';
 import { addDpsCommands, addFailoverCommands } from './dps.js';
 import { addCertificateCommands } from './certificates.js';
+import { addIpFilterCommands } from './ip-filter.js';
 import { readFile } from 'node:fs/promises';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
@@ -373,6 +374,7 @@ export function buildProgram(io: Io): Command {
   };
   addDpsCommands(program, dps, print, (path) => readFile(path, 'utf8'));
   addCertificateCommands(program, rest, print);
+  addIpFilterCommands(program, rest, print);
   addFailoverCommands(program, dps, print);
   return program;
 }

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
-import { HubInfo, LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
+import { fromSubjectToken, HubInfo, LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import type { ServiceContext } from '@openiothub/runtime';
 import { connectClient, jobsV1, provisioningV1, streamsV1 } from '@openiothub/proto';
 import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
 import { HubResolver, parseHubHosts } from './auth/hub-resolver.js';
+import { IpFilterGuard } from './auth/ip-filter-cache.js';
 import { DpsHttp } from './dps/http.js';
 import { ServiceAuthorizer } from './auth/service-auth.js';
 import { Router } from './http/router.js';
@@ -19,6 +20,7 @@ import { registerJobRoutes } from './http/service-api/job-routes.js';
 import { registerStreamRoutes } from './http/service-api/stream-routes.js';
 import { registerConfigurationRoutes } from './http/service-api/configuration-routes.js';
 import { registerCertificateRoutes } from './http/service-api/certificate-routes.js';
+import { registerIpFilterRoutes } from './http/service-api/ip-filter-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
 import { createRoutingClient } from './upstream/routing-client.js';
 import { registerRoutingRoutes } from './http/service-api/routing-routes.js';
@@ -74,6 +76,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const hubs = new HubResolver({ defaultHub: config.DEFAULT_HUB, domain: config.HUB_DOMAIN, hosts: parseHubHosts(config.HUB_HOSTS) });
   const policies = new PolicyCache({ registry, ttlMs: config.POLICY_CACHE_MS });
   const auth = new ServiceAuthorizer({ policies, hubs });
+  const ipFilter = new IpFilterGuard({ registry, cacheMs: config.POLICY_CACHE_MS });
   const deviceAuth = new DeviceAuthenticator({ registry, policies, hubs, cacheMs: config.CREDENTIALS_CACHE_MS });
 
   const publisher = new LeanJetStreamPublisher(nc);
@@ -88,6 +91,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const mqttDeps: MqttDeps = {
     log,
     hubs,
+    ipFilter,
     auth: deviceAuth,
     presence,
     sessions: new SessionStore(redis, config.MQTT_SESSION_TTL_SECONDS),
@@ -106,6 +110,11 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     },
   };
 
+  nc.subscribe(subjects.ipFilterChangedAll(), {
+    callback: (err, msg) => {
+      if (!err) ipFilter.invalidate(fromSubjectToken(msg.subject.split('.')[1] ?? ''));
+    },
+  });
   // The registry announces credential/status changes: drop caches, close disabled or deleted identities at once.
   nc.subscribe(subjects.identityChangedAll(), {
     callback: (err, msg) => {
@@ -138,6 +147,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerStreamRoutes(router, { streams: streamsClient, nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerConfigurationRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerCertificateRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerIpFilterRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
@@ -149,8 +159,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const dps = provisioning
     ? new DpsHttp({ provisioning, instanceOfHost: (host) => hubs.instanceOf(host, config.DEFAULT_DPS), log, maxBodyBytes: config.MAX_REQUEST_BYTES })
     : undefined;
-  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log, dps }) });
-  const amqp = new AmqpEndpoint({ log, hubs, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
+  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log, dps, ipFilter }) });
+  const amqp = new AmqpEndpoint({ log, hubs, ipFilter, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections, amqp: (ws) => amqp.acceptWebSocket(ws) }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));
   const mqtts = await listenMqtts({ host: config.MQTT_HOST, port: config.MQTT_PORT, cert, key, deps: mqttDeps, connections });

@@ -9,6 +9,7 @@ import type { Logger } from '@openiothub/logging';
 import { messagingV1 } from '@openiothub/proto';
 import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.js';
 import type { HubResolver } from '../auth/hub-resolver.js';
+import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
 import type { ServiceAuthorizer } from '../auth/service-auth.js';
 import { C2DPump } from '../c2d/pump.js';
 import { TtlCache } from '@openiothub/runtime';
@@ -37,6 +38,7 @@ import type { Msg } from '@nats-io/transport-node';
 export interface AmqpDeps {
   readonly log: Logger;
   readonly hubs: HubResolver;
+  readonly ipFilter: IpFilterGuard;
   readonly deviceAuth: DeviceAuthenticator;
   readonly serviceAuth: ServiceAuthorizer;
   readonly ingest: D2CIngest;
@@ -79,6 +81,8 @@ const METHOD_LINK_GRACE_MS = 2000;
 interface ConnState {
   readonly id: string;
   hub: string | undefined;
+  /** Whether the hub's IP filter lets this client in (decided once, after Open). */
+  admitted: Promise<boolean>;
   readonly principals: Map<string, Principal>;
   readonly devices: Map<string, DeviceSession>;
   readonly cleanups: Array<() => void>;
@@ -120,6 +124,8 @@ export class AmqpEndpoint {
   readonly #open = new Set<Connection>();
   /** The TLS client certificate chain of each connection (X.509 devices attach links without CBS). */
   readonly #peerChains = new WeakMap<Connection, () => X509Certificate[]>();
+  /** Client addresses of TLS connections (WebSocket ones passed the IP filter at the upgrade). */
+  readonly #remotes = new WeakMap<Connection, string | undefined>();
   readonly #eventHubs: EventHubsReader;
   /** Partition readers of this process by (hub, consumer group, partition), with their owner level (epoch). */
   readonly #owners = new Map<string, Map<Sender, number | undefined>>();
@@ -161,6 +167,7 @@ export class AmqpEndpoint {
     const wrapped = guardedSocket(socket, (err) => this.#deps.log.info({ err: err.message, remote: socket.remoteAddress }, 'AMQP connection cut'));
     const conn = this.#container.create_connection({ idle_time_out: 120_000, max_frame_size: MAX_FRAME_SIZE } as never) as unknown as Connection & { accept(s: unknown): void };
     this.#peerChains.set(conn, () => peerChain(socket));
+    this.#remotes.set(conn, socket.remoteAddress);
     conn.accept(wrapped);
   }
 
@@ -186,7 +193,7 @@ export class AmqpEndpoint {
     let s = this.#states.get(conn);
     if (!s) {
       this.#nextId += 1;
-      s = { id: `amqp-${process.pid}-${this.#nextId}`, hub: undefined, principals: new Map(), devices: new Map(), cleanups: [], linkPrincipal: new Map(), managementReplies: new Set(), linkStops: new Map() };
+      s = { id: `amqp-${process.pid}-${this.#nextId}`, hub: undefined, admitted: Promise.resolve(true), principals: new Map(), devices: new Map(), cleanups: [], linkPrincipal: new Map(), managementReplies: new Set(), linkStops: new Map() };
       this.#states.set(conn, s);
       this.#open.add(conn);
     }
@@ -221,7 +228,17 @@ export class AmqpEndpoint {
       s.hub = this.#deps.hubs.resolve(hostname);
     } catch {
       ctx.connection.close({ condition: CONDITION.notFound, description: `No hub at host ${hostname ?? '(none)'}.` });
+      return;
     }
+    // the IP filter (WebSocket connections passed it at the upgrade): nothing is authorized before it answers
+    if (!this.#remotes.has(ctx.connection)) return;
+    s.admitted = this.#deps.ipFilter.check(s.hub, this.#remotes.get(ctx.connection)).then(
+      () => true,
+      () => {
+        ctx.connection.close({ condition: CONDITION.unauthorized, description: 'Unauthorized' });
+        return false;
+      },
+    );
   }
 
   // ---- links the peer sends on (we receive) ----
@@ -292,7 +309,7 @@ export class AmqpEndpoint {
     if (!('deviceId' in target)) return true;
     const s = this.#state(ctx.connection);
     const key = `x509:${idOf(target.deviceId, target.moduleId)}`;
-    if (s.principals.has(key) || !s.hub) return true;
+    if (s.principals.has(key) || !s.hub || !(await s.admitted)) return true;
     const chain = this.#peerChains.get(ctx.connection)?.() ?? [];
     if (chain.length === 0) return true;
     try {
@@ -532,6 +549,7 @@ export class AmqpEndpoint {
       if (props['operation'] !== 'put-token') throw new UnauthorizedError(`Unsupported $cbs operation ${String(props['operation'])}.`);
       const raw = typeof request.body === 'string' ? request.body : Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String((request.body as { content?: unknown })?.content ?? '');
       if (!audienceCovered(audience, raw)) throw new UnauthorizedError('The token does not cover the audience it was put for.');
+      if (!(await s.admitted)) throw new UnauthorizedError('Unauthorized');
       const principal = await verifyPutToken(this.#deps, s.hub, raw);
       const key = audience.toLowerCase();
       s.principals.set(key, principal);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { ArgumentInvalidError, JSON_CONTENT_TYPE, toDomainError, toHttpError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import type { HubResolver } from '../auth/hub-resolver.js';
+import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
 import { splitPath, type Router } from './router.js';
 import { isDpsPath, type DpsHttp } from '../dps/http.js';
 
@@ -26,7 +27,7 @@ export function writeError(res: ServerResponse, err: unknown, log: Logger): void
 }
 
 /** Dispatch one request: resolve the hub, check api-version, route, write the reply or the error. */
-export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined }) {
+export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined; ipFilter: IpFilterGuard }) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const run = async () => {
       const url = new URL(req.url ?? '/', 'https://gateway.invalid');
@@ -34,6 +35,8 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       const path = splitPath(url.pathname);
       if (opts.dps && isDpsPath(path)) return opts.dps.handle(req, res, path, url.searchParams);
       const hub = opts.hubs.resolve(req.headers.host);
+      // the filter's own settings are the control plane (ARM in Azure): reachable even by a client the filter locks out
+      if (!(path.length === 2 && path[0] === 'settings' && path[1] === 'ipFilter')) await opts.ipFilter.check(hub, req.socket.remoteAddress);
       const apiVersion = url.searchParams.get('api-version');
       if (!apiVersion || !API_VERSION.test(apiVersion)) {
         throw new ArgumentInvalidError('The api-version query parameter is required, e.g. api-version=2021-04-12.');

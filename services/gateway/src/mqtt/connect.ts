@@ -46,6 +46,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   let auth;
   let partitions: number;
   try {
+    await deps.ipFilter.check(hub, conn.remoteAddress);
     auth = password
       ? await deps.auth.authenticate({ hub, deviceId: id.deviceId, moduleId: id.moduleId, password })
       : await deps.auth.authenticateX509({ hub, deviceId: id.deviceId, moduleId: id.moduleId, chain });

@@ -43,6 +43,7 @@ export function listenMqtts(opts: { host: string; port: number; cert: string; ke
  * Subprotocol `mqtt` is MQTT, `AMQPWSB10` is AMQP (handed to `amqp`).
  */
 export function createUpgradeHandler(opts: { deps: MqttDeps; connections: MqttConnections; amqp?: (ws: WebSocket) => void }) {
+  const refuse = (socket: Duplex) => socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -57,14 +58,24 @@ export function createUpgradeHandler(opts: { deps: MqttDeps; connections: MqttCo
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      if (amqp) {
-        opts.amqp!(ws);
-        return;
-      }
-      const stream = createWebSocketStream(ws);
-      stream.on('error', () => undefined);
-      opts.connections.accept(stream, opts.deps, { transport: 'mqtt-ws', remoteAddress: req.socket.remoteAddress, peerChain: () => peerChain(req.socket as TLSSocket) });
-    });
+    // the IP filter of the hub the Host header names applies before the WebSocket exists
+    let hub: string | undefined;
+    try {
+      hub = opts.deps.hubs.resolve(req.headers.host);
+    } catch {
+      hub = undefined; // a DPS client, or an unknown host: the protocol inside decides
+    }
+    const upgrade = () =>
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (amqp) {
+          opts.amqp!(ws);
+          return;
+        }
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => undefined);
+        opts.connections.accept(stream, opts.deps, { transport: 'mqtt-ws', remoteAddress: req.socket.remoteAddress, peerChain: () => peerChain(req.socket as TLSSocket) });
+      });
+    if (!hub) return upgrade();
+    opts.deps.ipFilter.check(hub, req.socket.remoteAddress).then(upgrade, () => refuse(socket));
   };
 }

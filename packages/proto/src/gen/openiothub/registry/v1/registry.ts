@@ -21,6 +21,22 @@ export const protobufPackage = "openiothub.registry.v1";
 
 export const protobufFileName = "openiothub/registry/v1/registry.proto";
 
+export interface GetIpFilterRequest {
+  hub: string;
+}
+
+export interface PutIpFilterRequest {
+  hub: string;
+  /** a JSON array of {filterName, action, ipMask} */
+  rulesJson: string;
+  ifMatch?: string | undefined;
+}
+
+export interface IpFilterResponse {
+  rulesJson: string;
+  etag: string;
+}
+
 export interface PutCertificateRequest {
   hub: string;
   name: string;
@@ -349,6 +365,271 @@ export interface RecordActivityRequest {
 
 export interface RecordActivityResponse {
 }
+
+function createBaseGetIpFilterRequest(): GetIpFilterRequest {
+  return { hub: "" };
+}
+
+export const GetIpFilterRequest: MessageFns<GetIpFilterRequest> = {
+  encode(message: GetIpFilterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetIpFilterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetIpFilterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetIpFilterRequest {
+    return { hub: isSet(object.hub) ? globalThis.String(object.hub) : "" };
+  },
+
+  toJSON(message: GetIpFilterRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetIpFilterRequest>, I>>(base?: I): GetIpFilterRequest {
+    return GetIpFilterRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetIpFilterRequest>, I>>(object: I): GetIpFilterRequest {
+    const message = createBaseGetIpFilterRequest();
+    message.hub = object.hub ?? "";
+    return message;
+  },
+};
+
+function createBasePutIpFilterRequest(): PutIpFilterRequest {
+  return { hub: "", rulesJson: "", ifMatch: undefined };
+}
+
+export const PutIpFilterRequest: MessageFns<PutIpFilterRequest> = {
+  encode(message: PutIpFilterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.rulesJson !== "") {
+      writer.uint32(18).string(message.rulesJson);
+    }
+    if (message.ifMatch !== undefined) {
+      writer.uint32(26).string(message.ifMatch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutIpFilterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutIpFilterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rulesJson = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ifMatch = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutIpFilterRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      rulesJson: isSet(object.rulesJson)
+        ? globalThis.String(object.rulesJson)
+        : isSet(object.rules_json)
+        ? globalThis.String(object.rules_json)
+        : "",
+      ifMatch: isSet(object.ifMatch)
+        ? globalThis.String(object.ifMatch)
+        : isSet(object.if_match)
+        ? globalThis.String(object.if_match)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PutIpFilterRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.rulesJson !== "") {
+      obj.rulesJson = message.rulesJson;
+    }
+    if (message.ifMatch !== undefined) {
+      obj.ifMatch = message.ifMatch;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutIpFilterRequest>, I>>(base?: I): PutIpFilterRequest {
+    return PutIpFilterRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutIpFilterRequest>, I>>(object: I): PutIpFilterRequest {
+    const message = createBasePutIpFilterRequest();
+    message.hub = object.hub ?? "";
+    message.rulesJson = object.rulesJson ?? "";
+    message.ifMatch = object.ifMatch ?? undefined;
+    return message;
+  },
+};
+
+function createBaseIpFilterResponse(): IpFilterResponse {
+  return { rulesJson: "", etag: "" };
+}
+
+export const IpFilterResponse: MessageFns<IpFilterResponse> = {
+  encode(message: IpFilterResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rulesJson !== "") {
+      writer.uint32(10).string(message.rulesJson);
+    }
+    if (message.etag !== "") {
+      writer.uint32(18).string(message.etag);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IpFilterResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIpFilterResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rulesJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.etag = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IpFilterResponse {
+    return {
+      rulesJson: isSet(object.rulesJson)
+        ? globalThis.String(object.rulesJson)
+        : isSet(object.rules_json)
+        ? globalThis.String(object.rules_json)
+        : "",
+      etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+    };
+  },
+
+  toJSON(message: IpFilterResponse): unknown {
+    const obj: any = {};
+    if (message.rulesJson !== "") {
+      obj.rulesJson = message.rulesJson;
+    }
+    if (message.etag !== "") {
+      obj.etag = message.etag;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IpFilterResponse>, I>>(base?: I): IpFilterResponse {
+    return IpFilterResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IpFilterResponse>, I>>(object: I): IpFilterResponse {
+    const message = createBaseIpFilterResponse();
+    message.rulesJson = object.rulesJson ?? "";
+    message.etag = object.etag ?? "";
+    return message;
+  },
+};
 
 function createBasePutCertificateRequest(): PutCertificateRequest {
   return { hub: "", name: "", certificate: "", ifMatch: undefined, isVerified: false };
@@ -5951,6 +6232,25 @@ export const RegistryServiceService = {
       Buffer.from(VerifiedCertificatesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): VerifiedCertificatesResponse => VerifiedCertificatesResponse.decode(value),
   },
+  /** The hub's IP filter rules (ARM properties.ipFilterRules): ordered, first match wins, at most 10. */
+  getIpFilter: {
+    path: "/openiothub.registry.v1.RegistryService/GetIpFilter" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetIpFilterRequest): Buffer => Buffer.from(GetIpFilterRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetIpFilterRequest => GetIpFilterRequest.decode(value),
+    responseSerialize: (value: IpFilterResponse): Buffer => Buffer.from(IpFilterResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): IpFilterResponse => IpFilterResponse.decode(value),
+  },
+  putIpFilter: {
+    path: "/openiothub.registry.v1.RegistryService/PutIpFilter" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutIpFilterRequest): Buffer => Buffer.from(PutIpFilterRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutIpFilterRequest => PutIpFilterRequest.decode(value),
+    responseSerialize: (value: IpFilterResponse): Buffer => Buffer.from(IpFilterResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): IpFilterResponse => IpFilterResponse.decode(value),
+  },
 } as const;
 
 export interface RegistryServiceServer extends UntypedServiceImplementation {
@@ -5991,6 +6291,9 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   verifyCertificate: handleUnaryCall<VerifyCertificateRequest, CertificateResponse>;
   /** The PEMs of the hub's verified CA certificates (the gateway's trust anchors for CA-signed devices). */
   verifiedCertificates: handleUnaryCall<ListCertificatesRequest, VerifiedCertificatesResponse>;
+  /** The hub's IP filter rules (ARM properties.ipFilterRules): ordered, first match wins, at most 10. */
+  getIpFilter: handleUnaryCall<GetIpFilterRequest, IpFilterResponse>;
+  putIpFilter: handleUnaryCall<PutIpFilterRequest, IpFilterResponse>;
 }
 
 export interface RegistryServiceClient extends Client {
@@ -6380,6 +6683,37 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: VerifiedCertificatesResponse) => void,
+  ): ClientUnaryCall;
+  /** The hub's IP filter rules (ARM properties.ipFilterRules): ordered, first match wins, at most 10. */
+  getIpFilter(
+    request: GetIpFilterRequest,
+    callback: (error: ServiceError | null, response: IpFilterResponse) => void,
+  ): ClientUnaryCall;
+  getIpFilter(
+    request: GetIpFilterRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IpFilterResponse) => void,
+  ): ClientUnaryCall;
+  getIpFilter(
+    request: GetIpFilterRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IpFilterResponse) => void,
+  ): ClientUnaryCall;
+  putIpFilter(
+    request: PutIpFilterRequest,
+    callback: (error: ServiceError | null, response: IpFilterResponse) => void,
+  ): ClientUnaryCall;
+  putIpFilter(
+    request: PutIpFilterRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IpFilterResponse) => void,
+  ): ClientUnaryCall;
+  putIpFilter(
+    request: PutIpFilterRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IpFilterResponse) => void,
   ): ClientUnaryCall;
 }
 
