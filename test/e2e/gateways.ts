@@ -13,7 +13,7 @@ export interface ExtraGateway {
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
 }
 
-export async function startExtraGateway(): Promise<ExtraGateway> {
+export async function startExtraGateway(opts: { hub?: string } = {}): Promise<ExtraGateway> {
   const h = hub();
   const certs = dirname(h.caCertPath);
   const [httpsPort, mqttPort, amqpPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -35,7 +35,7 @@ export async function startExtraGateway(): Promise<ExtraGateway> {
       ROUTING_GRPC_URL: `127.0.0.1:${h.ports.routingGrpc}`,
       NATS_URL: h.backing.natsUrl,
       REDIS_URL: h.backing.redisUrl,
-      DEFAULT_HUB: h.hub,
+      DEFAULT_HUB: opts.hub ?? h.hub,
     },
   });
   return { mqttPort, httpsPort, process: p.child, stop: (signal) => p.stop(signal) };

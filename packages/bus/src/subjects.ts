@@ -46,9 +46,9 @@ export const subjects = {
   identityChanged: (hub: string, deviceId: string) => `reg.${subjectToken(hub)}.changed.${subjectToken(deviceId)}`,
   /** Every identity change of every hub (wildcard for gateways). */
   identityChangedAll: () => 'reg.*.changed.>',
-  /** Core NATS: a hub's IP filter rules changed (gateways drop their copy). */
-  ipFilterChanged: (hub: string) => `reg.${subjectToken(hub)}.ipfilter`,
-  ipFilterChangedAll: () => 'reg.*.ipfilter',
+  /** Core NATS: a hub's settings the gateway enforces (IP filter, SKU for throttling) changed: gateways drop their copy. */
+  hubSettingsChanged: (hub: string) => `reg.${subjectToken(hub)}.settings`,
+  hubSettingsChangedAll: () => 'reg.*.settings',
   /**
    * Telemetry as devices send it, before routing: stream INGEST_{hub}_{partition} (a work queue the
    * routing service drains into endpoints). The gateway acknowledges a device once it is stored here.

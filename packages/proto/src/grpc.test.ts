@@ -24,7 +24,7 @@ describe('gRPC error mapping', () => {
     const impl = {
       getHub: unaryHandler(async (req: registryV1.GetHubRequest) => {
         if (req.hub === 'missing') throw new DomainError('IotHubNotFound', 'no hub');
-        return { hub: { name: req.hub, createdTime: new Date(0), partitionCount: 4, retentionDays: 1 } };
+        return { hub: { name: req.hub, createdTime: new Date(0), partitionCount: 4, retentionDays: 1, skuName: 'unlimited', skuUnits: 1 } };
       }),
     } as unknown as registryV1.RegistryServiceServer;
     server.addService(registryV1.RegistryServiceService, impl);

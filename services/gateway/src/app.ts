@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
 import { HubResolver, parseHubHosts } from './auth/hub-resolver.js';
 import { IpFilterGuard } from './auth/ip-filter-cache.js';
+import { Throttle } from './throttle/throttle.js';
 import { DpsHttp } from './dps/http.js';
 import { ServiceAuthorizer } from './auth/service-auth.js';
 import { Router } from './http/router.js';
@@ -20,7 +21,7 @@ import { registerJobRoutes } from './http/service-api/job-routes.js';
 import { registerStreamRoutes } from './http/service-api/stream-routes.js';
 import { registerConfigurationRoutes } from './http/service-api/configuration-routes.js';
 import { registerCertificateRoutes } from './http/service-api/certificate-routes.js';
-import { registerIpFilterRoutes } from './http/service-api/ip-filter-routes.js';
+import { registerHubSettingsRoutes } from './http/service-api/hub-settings-routes.js';
 import { createTwinClient } from './upstream/twin-client.js';
 import { createRoutingClient } from './upstream/routing-client.js';
 import { registerRoutingRoutes } from './http/service-api/routing-routes.js';
@@ -77,6 +78,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const policies = new PolicyCache({ registry, ttlMs: config.POLICY_CACHE_MS });
   const auth = new ServiceAuthorizer({ policies, hubs });
   const ipFilter = new IpFilterGuard({ registry, cacheMs: config.POLICY_CACHE_MS });
+  const throttle = new Throttle({ redis, registry, cacheMs: config.POLICY_CACHE_MS });
   const deviceAuth = new DeviceAuthenticator({ registry, policies, hubs, cacheMs: config.CREDENTIALS_CACHE_MS });
 
   const publisher = new LeanJetStreamPublisher(nc);
@@ -86,12 +88,13 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const presence = new Presence(nc);
   const connections = new MqttConnections();
 
-  const ingest = new D2CIngest({ publisher });
+  const ingest = new D2CIngest({ publisher, throttle });
   const hubInfo = new HubInfo(async (hub) => (await registry.getHub({ hub })).hub, nc);
   const mqttDeps: MqttDeps = {
     log,
     hubs,
     ipFilter,
+    throttle,
     auth: deviceAuth,
     presence,
     sessions: new SessionStore(redis, config.MQTT_SESSION_TTL_SECONDS),
@@ -110,9 +113,12 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     },
   };
 
-  nc.subscribe(subjects.ipFilterChangedAll(), {
+  nc.subscribe(subjects.hubSettingsChangedAll(), {
     callback: (err, msg) => {
-      if (!err) ipFilter.invalidate(fromSubjectToken(msg.subject.split('.')[1] ?? ''));
+      if (err) return;
+      const hub = fromSubjectToken(msg.subject.split('.')[1] ?? '');
+      ipFilter.invalidate(hub);
+      throttle.invalidate(hub);
     },
   });
   // The registry announces credential/status changes: drop caches, close disabled or deleted identities at once.
@@ -147,7 +153,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerStreamRoutes(router, { streams: streamsClient, nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerConfigurationRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerCertificateRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
-  registerIpFilterRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerHubSettingsRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
@@ -159,8 +165,8 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const dps = provisioning
     ? new DpsHttp({ provisioning, instanceOfHost: (host) => hubs.instanceOf(host, config.DEFAULT_DPS), log, maxBodyBytes: config.MAX_REQUEST_BYTES })
     : undefined;
-  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log, dps, ipFilter }) });
-  const amqp = new AmqpEndpoint({ log, hubs, ipFilter, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
+  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log, dps, ipFilter, throttle }) });
+  const amqp = new AmqpEndpoint({ log, hubs, ipFilter, throttle, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections, amqp: (ws) => amqp.acceptWebSocket(ws) }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));
   const mqtts = await listenMqtts({ host: config.MQTT_HOST, port: config.MQTT_PORT, cert, key, deps: mqttDeps, connections });

@@ -6,7 +6,7 @@ import type { ServiceContext } from '@openiothub/runtime';
 import type { RegistryConfig } from './config.js';
 import { RegistryService } from './domain/registry-service.js';
 import { CaCertificates } from './domain/ca-certificates.js';
-import { IpFilters } from './domain/ip-filter.js';
+import { HubSettings } from './domain/hub-settings.js';
 import { registryHandlers } from './rpc/handlers.js';
 import { PgRegistryStore } from './store/pg-registry-store.js';
 
@@ -49,7 +49,7 @@ export async function createRegistryApp(config: RegistryConfig, ctx: ServiceCont
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[registryV1.RegistryServiceService, registryHandlers(service, new CaCertificates(pool), new IpFilters(pool, (hub) => nc.publish(subjects.ipFilterChanged(hub))))]],
+    services: [[registryV1.RegistryServiceService, registryHandlers(service, new CaCertificates(pool), new HubSettings(pool, (hub) => nc.publish(subjects.hubSettingsChanged(hub))))]],
     lifecycle,
     log,
   });

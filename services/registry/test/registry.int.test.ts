@@ -354,3 +354,29 @@ describe('CA certificates (protocols-ops §3.2, checklist 91-95)', () => {
     expect((await client.verifiedCertificates({ hub })).pems).toEqual([]);
   });
 });
+
+describe('hub settings the gateway enforces', () => {
+  it('SKU: unlimited by default; S1-S3, B1-B3, F1 with units; announced on reg.{hub}.settings', async () => {
+    const h = uniqueName('sku');
+    expect((await client.ensureHub({ hub: h })).hub).toMatchObject({ skuName: 'unlimited', skuUnits: 1 });
+    const sub = nc.subscribe(subjects.hubSettingsChanged(h), { max: 1 });
+    await nc.flush();
+    expect((await client.putSku({ hub: h, skuName: 's2', skuUnits: 3 })).hub).toMatchObject({ skuName: 'S2', skuUnits: 3 });
+    for await (const m of sub) expect(m.subject).toBe(subjects.hubSettingsChanged(h));
+    await expect(client.putSku({ hub: h, skuName: 'S9', skuUnits: 1 })).rejects.toMatchObject({ code: 'ArgumentInvalid' });
+    await expect(client.putSku({ hub: h, skuName: 'F1', skuUnits: 2 })).rejects.toMatchObject({ code: 'ArgumentInvalid' });
+    await expect(client.putSku({ hub: uniqueName('none'), skuName: 'S1', skuUnits: 1 })).rejects.toMatchObject({ code: 'IotHubNotFound' });
+    expect((await client.getHub({ hub: h })).hub).toMatchObject({ skuName: 'S2', skuUnits: 3 });
+  });
+
+  it('IP filter rules: validated, versioned for If-Match, announced', async () => {
+    const h = uniqueName('ipf');
+    await client.ensureHub({ hub: h });
+    const empty = await client.getIpFilter({ hub: h });
+    expect(JSON.parse(empty.rulesJson)).toEqual([]);
+    const set = await client.putIpFilter({ hub: h, rulesJson: JSON.stringify([{ filterName: 'lab', action: 'Allow', ipMask: '10.0.0.0/8' }]), ifMatch: empty.etag });
+    expect(JSON.parse(set.rulesJson)).toEqual([{ filterName: 'lab', action: 'Accept', ipMask: '10.0.0.0/8' }]);
+    await expect(client.putIpFilter({ hub: h, rulesJson: '[]', ifMatch: empty.etag })).rejects.toMatchObject({ code: 'PreconditionFailed' });
+    await expect(client.putIpFilter({ hub: h, rulesJson: '[{"filterName":"x","action":"Accept","ipMask":"1.2.3.4/40"}]' })).rejects.toMatchObject({ code: 'ArgumentInvalid' });
+  });
+});

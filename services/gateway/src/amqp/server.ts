@@ -10,6 +10,7 @@ import { messagingV1 } from '@openiothub/proto';
 import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.js';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
+import type { Throttle } from '../throttle/throttle.js';
 import type { ServiceAuthorizer } from '../auth/service-auth.js';
 import { C2DPump } from '../c2d/pump.js';
 import { TtlCache } from '@openiothub/runtime';
@@ -39,6 +40,7 @@ export interface AmqpDeps {
   readonly log: Logger;
   readonly hubs: HubResolver;
   readonly ipFilter: IpFilterGuard;
+  readonly throttle: Throttle;
   readonly deviceAuth: DeviceAuthenticator;
   readonly serviceAuth: ServiceAuthorizer;
   readonly ingest: D2CIngest;
@@ -313,6 +315,7 @@ export class AmqpEndpoint {
     const chain = this.#peerChains.get(ctx.connection)?.() ?? [];
     if (chain.length === 0) return true;
     try {
+      await this.#deps.throttle.take(s.hub, 'connect');
       const auth = await this.#deps.deviceAuth.authenticateX509({ hub: s.hub, deviceId: target.deviceId, moduleId: target.moduleId, chain });
       const principal: Principal = { kind: 'device', auth, expiresAt: auth.expiresAt };
       s.principals.set(key, principal);
@@ -526,6 +529,7 @@ export class AmqpEndpoint {
           delivery.reject({ condition: 'amqp:invalid-field', description: 'The message "to" must be /devices/{deviceId}/messages/devicebound.' });
           return;
         }
+        await this.#deps.throttle.take(s.hub!, 'c2dSend');
         await this.#deps.messaging.send({ key: { hub: s.hub!, deviceId: to.deviceId, moduleId: '' }, message: c2dFromAmqp(message) });
         delivery.accept();
       } else {
@@ -551,6 +555,8 @@ export class AmqpEndpoint {
       if (!audienceCovered(audience, raw)) throw new UnauthorizedError('The token does not cover the audience it was put for.');
       if (!(await s.admitted)) throw new UnauthorizedError('Unauthorized');
       const principal = await verifyPutToken(this.#deps, s.hub, raw);
+      // a device put-token is a new device connection (its throttle); a renewal of the same audience is not
+      if (principal.kind === 'device' && !s.principals.has(audience.toLowerCase())) await this.#deps.throttle.take(s.hub!, 'connect');
       const key = audience.toLowerCase();
       s.principals.set(key, principal);
       this.#scheduleExpiry(ctx.connection, s, key, principal);

@@ -30,6 +30,10 @@ export interface DeviceAuthResult {
   readonly keyName: string | undefined;
   /** Token (or client certificate) expiry, ms since the epoch: the connection is closed then (devguide §10.5). */
   readonly expiresAt: number;
+  /** How it authenticated (the `authType` telemetry carries): a SAS token, or an X.509 certificate. */
+  readonly method?: 'sas' | 'x509';
+  /** X.509: `iothub` for a registered thumbprint, `external` for a CA chain. */
+  readonly issuer?: 'iothub' | 'external';
 }
 
 const X509_TYPES = new Set(['selfSigned', 'certificateAuthority']);
@@ -141,6 +145,16 @@ export class DeviceAuthenticator {
       const anchors = pems.map((p) => parseCertificate(p)).filter((c): c is X509Certificate => c !== undefined);
       if (!verifyChain(chain, anchors, this.#now())) throw new UnauthorizedError('The client certificate does not chain to a verified CA certificate of this hub.');
     }
-    return { hub, deviceId, moduleId, generationId: creds.generationId, scope: moduleId ? 'module' : 'device', keyName: undefined, expiresAt: new Date(leaf.validTo).getTime() };
+    return {
+      hub,
+      deviceId,
+      moduleId,
+      generationId: creds.generationId,
+      scope: moduleId ? 'module' : 'device',
+      keyName: undefined,
+      expiresAt: new Date(leaf.validTo).getTime(),
+      method: 'x509',
+      issuer: auth.type === 'selfSigned' ? 'iothub' : 'external',
+    };
   }
 }

@@ -5,6 +5,8 @@ import { ArgumentInvalidError, JSON_CONTENT_TYPE, toDomainError, toHttpError } f
 import type { Logger } from '@openiothub/logging';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
+import type { Throttle } from '../throttle/throttle.js';
+import { meteredMessages, operationOf } from '../throttle/quotas.js';
 import { splitPath, type Router } from './router.js';
 import { isDpsPath, type DpsHttp } from '../dps/http.js';
 
@@ -27,7 +29,7 @@ export function writeError(res: ServerResponse, err: unknown, log: Logger): void
 }
 
 /** Dispatch one request: resolve the hub, check api-version, route, write the reply or the error. */
-export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined; ipFilter: IpFilterGuard }) {
+export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined; ipFilter: IpFilterGuard; throttle: Throttle }) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const run = async () => {
       const url = new URL(req.url ?? '/', 'https://gateway.invalid');
@@ -37,6 +39,9 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       const hub = opts.hubs.resolve(req.headers.host);
       // the filter's own settings are the control plane (ARM in Azure): reachable even by a client the filter locks out
       if (!(path.length === 2 && path[0] === 'settings' && path[1] === 'ipFilter')) await opts.ipFilter.check(hub, req.socket.remoteAddress);
+      // the hub's operation throttles (telemetry is metered per message where it is ingested); methods by 4 KB of payload
+      const op = operationOf(req.method ?? 'GET', path);
+      if (op) await opts.throttle.take(hub, op, op === 'methods' ? meteredMessages(Number(req.headers['content-length'] ?? 0), 4096) : 1);
       const apiVersion = url.searchParams.get('api-version');
       if (!apiVersion || !API_VERSION.test(apiVersion)) {
         throw new ArgumentInvalidError('The api-version query parameter is required, e.g. api-version=2021-04-12.');

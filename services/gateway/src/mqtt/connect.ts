@@ -45,8 +45,10 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
 
   let auth;
   let partitions: number;
+  let acceptingIpFilterRule: string | null;
   try {
-    await deps.ipFilter.check(hub, conn.remoteAddress);
+    acceptingIpFilterRule = await deps.ipFilter.check(hub, conn.remoteAddress);
+    await deps.throttle.take(hub, 'connect');
     auth = password
       ? await deps.auth.authenticate({ hub, deviceId: id.deviceId, moduleId: id.moduleId, password })
       : await deps.auth.authenticateX509({ hub, deviceId: id.deviceId, moduleId: id.moduleId, chain });
@@ -95,7 +97,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   conn.open(
     {
       auth,
-      telemetry: deps.ingest.contextFor(auth, modelId, partitions),
+      telemetry: deps.ingest.contextFor(auth, modelId, partitions, acceptingIpFilterRule),
       identity: id,
       clientId: p.clientId,
       modelId,

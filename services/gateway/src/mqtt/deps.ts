@@ -3,6 +3,7 @@ import type { Counter, Gauge } from 'prom-client';
 import type { DeviceAuthenticator } from '../auth/device-auth.js';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
+import type { Throttle } from '../throttle/throttle.js';
 import type { Presence } from '../session/presence.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { D2CIngest } from '../telemetry/d2c-ingest.js';
@@ -17,6 +18,7 @@ export interface MqttDeps {
   readonly log: Logger;
   readonly hubs: HubResolver;
   readonly ipFilter: IpFilterGuard;
+  readonly throttle: Throttle;
   readonly auth: DeviceAuthenticator;
   readonly presence: Presence;
   readonly sessions: SessionStore;

@@ -34,7 +34,11 @@ function deviceContext(conn: MqttConnection) {
 
 /** `$iothub/twin/GET/?$rid=…` → `$iothub/twin/res/200/?$rid=…` with `{desired, reported}`. */
 export function handleTwinGet(conn: MqttConnection, rid: string): void {
-  conn.deps.twin.getDeviceTwin({ device: deviceContext(conn) }).then(
+  const device = deviceContext(conn);
+  conn.deps.throttle
+    .take(device.key.hub, 'twinRead')
+    .then(() => conn.deps.twin.getDeviceTwin({ device }))
+    .then(
     (r) => respond(conn, 200, rid, r.twinJson),
     (err: unknown) => respondError(conn, rid, err),
   );
@@ -42,7 +46,11 @@ export function handleTwinGet(conn: MqttConnection, rid: string): void {
 
 /** `$iothub/twin/PATCH/properties/reported/?$rid=…` → `…/res/204/?$rid=…&$version={reported $version}`, empty body. */
 export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buffer): void {
-  conn.deps.twin.patchReported({ device: deviceContext(conn), patchJson: body.toString('utf8') }).then(
+  const device = deviceContext(conn);
+  conn.deps.throttle
+    .take(device.key.hub, 'twinUpdate')
+    .then(() => conn.deps.twin.patchReported({ device, patchJson: body.toString('utf8') }))
+    .then(
     (r) => respond(conn, 204, rid, '', r.reportedVersion),
     (err: unknown) => respondError(conn, rid, err),
   );

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { encodeD2C, partitionOf, subjects, type LeanJetStreamPublisher } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import type { DeviceAuthResult } from '../auth/device-auth.js';
+import type { Throttle } from '../throttle/throttle.js';
 
 /** IoT Hub: device-to-cloud messages up to 256 KB (body plus properties). */
 export const MAX_D2C_BYTES = 256 * 1024;
@@ -22,10 +23,11 @@ export interface ConnectionContext {
   readonly subject: string;
 }
 
-function stampOf(auth: DeviceAuthResult, modelId: string | undefined): Record<string, string> {
+function stampOf(auth: DeviceAuthResult, modelId: string | undefined, acceptingIpFilterRule: string | null): Record<string, string> {
+  const type = auth.method === 'x509' ? 'x509Certificate' : 'sas';
   const stamp: Record<string, string> = {
     'iothub-connection-device-id': auth.deviceId,
-    'iothub-connection-auth-method': JSON.stringify({ scope: auth.scope, type: 'sas', issuer: 'iothub', acceptingIpFilterRule: null }),
+    'iothub-connection-auth-method': JSON.stringify({ scope: auth.scope, type, issuer: auth.issuer ?? 'iothub', acceptingIpFilterRule }),
     'iothub-connection-auth-generation-id': auth.generationId,
     'iothub-message-source': 'Telemetry',
   };
@@ -42,10 +44,12 @@ function stampOf(auth: DeviceAuthResult, modelId: string | undefined): Record<st
 export class D2CIngest {
   readonly #publisher: LeanJetStreamPublisher;
   readonly #maxBytes: number;
+  readonly #throttle: Pick<Throttle, 'take' | 'meter'> | undefined;
 
-  constructor(opts: { publisher: LeanJetStreamPublisher; maxBytes?: number }) {
+  constructor(opts: { publisher: LeanJetStreamPublisher; maxBytes?: number; throttle?: Pick<Throttle, 'take' | 'meter'> }) {
     this.#publisher = opts.publisher;
     this.#maxBytes = opts.maxBytes ?? MAX_D2C_BYTES;
+    this.#throttle = opts.throttle;
   }
 
   /** Size IoT Hub counts: body plus application property names and values. */
@@ -57,15 +61,21 @@ export class D2CIngest {
   }
 
   /** The per-connection part of every message (devguide §2.3), computed once at connect; `partitions` is the hub's partition count. */
-  contextFor(auth: DeviceAuthResult, modelId: string | undefined, partitions: number): ConnectionContext {
-    return { auth, stamp: stampOf(auth, modelId), subject: subjects.ingest(auth.hub, partitionOf(auth.deviceId, partitions)) };
+  contextFor(auth: DeviceAuthResult, modelId: string | undefined, partitions: number, acceptingIpFilterRule: string | null = null): ConnectionContext {
+    return { auth, stamp: stampOf(auth, modelId, acceptingIpFilterRule), subject: subjects.ingest(auth.hub, partitionOf(auth.deviceId, partitions)) };
   }
 
   async send(ctx: ConnectionContext, msg: IncomingTelemetry, now = new Date()): Promise<void> {
-    if (D2CIngest.sizeOf(msg) > this.#maxBytes) {
+    const size = D2CIngest.sizeOf(msg);
+    if (size > this.#maxBytes) {
       throw new DomainError('MessageTooLarge', `The message is larger than ${this.#maxBytes} bytes.`);
     }
     const { auth } = ctx;
+    if (this.#throttle) {
+      // the hub's D2C throttle and daily quota (4 KB chunks): nothing is stored, so nothing acknowledged is lost
+      await this.#throttle.take(auth.hub, 'd2c');
+      await this.#throttle.meter(auth.hub, size);
+    }
     const givenId = msg.system['message-id'];
     const system: Record<string, string> = { ...msg.system, ...ctx.stamp, 'iothub-enqueuedtime': now.toISOString() };
     if (!givenId) system['message-id'] = randomUUID();

@@ -1,19 +1,23 @@
 import { type registryV1, unaryHandler } from '@openiothub/proto';
 import type { CaCertificates } from '../domain/ca-certificates.js';
-import type { IpFilters } from '../domain/ip-filter.js';
+import type { HubSettings } from '../domain/hub-settings.js';
 import type { RegistryService } from '../domain/registry-service.js';
 import type { HubRow } from '../store/registry-store.js';
 import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyToProto } from './mapping.js';
 
-const hubJson = (h: HubRow): registryV1.Hub => ({ name: h.name, createdTime: h.createdAt, partitionCount: h.partitionCount, retentionDays: h.retentionDays });
+const hubJson = (h: HubRow): registryV1.Hub => ({ name: h.name, createdTime: h.createdAt, partitionCount: h.partitionCount, retentionDays: h.retentionDays, skuName: h.skuName, skuUnits: h.skuUnits });
 
 /** The gRPC RegistryService implementation: translate, call the domain, translate back. */
-export function registryHandlers(svc: RegistryService, certificates: CaCertificates, ipFilters: IpFilters): registryV1.RegistryServiceServer {
+export function registryHandlers(svc: RegistryService, certificates: CaCertificates, settings: HubSettings): registryV1.RegistryServiceServer {
   const doc = (o: unknown) => ({ json: JSON.stringify(o) });
   const filter = (f: { rules: unknown; etag: string }) => ({ rulesJson: JSON.stringify(f.rules), etag: f.etag });
   return {
-    getIpFilter: unaryHandler(async (req) => filter(await ipFilters.get(req.hub))),
-    putIpFilter: unaryHandler(async (req) => filter(await ipFilters.put(req.hub, req.rulesJson, req.ifMatch))),
+    getIpFilter: unaryHandler(async (req) => filter(await settings.get(req.hub))),
+    putIpFilter: unaryHandler(async (req) => filter(await settings.put(req.hub, req.rulesJson, req.ifMatch))),
+    putSku: unaryHandler(async (req) => {
+      await settings.putSku(req.hub, req.skuName, req.skuUnits);
+      return { hub: hubJson(await svc.getHub(req.hub)) };
+    }),
     putCertificate: unaryHandler(async (req) => doc(await certificates.put(req.hub, req.name, req.certificate, req.ifMatch, req.isVerified))),
     getCertificate: unaryHandler(async (req) => doc(await certificates.get(req.hub, req.name))),
     listCertificates: unaryHandler(async (req) => doc({ value: await certificates.list(req.hub) })),

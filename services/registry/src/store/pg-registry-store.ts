@@ -96,7 +96,7 @@ export class PgRegistryStore implements RegistryStore {
   async ensureHub(hub: string, policies: readonly PolicyRow[], options: HubOptions): Promise<{ hub: HubRow; created: boolean }> {
     return withTransaction(this.#pool, async (c) => {
       const ins = await c.query(
-        'INSERT INTO registry.hubs (name, partition_count, retention_days) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING name, created_at, partition_count, retention_days',
+        'INSERT INTO registry.hubs (name, partition_count, retention_days) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING name, created_at, partition_count, retention_days, sku_name, sku_units',
         [hub, options.partitionCount, options.retentionDays],
       );
       if (ins.rowCount === 1) {
@@ -111,13 +111,13 @@ export class PgRegistryStore implements RegistryStore {
         }
         return { hub: hubRow(ins.rows[0]), created: true };
       }
-      const got = await c.query('SELECT name, created_at, partition_count, retention_days FROM registry.hubs WHERE name = $1', [hub]);
+      const got = await c.query('SELECT name, created_at, partition_count, retention_days, sku_name, sku_units FROM registry.hubs WHERE name = $1', [hub]);
       return { hub: hubRow(got.rows[0]), created: false };
     });
   }
 
   async getHub(hub: string): Promise<HubRow | undefined> {
-    const r = await this.#pool.query('SELECT name, created_at, partition_count, retention_days FROM registry.hubs WHERE name = $1', [hub]);
+    const r = await this.#pool.query('SELECT name, created_at, partition_count, retention_days, sku_name, sku_units FROM registry.hubs WHERE name = $1', [hub]);
     return r.rows[0] ? hubRow(r.rows[0]) : undefined;
   }
 
@@ -350,6 +350,6 @@ export class PgRegistryStore implements RegistryStore {
   }
 }
 
-function hubRow(r: { name: string; created_at: Date; partition_count: number; retention_days: number }): HubRow {
-  return { name: r.name, createdAt: r.created_at, partitionCount: r.partition_count, retentionDays: r.retention_days };
+function hubRow(r: { name: string; created_at: Date; partition_count: number; retention_days: number; sku_name: string; sku_units: number }): HubRow {
+  return { name: r.name, createdAt: r.created_at, partitionCount: r.partition_count, retentionDays: r.retention_days, skuName: r.sku_name, skuUnits: r.sku_units };
 }

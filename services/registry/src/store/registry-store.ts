@@ -6,6 +6,8 @@ export interface HubRow {
   readonly createdAt: Date;
   readonly partitionCount: number;
   readonly retentionDays: number;
+  readonly skuName: string;
+  readonly skuUnits: number;
 }
 
 /** Settings a hub gets at creation. */

@@ -21,6 +21,12 @@ export const protobufPackage = "openiothub.registry.v1";
 
 export const protobufFileName = "openiothub/registry/v1/registry.proto";
 
+export interface PutSkuRequest {
+  hub: string;
+  skuName: string;
+  skuUnits: number;
+}
+
 export interface GetIpFilterRequest {
   hub: string;
 }
@@ -92,6 +98,10 @@ export interface Hub {
   partitionCount: number;
   /** how long the built-in endpoint keeps telemetry readable, in days (1-7) */
   retentionDays: number;
+  /** throttling tier: "unlimited" (self-hosting default) or an IoT Hub SKU (F1, B1-B3, S1-S3) */
+  skuName: string;
+  /** units of the SKU (capacity) */
+  skuUnits: number;
 }
 
 export interface SharedAccessPolicy {
@@ -365,6 +375,115 @@ export interface RecordActivityRequest {
 
 export interface RecordActivityResponse {
 }
+
+function createBasePutSkuRequest(): PutSkuRequest {
+  return { hub: "", skuName: "", skuUnits: 0 };
+}
+
+export const PutSkuRequest: MessageFns<PutSkuRequest> = {
+  encode(message: PutSkuRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.skuName !== "") {
+      writer.uint32(18).string(message.skuName);
+    }
+    if (message.skuUnits !== 0) {
+      writer.uint32(24).int32(message.skuUnits);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutSkuRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutSkuRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.skuName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.skuUnits = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutSkuRequest {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      skuName: isSet(object.skuName)
+        ? globalThis.String(object.skuName)
+        : isSet(object.sku_name)
+        ? globalThis.String(object.sku_name)
+        : "",
+      skuUnits: isSet(object.skuUnits)
+        ? globalThis.Number(object.skuUnits)
+        : isSet(object.sku_units)
+        ? globalThis.Number(object.sku_units)
+        : 0,
+    };
+  },
+
+  toJSON(message: PutSkuRequest): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.skuName !== "") {
+      obj.skuName = message.skuName;
+    }
+    if (message.skuUnits !== 0) {
+      obj.skuUnits = Math.round(message.skuUnits);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutSkuRequest>, I>>(base?: I): PutSkuRequest {
+    return PutSkuRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutSkuRequest>, I>>(object: I): PutSkuRequest {
+    const message = createBasePutSkuRequest();
+    message.hub = object.hub ?? "";
+    message.skuName = object.skuName ?? "";
+    message.skuUnits = object.skuUnits ?? 0;
+    return message;
+  },
+};
 
 function createBaseGetIpFilterRequest(): GetIpFilterRequest {
   return { hub: "" };
@@ -1319,7 +1438,7 @@ export const VerifiedCertificatesResponse: MessageFns<VerifiedCertificatesRespon
 };
 
 function createBaseHub(): Hub {
-  return { name: "", createdTime: undefined, partitionCount: 0, retentionDays: 0 };
+  return { name: "", createdTime: undefined, partitionCount: 0, retentionDays: 0, skuName: "", skuUnits: 0 };
 }
 
 export const Hub: MessageFns<Hub> = {
@@ -1335,6 +1454,12 @@ export const Hub: MessageFns<Hub> = {
     }
     if (message.retentionDays !== 0) {
       writer.uint32(32).int32(message.retentionDays);
+    }
+    if (message.skuName !== "") {
+      writer.uint32(42).string(message.skuName);
+    }
+    if (message.skuUnits !== 0) {
+      writer.uint32(48).int32(message.skuUnits);
     }
     return writer;
   },
@@ -1384,6 +1509,22 @@ export const Hub: MessageFns<Hub> = {
             message.retentionDays = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.skuName = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.skuUnits = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1414,6 +1555,16 @@ export const Hub: MessageFns<Hub> = {
         : isSet(object.retention_days)
         ? globalThis.Number(object.retention_days)
         : 0,
+      skuName: isSet(object.skuName)
+        ? globalThis.String(object.skuName)
+        : isSet(object.sku_name)
+        ? globalThis.String(object.sku_name)
+        : "",
+      skuUnits: isSet(object.skuUnits)
+        ? globalThis.Number(object.skuUnits)
+        : isSet(object.sku_units)
+        ? globalThis.Number(object.sku_units)
+        : 0,
     };
   },
 
@@ -1431,6 +1582,12 @@ export const Hub: MessageFns<Hub> = {
     if (message.retentionDays !== 0) {
       obj.retentionDays = Math.round(message.retentionDays);
     }
+    if (message.skuName !== "") {
+      obj.skuName = message.skuName;
+    }
+    if (message.skuUnits !== 0) {
+      obj.skuUnits = Math.round(message.skuUnits);
+    }
     return obj;
   },
 
@@ -1443,6 +1600,8 @@ export const Hub: MessageFns<Hub> = {
     message.createdTime = object.createdTime ?? undefined;
     message.partitionCount = object.partitionCount ?? 0;
     message.retentionDays = object.retentionDays ?? 0;
+    message.skuName = object.skuName ?? "";
+    message.skuUnits = object.skuUnits ?? 0;
     return message;
   },
 };
@@ -6251,6 +6410,16 @@ export const RegistryServiceService = {
     responseSerialize: (value: IpFilterResponse): Buffer => Buffer.from(IpFilterResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): IpFilterResponse => IpFilterResponse.decode(value),
   },
+  /** The hub's SKU and units (the throttles of the quota table; "unlimited" throttles nothing). */
+  putSku: {
+    path: "/openiothub.registry.v1.RegistryService/PutSku" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutSkuRequest): Buffer => Buffer.from(PutSkuRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutSkuRequest => PutSkuRequest.decode(value),
+    responseSerialize: (value: GetHubResponse): Buffer => Buffer.from(GetHubResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetHubResponse => GetHubResponse.decode(value),
+  },
 } as const;
 
 export interface RegistryServiceServer extends UntypedServiceImplementation {
@@ -6294,6 +6463,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   /** The hub's IP filter rules (ARM properties.ipFilterRules): ordered, first match wins, at most 10. */
   getIpFilter: handleUnaryCall<GetIpFilterRequest, IpFilterResponse>;
   putIpFilter: handleUnaryCall<PutIpFilterRequest, IpFilterResponse>;
+  /** The hub's SKU and units (the throttles of the quota table; "unlimited" throttles nothing). */
+  putSku: handleUnaryCall<PutSkuRequest, GetHubResponse>;
 }
 
 export interface RegistryServiceClient extends Client {
@@ -6714,6 +6885,22 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: IpFilterResponse) => void,
+  ): ClientUnaryCall;
+  /** The hub's SKU and units (the throttles of the quota table; "unlimited" throttles nothing). */
+  putSku(
+    request: PutSkuRequest,
+    callback: (error: ServiceError | null, response: GetHubResponse) => void,
+  ): ClientUnaryCall;
+  putSku(
+    request: PutSkuRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetHubResponse) => void,
+  ): ClientUnaryCall;
+  putSku(
+    request: PutSkuRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetHubResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -4,12 +4,27 @@ import type { Pool } from '@openiothub/postgres';
 
 const etagOf = (version: number | string) => `"ipf-${version}"`;
 
-/** A hub's IP filter rules, versioned for If-Match; every change is announced so gateways drop their copy. */
-export class IpFilters {
+/** IoT Hub SKUs the quota table knows, plus "unlimited" (self-hosting: no throttles). */
+export const SKUS = ['unlimited', 'F1', 'B1', 'B2', 'B3', 'S1', 'S2', 'S3'] as const;
+
+/**
+ * What the gateway enforces for a hub — IP filter rules (versioned for If-Match) and the SKU
+ * (throttles) — stored with the hub; every change is announced so gateways drop their copy.
+ */
+export class HubSettings {
   constructor(
     private readonly pool: Pool,
     private readonly changed: (hub: string) => void,
   ) {}
+
+  async putSku(hub: string, name: string, units: number): Promise<void> {
+    const sku = SKUS.find((k) => k.toLowerCase() === name.toLowerCase());
+    if (!sku) throw new ArgumentInvalidError(`sku name must be one of ${SKUS.join(', ')}.`);
+    if (!Number.isInteger(units) || units < 1 || units > (sku === 'F1' ? 1 : 200)) throw new ArgumentInvalidError(`units (capacity) must be 1${sku === 'F1' ? '' : '-200'} for ${sku}.`);
+    const { rowCount } = await this.pool.query(`UPDATE registry.hubs SET sku_name = $2, sku_units = $3 WHERE name = $1`, [hub, sku, units]);
+    if (!rowCount) throw new DomainError('IotHubNotFound', `IoT hub ${hub} not found.`);
+    this.changed(hub);
+  }
 
   async get(hub: string): Promise<{ rules: IpFilterRule[]; etag: string }> {
     const { rows } = await this.pool.query(`SELECT ip_filter_rules, ip_filter_version FROM registry.hubs WHERE name = $1`, [hub]);

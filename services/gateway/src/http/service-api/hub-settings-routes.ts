@@ -5,16 +5,30 @@ import { parseJson, readBody } from '../body.js';
 import { ifMatchOf, type Router } from '../router.js';
 
 /**
- * The hub's IP filter (protocols-ops §8): `GET|PUT /settings/ipFilter` with `{ipFilterRules:
+ * What the gateway enforces for a hub, as settings: the SKU (throttles, `GET|PUT /settings/sku`)
+ * and the IP filter (protocols-ops §8): `GET|PUT /settings/ipFilter` with `{ipFilterRules:
  * [{filterName, action, ipMask}]}` (ARM's `properties.ipFilterRules`), ETag / If-Match. Changes
  * apply to new connections and requests at once, on every gateway.
  */
-export function registerIpFilterRoutes(router: Router, deps: { registry: RegistryClient; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
+export function registerHubSettingsRoutes(router: Router, deps: { registry: RegistryClient; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   const reply = (r: { rulesJson: string; etag: string }) => ({ status: 200, body: { ipFilterRules: JSON.parse(r.rulesJson) as unknown, etag: r.etag }, headers: { etag: r.etag } });
   router
     .on('GET', '/settings/ipFilter', async (ctx) => {
       await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: 'RegistryRead' });
       return reply(await deps.registry.getIpFilter({ hub: ctx.hub }));
+    })
+    // the hub's SKU (ARM `sku: {name, capacity}`): the throttles of the quota table; "unlimited" by default
+    .on('GET', '/settings/sku', async (ctx) => {
+      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: 'RegistryRead' });
+      const hub = (await deps.registry.getHub({ hub: ctx.hub })).hub!;
+      return { status: 200, body: { name: hub.skuName, capacity: hub.skuUnits } };
+    })
+    .on('PUT', '/settings/sku', async (ctx) => {
+      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: 'RegistryWrite' });
+      const body = parseJson(await readBody(ctx.req, deps.maxBodyBytes)) as { name?: unknown; capacity?: unknown } | null;
+      if (typeof body?.name !== 'string') throw new ArgumentInvalidError('The body must be {"name": "S1", "capacity": 1}.');
+      const hub = (await deps.registry.putSku({ hub: ctx.hub, skuName: body.name, skuUnits: typeof body.capacity === 'number' ? body.capacity : 1 })).hub!;
+      return { status: 200, body: { name: hub.skuName, capacity: hub.skuUnits } };
     })
     .on('PUT', '/settings/ipFilter', async (ctx) => {
       await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: 'RegistryWrite' });

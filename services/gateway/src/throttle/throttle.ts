@@ -1,0 +1,85 @@
+import type { Redis } from 'ioredis';
+import { DomainError } from '@openiothub/errors';
+import { TtlCache } from '@openiothub/runtime';
+import type { RegistryClient } from '../upstream/registry-client.js';
+import { dailyQuota, meteredMessages, ratePerSecond, type Operation } from './quotas.js';
+
+/**
+ * One token bucket per hub and operation in Redis, shared by every gateway process: refilled at
+ * the operation's rate, holding a minute of it (IoT Hub's throttles are "applied in minute ranges":
+ * a burst is accepted, sustained excess is refused). Time is Redis's own, so gateway clocks do not
+ * matter. Returns 1 when `cost` tokens were taken, 0 when not.
+ */
+const TAKE = `
+local rate = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil then tokens = cap; ts = now end
+tokens = math.min(cap, tokens + (now - ts) * rate / 1000)
+local ok = 0
+if tokens >= cost then tokens = tokens - cost; ok = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(cap / rate * 1000) + 1000)
+return ok
+`;
+
+/** The daily message quota: chunks counted per UTC day; refused past the quota. Returns 1 when counted. */
+const COUNT = `
+local used = redis.call('INCRBY', KEYS[1], ARGV[1])
+if used == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], 172800) end
+if used > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) return 0 end
+return 1
+`;
+
+/** IoT Hub's throttling and daily quota for the hubs of this deployment (devguide §17, §22). */
+export class Throttle {
+  readonly #redis: Redis;
+  readonly #registry: RegistryClient;
+  readonly #skus: TtlCache<{ name: string; units: number }>;
+
+  constructor(opts: { redis: Redis; registry: RegistryClient; cacheMs: number }) {
+    this.#redis = opts.redis;
+    this.#registry = opts.registry;
+    this.#skus = new TtlCache({ ttlMs: opts.cacheMs });
+  }
+
+  /** Drop a hub's SKU after the registry announced a change. */
+  invalidate(hub: string): void {
+    this.#skus.deleteWhere((k) => k === hub);
+  }
+
+  async #sku(hub: string): Promise<{ name: string; units: number }> {
+    return this.#skus.get(hub, async () => {
+      const h = (await this.#registry.getHub({ hub })).hub;
+      return { name: h?.skuName || 'unlimited', units: h?.skuUnits || 1 };
+    });
+  }
+
+  /** Take `cost` of the hub's `op` budget; 429 ThrottlingException when it is spent. Free for "unlimited" hubs. */
+  async take(hub: string, op: Operation, cost = 1): Promise<void> {
+    const sku = await this.#sku(hub);
+    const rate = ratePerSecond(sku.name, sku.units, op);
+    if (rate === undefined) return;
+    // the key names the SKU: a new tier starts with a full bucket of its own
+    const ok = (await this.#redis.eval(TAKE, 1, `throttle:${hub}:${op}:${sku.name}:${sku.units}`, String(rate), String(rate * 60), String(cost))) as number;
+    if (ok !== 1) throw new DomainError('ThrottlingException', `The hub's ${op} rate (${sku.name}, ${sku.units} unit${sku.units === 1 ? '' : 's'}: ${rate}/s) is exceeded; retry later.`);
+  }
+
+  /**
+   * Meter messages of `bytes` against the daily quota (4 KB chunks; 0.5 KB on F1); 403
+   * IotHubQuotaExceeded once the day's messages are used up.
+   */
+  async meter(hub: string, bytes: number): Promise<void> {
+    const sku = await this.#sku(hub);
+    const quota = dailyQuota(sku.name, sku.units);
+    if (!quota) return;
+    const day = new Date().toISOString().slice(0, 10);
+    const ok = (await this.#redis.eval(COUNT, 1, `quota:${hub}:${day}`, String(meteredMessages(bytes, quota.chunkBytes)), String(quota.messages))) as number;
+    if (ok !== 1) throw new DomainError('IotHubQuotaExceeded', `The hub's daily message quota (${quota.messages} messages) is used up.`);
+  }
+}
