@@ -274,6 +274,8 @@ describe('connection state', () => {
     const id = uniqueName('cdel');
     await client.putDevice({ hub, device: device(id) });
     await client.putModule({ hub, module: registryV1.Module.fromPartial({ deviceId: id, moduleId: 'm' }) });
+    // the create events are out before the consumer starts at "new" (the relay may still hold them)
+    await app.relay.flush();
     const jsm = await jetstreamManager(nc);
     const consumer = await jsm.consumers.add('EVENTS', { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: `${subjects.lifecycle(hub, id).split('.').slice(0, 2).join('.')}.>`, inactive_threshold: 60_000_000_000 });
     await report(id, true, 'd1', new Date());

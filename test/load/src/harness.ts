@@ -26,6 +26,7 @@ export interface BenchHub {
   readonly httpsPort: number;
   readonly amqpPort: number;
   readonly gatewayPid: number;
+  readonly gatewayAdminPort: number;
   readonly registryGrpc: number;
   readonly twinGrpc: number;
   /** The messaging process, when started. */
@@ -146,6 +147,7 @@ export async function startBenchHub(opts: {
     httpsPort,
     amqpPort,
     gatewayPid: gateway.pid as number,
+    gatewayAdminPort: gwAdmin,
     registryGrpc,
     twinGrpc,
     messagingPid: messaging?.pid,

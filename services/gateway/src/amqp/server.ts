@@ -159,6 +159,8 @@ export class AmqpEndpoint {
     c.on('disconnected', (ctx: EventContext) => this.#onGone(ctx.connection));
     c.on('connection_close', (ctx: EventContext) => this.#onGone(ctx.connection));
     c.on('error', (err: unknown) => this.#deps.log.warn({ err }, 'AMQP error'));
+    // a peer's malformed frames end its connection; one debug line, not rhea's console dump of the bytes
+    c.on('protocol_error', (ctx: EventContext) => this.#deps.log.debug({ err: (ctx as unknown as { error?: unknown }).error }, 'AMQP protocol error from a peer'));
   }
 
   /** Serve one accepted TLS socket. */
@@ -365,7 +367,10 @@ export class AmqpEndpoint {
         const found = this.#findPrincipal(s, (p) => p.kind === 'device' && p.auth.deviceId === deviceId && (p.auth.moduleId ?? undefined) === (moduleId ?? undefined));
         if (!found || found[1].kind !== 'device') return refuse(CONDITION.unauthorized, `Put a token for ${moduleId ? `module ${moduleId} of ` : ''}device ${deviceId} on $cbs first.`);
         s.linkPrincipal.set(link, found[0]);
-        void this.#joinDevice(ctx.connection, found[1].auth, link);
+        this.#joinDevice(ctx.connection, found[1].auth, link).catch((err: unknown) => {
+          this.#deps.log.error({ err }, 'presence unavailable (NATS): closing the link');
+          link.close({ condition: CONDITION.internal, description: 'The hub cannot take this device now; retry.' });
+        });
         return true;
       }
     }

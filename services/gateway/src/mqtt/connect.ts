@@ -77,14 +77,20 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
     return refuse(ConnackCode.serverUnavailable, 'session store unavailable');
   }
 
-  const release = await deps.presence.claim(hub, id.deviceId, id.moduleId, {
-    connectionId: conn.id,
-    connectedAt: conn.connectedAt,
-    moduleId: id.moduleId,
-    kick: () => conn.close('link-creation-conflict'),
-    revoke: () => conn.close('device-disabled'),
-    deliver: (kind, msg) => conn.deliver(kind, msg),
-  });
+  let release: () => void;
+  try {
+    release = await deps.presence.claim(hub, id.deviceId, id.moduleId, {
+      connectionId: conn.id,
+      connectedAt: conn.connectedAt,
+      moduleId: id.moduleId,
+      kick: () => conn.close('link-creation-conflict'),
+      revoke: () => conn.close('device-disabled'),
+      deliver: (kind, msg) => conn.deliver(kind, msg),
+    });
+  } catch (err) {
+    deps.log.error({ err, hub }, 'presence unavailable (NATS)');
+    return refuse(ConnackCode.serverUnavailable, 'presence unavailable');
+  }
   if (conn.closed) {
     release();
     return;

@@ -243,7 +243,12 @@ export class MqttConnection {
       if (p.cmd !== 'connect') return this.close('protocol-violation', 'the first packet must be CONNECT');
       this.#state = 'connecting';
       this.pause();
-      void handleConnect(this, p as IConnectPacket);
+      // a failure nobody foresaw (the bus gone, say) refuses this client; it never takes the process down
+      handleConnect(this, p as IConnectPacket).catch((err: unknown) => {
+        this.deps.log.error({ err, clientId: (p as IConnectPacket).clientId }, 'MQTT CONNECT failed unexpectedly');
+        if (!this.closed) this.send({ cmd: 'connack', returnCode: 3, sessionPresent: false });
+        this.close('auth-failed', 'internal error');
+      });
       return;
     }
     if (p.cmd === 'connect') return this.close('protocol-violation', 'a second CONNECT');
