@@ -26,8 +26,8 @@ function serial(): string {
   return b.toString('hex');
 }
 
-/** A self-signed CA for local runs and tests (`NODE_EXTRA_CA_CERTS` points at its cert). */
-export async function createDevCa(commonName = 'Open IoT Hub Dev CA', days = 3650): Promise<PemPair> {
+/** A fresh key pair and a self-signed certificate `CN={commonName}` with the extensions `extensionsFor` gives for its key. */
+async function selfSigned(commonName: string, days: number, extensionsFor: (keys: webcrypto.CryptoKeyPair) => Promise<x509.Extension[]>): Promise<PemPair> {
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -36,14 +36,19 @@ export async function createDevCa(commonName = 'Open IoT Hub Dev CA', days = 365
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + days * 86400_000),
     signingAlgorithm: alg,
-    keys: keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 1, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
+    keys,
+    extensions: await extensionsFor(keys),
   });
   return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+/** A self-signed CA for local runs and tests (`NODE_EXTRA_CA_CERTS` points at its cert). */
+export function createDevCa(commonName = 'Open IoT Hub Dev CA', days = 3650): Promise<PemPair> {
+  return selfSigned(commonName, days, async (keys) => [
+    new x509.BasicConstraintsExtension(true, 1, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ]);
 }
 
 /** Options for {@link issueCertificate}. */
@@ -95,23 +100,12 @@ export async function issueCertificate(ca: PemPair, opts: IssueOptions): Promise
 }
 
 /** A self-signed client certificate for an X.509 "selfSigned" device (CN = the device id). */
-export async function createSelfSignedClientCertificate(commonName: string, days = 365): Promise<PemPair> {
-  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: `CN=${commonName}`,
-    notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + days * 86400_000),
-    signingAlgorithm: alg,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-    ],
-  });
-  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+export function createSelfSignedClientCertificate(commonName: string, days = 365): Promise<PemPair> {
+  return selfSigned(commonName, days, async () => [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+  ]);
 }
 
 /** SHA-256 thumbprint of a PEM certificate's DER bytes, upper-case hex (IoT Hub's X.509 thumbprint). */
