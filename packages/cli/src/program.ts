@@ -8,7 +8,7 @@ import { addJobCommands } from './jobs.js';
 import { addStreamCommands } from './streams.js';
 import { addDpsCommands, addFailoverCommands } from './dps.js';
 import { addCertificateCommands } from './certificates.js';
-import { addIpFilterCommands } from './ip-filter.js';
+import { addHubSettingsCommands, addIpFilterCommands } from './hub-settings.js';
 import { readFile } from 'node:fs/promises';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
@@ -195,28 +195,7 @@ export function buildProgram(io: Io): Command {
     .action((o) => withAdmin(async (a, hub) => print((await a.regeneratePolicyKey({ hub, keyName: o.name, which: o.renewKey })).policy)));
 
   const hubCmd = program.command('hub').description('the hub itself');
-  hubCmd
-    .command('create')
-    .description('create a hub in this deployment (registry gRPC): its policies with fresh keys, its built-in endpoint')
-    .requiredOption('-n, --name <hub>')
-    .option('--partition-count <n>', 'built-in endpoint partitions (2-128)', '4')
-    .option('--retention-days <n>', 'built-in endpoint retention (1-7)', '1')
-    .option('--sku <name>', 'F1, B1-B3, S1-S3 or unlimited', 'unlimited')
-    .option('--unit <n>', 'units of the SKU', '1')
-    .action((o) =>
-      withAdmin(async (a) => {
-        const created = await a.ensureHub({ hub: o.name, partitionCount: Number(o.partitionCount), retentionDays: Number(o.retentionDays) });
-        const { hub } = await a.putSku({ hub: o.name, skuName: o.sku, skuUnits: Number(o.unit) });
-        print({ ...hub, created: created.created });
-      }),
-    );
-  const sku = hubCmd.command('sku').description("the hub's SKU and units: the throttles of IoT Hub's quota table (unlimited: none)");
-  sku.command('show').action(async () => print(await rest().send('GET', '/settings/sku')));
-  sku
-    .command('set')
-    .requiredOption('--sku <name>', 'F1, B1-B3, S1-S3 or unlimited')
-    .option('--unit <n>', 'units', '1')
-    .action(async (o) => print(await rest().send('PUT', '/settings/sku', { name: o.sku, capacity: Number(o.unit) })));
+  addHubSettingsCommands(hubCmd, withAdmin, rest, print);
   hubCmd
     .command('c2d-settings')
     .description('show (or with --set, change) the hub cloudToDevice settings: TTL, max delivery count, feedback')

@@ -4,7 +4,7 @@ import rhea, { type Connection, type Container, type Delivery, type EventContext
 import type { WebSocket } from 'ws';
 import { hasPermission, peerChain } from '@openiothub/auth';
 import type { NatsConnection } from '@openiothub/bus';
-import { DomainError, toDomainError, UnauthorizedError } from '@openiothub/errors';
+import { toDomainError, UnauthorizedError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import { messagingV1 } from '@openiothub/proto';
 import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.js';
@@ -13,7 +13,6 @@ import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
 import type { Throttle } from '../throttle/throttle.js';
 import type { ServiceAuthorizer } from '../auth/service-auth.js';
 import { C2DPump } from '../c2d/pump.js';
-import { TtlCache } from '@openiothub/runtime';
 import type { Presence } from '../session/presence.js';
 import type { D2CIngest } from '../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../upstream/connection-reporter.js';
@@ -23,7 +22,8 @@ import { PendingMethods } from '../methods/pending.js';
 import { headers as busHeaders } from '@openiothub/bus';
 import { randomUUID, type X509Certificate } from 'node:crypto';
 import { audienceCovered, c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
-import { EventHubsReader, parseStartPosition, selectorOf } from './eventhubs.js';
+import { EventHubsReader } from './eventhubs.js';
+import { PartitionReaders } from './partition-readers.js';
 import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
 import { FeedbackPump, type ServiceQueueName } from './feedback-pump.js';
 import { verifyPutToken, type Principal } from './cbs.js';
@@ -129,15 +129,13 @@ export class AmqpEndpoint {
   /** Client addresses of TLS connections (WebSocket ones passed the IP filter at the upgrade). */
   readonly #remotes = new WeakMap<Connection, string | undefined>();
   readonly #eventHubs: EventHubsReader;
-  /** Partition readers of this process by (hub, consumer group, partition), with their owner level (epoch). */
-  readonly #owners = new Map<string, Map<Sender, number | undefined>>();
-  /** Consumer group names (lower case) of each hub, briefly cached. */
-  readonly #groups = new TtlCache<Set<string>>({ ttlMs: 10_000 });
+  readonly #readers: PartitionReaders;
   #nextId = 0;
 
   constructor(deps: AmqpDeps) {
     this.#deps = deps;
     this.#eventHubs = new EventHubsReader({ nc: deps.nc, log: deps.log });
+    this.#readers = new PartitionReaders({ messaging: deps.messaging, hubInfo: deps.hubInfo, eventHubs: this.#eventHubs });
     // receivers get credit only once their link is authorized (#onPeerSender): a link that is refused
     // or redirected never lets the peer send (the legacy Event Hubs client relies on it, spec §6.3)
     this.#container = rhea.create_container({ id: 'openiothub-gateway', autoaccept: false, credit_window: 0 } as never);
@@ -638,64 +636,8 @@ export class AmqpEndpoint {
     out.send({ body: rhea.message.data_section(Buffer.from(msg.data)), message_annotations: { version: Number(version) } });
   }
 
-  /** Does the hub have this consumer group (case-insensitive)? A miss re-reads the list once: it may have just been created. */
-  async #hasGroup(hub: string, group: string): Promise<boolean> {
-    if (group.toLowerCase() === '$default') return true; // always there: no lookup
-    const load = async () => new Set((await this.#deps.messaging.listConsumerGroups({ hub })).groups.map((g) => g.name.toLowerCase()));
-    if ((await this.#groups.get(hub, load)).has(group.toLowerCase())) return true;
-    return (await this.#groups.refresh(hub, load)).has(group.toLowerCase());
-  }
-
   async #startPartitionReader(s: ConnState, link: Sender, partitionId: string, group: string): Promise<void> {
-    if (!(await this.#hasGroup(s.hub!, group))) throw new DomainError('NotFound', `The messaging entity '${s.hub}/ConsumerGroups/${group}' could not be found.`);
-    const ep = await this.#deps.hubInfo.get(s.hub!);
-    const partition = EventHubsReader.partition(partitionId, ep);
-    const release = this.#claimOwnership(`${s.hub}\n${group.toLowerCase()}\n${partition}`, link);
-    s.linkStops.set(link, release); // until the reader runs
-    const start = parseStartPosition(selectorOf((link as unknown as { source?: { filter?: unknown } }).source?.filter));
-    const stop = await this.#eventHubs.read(s.hub!, partition, start, link);
-    if (!link.is_open()) return stop();
-    s.linkStops.set(link, () => {
-      stop();
-      release();
-    });
-  }
-
-  /**
-   * Owner level (epoch) per consumer group and partition (spec/eventhubs-amqp.md §4.4): a higher or
-   * equal epoch takes the partition from every reader, a lower one or a plain reader beside an
-   * epoch reader is refused; all with `amqp:link:stolen`. Within this gateway process.
-   */
-  #claimOwnership(key: string, link: Sender): () => void {
-    const raw = (link as unknown as { remote?: { attach?: { properties?: Record<string, unknown> } } }).remote?.attach?.properties?.['com.microsoft:epoch'];
-    const epoch = raw === undefined || raw === null ? undefined : Number(raw);
-    const readers = this.#owners.get(key) ?? new Map<Sender, number | undefined>();
-    const epochs = [...readers.values()].filter((e): e is number => e !== undefined);
-    const max = epochs.length > 0 ? Math.max(...epochs) : undefined;
-    if (epoch === undefined && max !== undefined) {
-      throw new DomainError('LinkCreationConflict', `At least one receiver for the endpoint is created with epoch of '${max}', and so non-epoch receiver is not allowed.`);
-    }
-    if (epoch !== undefined && max !== undefined && epoch < max) {
-      throw new DomainError('LinkCreationConflict', `A receiver with a higher epoch of '${max}' already exists, so the receiver with epoch '${epoch}' cannot be created.`);
-    }
-    if (epoch !== undefined) {
-      for (const other of readers.keys()) {
-        try {
-          other.close({ condition: 'amqp:link:stolen', description: `New receiver with higher epoch of '${epoch}' is created hence current receiver is getting disconnected.` });
-        } catch {
-          /* gone */
-        }
-        readers.delete(other);
-      }
-    }
-    readers.set(link, epoch);
-    this.#owners.set(key, readers);
-    const forget = () => {
-      readers.delete(link);
-      if (readers.size === 0 && this.#owners.get(key) === readers) this.#owners.delete(key);
-    };
-    // called when the link closes or its connection goes (linkStops)
-    return forget;
+    await this.#readers.start(s.hub!, link, partitionId, group, (stop) => s.linkStops.set(link, stop));
   }
 
   #onLinkClosed(ctx: EventContext, link: Link | undefined): void {

@@ -1,6 +1,35 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { HubRestClient } from './rest-client.js';
+import type { registryAdmin } from './registry-admin.js';
+
+type WithAdmin = <T>(fn: (admin: ReturnType<typeof registryAdmin>, hub: string) => Promise<T>) => Promise<T>;
+
+/** `iothub hub create` (registry gRPC) and `iothub hub sku show|set` (the throttles of the quota table). */
+export function addHubSettingsCommands(hubCmd: Command, withAdmin: WithAdmin, rest: () => HubRestClient, print: (v: unknown) => void): void {
+  hubCmd
+    .command('create')
+    .description('create a hub in this deployment (registry gRPC): its policies with fresh keys, its built-in endpoint')
+    .requiredOption('-n, --name <hub>')
+    .option('--partition-count <n>', 'built-in endpoint partitions (2-128)', '4')
+    .option('--retention-days <n>', 'built-in endpoint retention (1-7)', '1')
+    .option('--sku <name>', 'F1, B1-B3, S1-S3 or unlimited', 'unlimited')
+    .option('--unit <n>', 'units of the SKU', '1')
+    .action((o) =>
+      withAdmin(async (a) => {
+        const created = await a.ensureHub({ hub: o.name, partitionCount: Number(o.partitionCount), retentionDays: Number(o.retentionDays) });
+        const { hub } = await a.putSku({ hub: o.name, skuName: o.sku, skuUnits: Number(o.unit) });
+        print({ ...hub, created: created.created });
+      }),
+    );
+  const sku = hubCmd.command('sku').description("the hub's SKU and units: the throttles of IoT Hub's quota table (unlimited: none)");
+  sku.command('show').action(async () => print(await rest().send('GET', '/settings/sku')));
+  sku
+    .command('set')
+    .requiredOption('--sku <name>', 'F1, B1-B3, S1-S3 or unlimited')
+    .option('--unit <n>', 'units', '1')
+    .action(async (o) => print(await rest().send('PUT', '/settings/sku', { name: o.sku, capacity: Number(o.unit) })));
+}
 
 type Rule = { filterName: string; action: string; ipMask: string };
 
