@@ -8,18 +8,22 @@ const serviceMain = (name: string) => resolve(import.meta.dirname, `../../servic
 export interface ExtraGateway {
   readonly mqttPort: number;
   readonly httpsPort: number;
+  readonly amqpPort: number;
   readonly process: ServiceProcess['child'];
+  /** What the process logged (started with `logs: 'capture'`). */
+  logs(): string;
   /** SIGTERM (graceful) or SIGKILL (a crash); resolves once the process is gone. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
 }
 
-export async function startExtraGateway(opts: { hub?: string } = {}): Promise<ExtraGateway> {
+export async function startExtraGateway(opts: { hub?: string; env?: Record<string, string>; logs?: 'capture' } = {}): Promise<ExtraGateway> {
   const h = hub();
   const certs = dirname(h.caCertPath);
   const [httpsPort, mqttPort, amqpPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const p = await startServiceProcess({
     entry: serviceMain('gateway'),
     adminPort,
+    ...(opts.logs ? { logs: opts.logs } : {}),
     env: {
       HTTPS_HOST: '127.0.0.1',
       HTTPS_PORT: String(httpsPort),
@@ -36,7 +40,8 @@ export async function startExtraGateway(opts: { hub?: string } = {}): Promise<Ex
       NATS_URL: h.backing.natsUrl,
       REDIS_URL: h.backing.redisUrl,
       DEFAULT_HUB: opts.hub ?? h.hub,
+      ...opts.env,
     },
   });
-  return { mqttPort, httpsPort, process: p.child, stop: (signal) => p.stop(signal) };
+  return { mqttPort, httpsPort, amqpPort, process: p.child, logs: () => p.logs(), stop: (signal) => p.stop(signal) };
 }

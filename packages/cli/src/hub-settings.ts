@@ -22,6 +22,10 @@ export function addHubSettingsCommands(hubCmd: Command, withAdmin: WithAdmin, re
         print({ ...hub, created: created.created });
       }),
     );
+  hubCmd
+    .command('show-quota-metrics')
+    .description('messages metered today (UTC) against the daily quota, and the device count against its limit')
+    .action(async () => print(((await rest().send('GET', '/settings/quotaMetrics')) as { value: unknown[] }).value));
   const sku = hubCmd.command('sku').description("the hub's SKU and units: the throttles of IoT Hub's quota table (unlimited: none)");
   sku.command('show').action(async () => print(await rest().send('GET', '/settings/sku')));
   sku

@@ -6,6 +6,8 @@ export interface ServiceProcess {
   readonly child: ChildProcess;
   /** Its `/metrics` text. */
   metrics(): Promise<string>;
+  /** What it logged so far (with `logs: 'capture'`; empty otherwise). */
+  logs(): string;
   /** SIGTERM (graceful) or SIGKILL (a crash); resolves once the process is gone. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
 }
@@ -14,12 +16,24 @@ export interface ServiceProcess {
  * Start a built service with only `env` (plus PATH) and wait until its admin port reports ready.
  * The entry must exist: the build (npm test runs it) makes it.
  */
-export async function startServiceProcess(opts: { entry: string; env: Record<string, string>; adminPort: number; args?: string[]; deadlineMs?: number; stderr?: 'inherit' | 'ignore' }): Promise<ServiceProcess> {
+export async function startServiceProcess(opts: {
+  entry: string;
+  env: Record<string, string>;
+  adminPort: number;
+  args?: string[];
+  deadlineMs?: number;
+  stderr?: 'inherit' | 'ignore';
+  /** Keep what the process logs (pino writes to stdout) for {@link ServiceProcess.logs}. */
+  logs?: 'capture';
+}): Promise<ServiceProcess> {
   if (!existsSync(opts.entry)) throw new Error(`${opts.entry} is missing: build first (npm test does)`);
   const child = spawn(process.execPath, [...(opts.args ?? []), opts.entry], {
-    stdio: ['ignore', 'ignore', opts.stderr ?? 'ignore'],
+    // SERVICE_LOGS=inherit shows the processes' logs (pino writes to stdout) when a test needs looking into
+    stdio: ['ignore', opts.logs === 'capture' ? 'pipe' : process.env['SERVICE_LOGS'] === 'inherit' ? 'inherit' : 'ignore', opts.stderr ?? 'ignore'],
     env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...opts.env, ADMIN_PORT: String(opts.adminPort) },
   });
+  const logged: Buffer[] = [];
+  child.stdout?.on('data', (b: Buffer) => logged.push(b));
   const admin = `http://127.0.0.1:${opts.adminPort}`;
   const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
   while (!(await fetch(`${admin}/readyz`).then((r) => r.ok, () => false))) {
@@ -32,6 +46,7 @@ export async function startServiceProcess(opts: { entry: string; env: Record<str
   return {
     child,
     metrics: async () => (await fetch(`${admin}/metrics`)).text(),
+    logs: () => Buffer.concat(logged).toString('utf8'),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

@@ -9,6 +9,7 @@ import { DeviceAuthenticator } from './auth/device-auth.js';
 import { HubResolver, parseHubHosts } from './auth/hub-resolver.js';
 import { IpFilterGuard } from './auth/ip-filter-cache.js';
 import { Throttle } from './throttle/throttle.js';
+import { ConnectionGuard } from './guard/connection-guard.js';
 import { DpsHttp } from './dps/http.js';
 import { ServiceAuthorizer } from './auth/service-auth.js';
 import { Router } from './http/router.js';
@@ -105,6 +106,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     hubInfo,
     provisioning,
     maxKeepAliveSeconds: config.MQTT_MAX_KEEPALIVE_SECONDS,
+    authDeadlineMs: config.AUTH_DEADLINE_MS,
     maxInFlight: config.MQTT_MAX_IN_FLIGHT,
     metrics: {
       connections: new Gauge({ name: 'openiothub_gateway_connections', help: 'open device connections', labelNames: ['transport'], registers: [metrics] }),
@@ -153,7 +155,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   registerStreamRoutes(router, { streams: streamsClient, nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerConfigurationRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerCertificateRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
-  registerHubSettingsRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerHubSettingsRoutes(router, { registry, auth, throttle, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
   registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
@@ -165,17 +167,24 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const dps = provisioning
     ? new DpsHttp({ provisioning, instanceOfHost: (host) => hubs.instanceOf(host, config.DEFAULT_DPS), log, maxBodyBytes: config.MAX_REQUEST_BYTES })
     : undefined;
-  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, handler: createRequestHandler({ router, hubs, log, dps, ipFilter, throttle }) });
-  const amqp = new AmqpEndpoint({ log, hubs, ipFilter, throttle, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
+  // connection-flood protection, shared by every listener of this process
+  const guard = new ConnectionGuard({
+    maxTotal: config.MAX_CONNECTIONS,
+    maxPerIp: config.MAX_CONNECTIONS_PER_IP,
+    ratePerIp: config.NEW_CONNECTIONS_PER_IP_PER_SECOND,
+    onRefused: (reason) => mqttDeps.metrics.rejectedConnects.inc({ reason }),
+  });
+  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, guard, handler: createRequestHandler({ router, hubs, log, dps, ipFilter, throttle }) });
+  const amqp = new AmqpEndpoint({ log, hubs, ipFilter, throttle, authDeadlineMs: config.AUTH_DEADLINE_MS, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections, amqp: (ws) => amqp.acceptWebSocket(ws) }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));
-  const mqtts = await listenMqtts({ host: config.MQTT_HOST, port: config.MQTT_PORT, cert, key, deps: mqttDeps, connections });
+  const mqtts = await listenMqtts({ host: config.MQTT_HOST, port: config.MQTT_PORT, cert, key, deps: mqttDeps, connections, guard });
   lifecycle.onStop('mqtt-listener', async () => {
     const closed = new Promise<void>((resolve) => mqtts.server.close(() => resolve()));
     connections.closeAll();
     await closed;
   });
-  const amqps = await listenAmqps({ host: config.AMQP_HOST, port: config.AMQP_PORT, cert, key, endpoint: amqp });
+  const amqps = await listenAmqps({ host: config.AMQP_HOST, port: config.AMQP_PORT, cert, key, endpoint: amqp, guard });
   lifecycle.onStop('amqp-listener', async () => {
     const closed = new Promise<void>((resolve) => amqps.server.close(() => resolve()));
     amqp.closeAll();

@@ -1,5 +1,6 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { ConnectionGuard } from './guard/connection-guard.js';
 
 /**
  * A TLS listener for a device protocol (MQTT 8883, AMQP 5671). A handshake that fails is dropped
@@ -14,10 +15,12 @@ export async function listenTls(opts: {
   protocol: string;
   portSetting: string;
   onSocket: (socket: TLSSocket) => void;
+  guard?: ConnectionGuard | undefined;
 }): Promise<{ server: Server; port: number }> {
   // a client certificate is asked for, never required: X.509 devices send one, SAS clients none
   const server = createServer({ cert: opts.cert, key: opts.key, handshakeTimeout: 10_000, requestCert: true, rejectUnauthorized: false }, opts.onSocket);
   server.on('tlsClientError', () => undefined);
+  opts.guard?.watch(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'EADDRINUSE' ? new Error(`${opts.protocol} port ${opts.port} is already in use (is another hub running?). Stop it or set ${opts.portSetting}.`) : err),

@@ -74,4 +74,20 @@ describe('throttling across gateway processes (Redis token buckets)', () => {
     await expect(f1.meter(hub, 512 * 8)).resolves.toBeUndefined();
     await expect(f1.meter(hub, 1)).rejects.toMatchObject({ code: 'IotHubQuotaExceeded' });
   });
+
+  it('twin operations count 512-byte chunks; an after-the-fact count is never refused; usage and ensureQuota read the day', async () => {
+    const hub = uniqueName('thr');
+    const s1 = new Throttle({ redis, registry: registryWith('S1'), cacheMs: 60_000 });
+    await s1.meter(hub, 6 * 1024, 'twin', false); // a 6 KB twin read: 12 (checklist 280)
+    await s1.meter(hub, [6 * 1024, 1024]); // a method: 6 KB request + 1 KB response = 2 + 1 (checklist 281)
+    expect(await s1.usage(hub)).toEqual({ used: 15, max: 400_000 });
+    await expect(s1.ensureQuota(hub)).resolves.toBeUndefined();
+    const f1 = new Throttle({ redis, registry: registryWith('F1'), cacheMs: 60_000 });
+    const small = uniqueName('thr');
+    await f1.meter(small, 512 * 7_999);
+    await expect(f1.ensureQuota(small)).resolves.toBeUndefined();
+    await f1.meter(small, 512 * 5, 'message', false); // counted past the quota: it already happened
+    expect(await f1.usage(small)).toEqual({ used: 8_004, max: 8_000 });
+    await expect(f1.ensureQuota(small)).rejects.toMatchObject({ code: 'IotHubQuotaExceeded' });
+  });
 });

@@ -11,6 +11,7 @@ import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
 import type { Throttle } from '../throttle/throttle.js';
+import type { ConnectionGuard } from '../guard/connection-guard.js';
 import type { ServiceAuthorizer } from '../auth/service-auth.js';
 import { C2DPump } from '../c2d/pump.js';
 import type { Presence } from '../session/presence.js';
@@ -41,6 +42,8 @@ export interface AmqpDeps {
   readonly hubs: HubResolver;
   readonly ipFilter: IpFilterGuard;
   readonly throttle: Throttle;
+  /** How long an open connection may go without authenticating anything (a $cbs token or a client certificate). */
+  readonly authDeadlineMs: number;
   readonly deviceAuth: DeviceAuthenticator;
   readonly serviceAuth: ServiceAuthorizer;
   readonly ingest: D2CIngest;
@@ -232,6 +235,12 @@ export class AmqpEndpoint {
       ctx.connection.close({ condition: CONDITION.notFound, description: `No hub at host ${hostname ?? '(none)'}.` });
       return;
     }
+    // a slow or idle client: a connection that authenticated nothing (no $cbs token, no certificate) in time is closed
+    const deadline = setTimeout(() => {
+      if (s.principals.size === 0) ctx.connection.close({ condition: CONDITION.unauthorized, description: `Nothing was authenticated within ${this.#deps.authDeadlineMs / 1000} s of the open.` });
+    }, this.#deps.authDeadlineMs);
+    deadline.unref();
+    s.cleanups.push(() => clearTimeout(deadline));
     // the IP filter (WebSocket connections passed it at the upgrade): nothing is authorized before it answers
     if (!this.#remotes.has(ctx.connection)) return;
     s.admitted = this.#deps.ipFilter.check(s.hub, this.#remotes.get(ctx.connection)).then(
@@ -315,8 +324,8 @@ export class AmqpEndpoint {
     const chain = this.#peerChains.get(ctx.connection)?.() ?? [];
     if (chain.length === 0) return true;
     try {
-      await this.#deps.throttle.take(s.hub, 'connect');
       const auth = await this.#deps.deviceAuth.authenticateX509({ hub: s.hub, deviceId: target.deviceId, moduleId: target.moduleId, chain });
+      await this.#deps.throttle.take(s.hub, 'connect');
       const principal: Principal = { kind: 'device', auth, expiresAt: auth.expiresAt };
       s.principals.set(key, principal);
       this.#scheduleExpiry(ctx.connection, s, key, principal);
@@ -533,7 +542,10 @@ export class AmqpEndpoint {
           return;
         }
         await this.#deps.throttle.take(s.hub!, 'c2dSend');
-        await this.#deps.messaging.send({ key: { hub: s.hub!, deviceId: to.deviceId, moduleId: '' }, message: c2dFromAmqp(message) });
+        await this.#deps.throttle.ensureQuota(s.hub!);
+        const c2d = c2dFromAmqp(message);
+        await this.#deps.messaging.send({ key: { hub: s.hub!, deviceId: to.deviceId, moduleId: '' }, message: c2d });
+        this.#deps.throttle.meter(s.hub!, c2d.body.length, 'message', false).catch((err: unknown) => this.#deps.log.warn({ err }, 'daily quota not metered'));
         delivery.accept();
       } else {
         delivery.reject({ condition: CONDITION.notFound, description: 'This link does not take messages.' });
@@ -675,6 +687,6 @@ export class AmqpEndpoint {
 }
 
 /** AMQP over TLS (5671). */
-export function listenAmqps(opts: { host: string; port: number; cert: string; key: string; endpoint: AmqpEndpoint }): Promise<{ server: Server; port: number }> {
+export function listenAmqps(opts: { host: string; port: number; cert: string; key: string; endpoint: AmqpEndpoint; guard?: ConnectionGuard }): Promise<{ server: Server; port: number }> {
   return listenTls({ ...opts, protocol: 'AMQP', portSetting: 'AMQP_PORT', onSocket: (socket) => opts.endpoint.acceptSocket(socket) });
 }

@@ -2,6 +2,7 @@ import { classifySasToken, hasPermission, isSasExpired, parseSasToken, scopeCove
 import { UnauthorizedError } from '@openiothub/errors';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { HubResolver } from './hub-resolver.js';
+import type { RequestContext } from '../http/router.js';
 
 /** Who a service request was authorized as. */
 export interface ServicePrincipal {
@@ -45,5 +46,12 @@ export class ServiceAuthorizer {
       throw new UnauthorizedError(`Policy "${policy.keyName}" does not grant ${anyOf.join(' or ')}.`);
     }
     return { hub: opts.hub, policy: policy.keyName, rights: policy.rights };
+  }
+
+  /** Authorize a REST request by its Authorization header and path, then charge the hub's throttle for it. */
+  async authorizeRequest(ctx: RequestContext, permission: Permission | readonly Permission[]): Promise<ServicePrincipal> {
+    const principal = await this.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission });
+    await ctx.charge();
+    return principal;
   }
 }

@@ -10,6 +10,12 @@ export interface RequestContext {
   readonly query: URLSearchParams;
   /** Decoded path segments (for SAS scope checks). */
   readonly segments: readonly string[];
+  /**
+   * Charge the hub's throttle (and check its daily quota) for this request's operation — called
+   * by the authorizers once the caller is authenticated, so nobody without credentials can spend
+   * a hub's budget. Idempotent; a no-op for operations that are not throttled.
+   */
+  readonly charge: () => Promise<void>;
 }
 
 /** The If-Match header, or undefined when absent or blank. */

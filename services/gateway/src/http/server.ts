@@ -6,9 +6,10 @@ import type { Logger } from '@openiothub/logging';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
 import type { Throttle } from '../throttle/throttle.js';
-import { meteredMessages, operationOf } from '../throttle/quotas.js';
+import { METERED, meteredMessages, operationOf, type Operation } from '../throttle/quotas.js';
 import { splitPath, type Router } from './router.js';
 import { isDpsPath, type DpsHttp } from '../dps/http.js';
+import type { ConnectionGuard } from '../guard/connection-guard.js';
 
 /** How much of a refused request body is read and discarded before the connection is cut. */
 const MAX_DRAIN_BYTES = 1024 * 1024;
@@ -30,6 +31,11 @@ export function writeError(res: ServerResponse, err: unknown, log: Logger): void
 
 /** Dispatch one request: resolve the hub, check api-version, route, write the reply or the error. */
 export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined; ipFilter: IpFilterGuard; throttle: Throttle }) {
+  // what an operation that ran counts against the daily quota; never fails the answer
+  const meterAfter = (hub: string, op: Operation, sizes: () => number[]) => {
+    const kind = METERED[op];
+    if (kind) opts.throttle.meter(hub, sizes, kind, false).catch((err: unknown) => opts.log.warn({ err, hub }, 'daily quota not metered'));
+  };
   return (req: IncomingMessage, res: ServerResponse): void => {
     const run = async () => {
       const url = new URL(req.url ?? '/', 'https://gateway.invalid');
@@ -39,25 +45,44 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       const hub = opts.hubs.resolve(req.headers.host);
       // the filter's own settings are the control plane (ARM in Azure): reachable even by a client the filter locks out
       if (!(path.length === 2 && path[0] === 'settings' && path[1] === 'ipFilter')) await opts.ipFilter.check(hub, req.socket.remoteAddress);
-      // the hub's operation throttles (telemetry is metered per message where it is ingested); methods by 4 KB of payload
-      const op = operationOf(req.method ?? 'GET', path);
-      if (op) await opts.throttle.take(hub, op, op === 'methods' ? meteredMessages(Number(req.headers['content-length'] ?? 0), 4096) : 1);
       const apiVersion = url.searchParams.get('api-version');
       if (!apiVersion || !API_VERSION.test(apiVersion)) {
         throw new ArgumentInvalidError('The api-version query parameter is required, e.g. api-version=2021-04-12.');
       }
       const segments = splitPath(url.pathname);
       const { handler, params } = opts.router.match(req.method ?? 'GET', segments);
-      const reply = await handler({ req, res, hub, params, query: url.searchParams, segments });
+      // the hub's operation throttles, charged once the handler authenticated the caller (ctx.charge);
+      // telemetry is throttled and metered per message where it is ingested
+      const op = operationOf(req.method ?? 'GET', path);
+      const requestBytes = Number(req.headers['content-length'] ?? 0) || 0;
+      let charged = false;
+      const charge = async () => {
+        if (charged || !op) return;
+        charged = true;
+        await opts.throttle.take(hub, op, op === 'methods' ? meteredMessages(requestBytes, 4096) : 1);
+        if (METERED[op]) await opts.throttle.ensureQuota(hub);
+      };
+      let reply;
+      try {
+        reply = await handler({ req, res, hub, params, query: url.searchParams, segments, charge });
+      } catch (err) {
+        // a method call to a device that is not connected still counts its request (devguide §18)
+        if (charged && op === 'methods' && toDomainError(err).code === 'DeviceNotOnline') meterAfter(hub, op, () => [requestBytes]);
+        throw err;
+      }
       const headers: Record<string, string | number> = { ...reply.headers };
+      let replyBytes = 0;
       if (reply.raw) {
+        replyBytes = reply.raw.length;
         res.writeHead(reply.status, { ...headers, 'content-length': reply.raw.length }).end(reply.raw);
       } else if (reply.body === undefined) {
         res.writeHead(reply.status, headers).end();
       } else {
         const body = JSON.stringify(reply.body);
-        res.writeHead(reply.status, { ...headers, 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body);
+        replyBytes = Buffer.byteLength(body);
+        res.writeHead(reply.status, { ...headers, 'content-type': JSON_CONTENT_TYPE, 'content-length': replyBytes }).end(body);
       }
+      if (charged && op && reply.status < 300) meterAfter(hub, op, () => meteredSizes(op, requestBytes, replyBytes, reply.body));
     };
     run().catch((err: unknown) => {
       if (!req.complete) {
@@ -73,6 +98,19 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       writeError(res, err, opts.log);
     });
   };
+}
+
+/**
+ * The sizes an operation is metered by (devguide §18): a method's request and its response
+ * payload (each in 4 KB chunks), a twin read's or query's result, otherwise the request body.
+ */
+function meteredSizes(op: Operation, requestBytes: number, replyBytes: number, replyBody: unknown): number[] {
+  if (op === 'methods') {
+    const payload = (replyBody as { payload?: unknown } | undefined)?.payload;
+    return [requestBytes, payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(payload))];
+  }
+  if (op === 'twinRead') return [replyBytes];
+  return [requestBytes];
 }
 
 /**
@@ -98,9 +136,11 @@ export async function listenHttps(opts: {
   cert: string;
   key: string;
   handler: (req: IncomingMessage, res: ServerResponse) => void;
+  guard?: ConnectionGuard | undefined;
 }): Promise<{ server: Server; port: number }> {
   // X.509 devices (HTTP transport, MQTT/AMQP over WebSockets, DPS) present a client certificate; it is asked for, never required
   const server = createServer({ cert: opts.cert, key: opts.key, keepAliveTimeout: 65_000, requestCert: true, rejectUnauthorized: false }, opts.handler);
+  opts.guard?.watch(server);
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {

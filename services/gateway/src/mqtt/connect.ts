@@ -48,10 +48,11 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   let acceptingIpFilterRule: string | null;
   try {
     acceptingIpFilterRule = await deps.ipFilter.check(hub, conn.remoteAddress);
-    await deps.throttle.take(hub, 'connect');
     auth = password
       ? await deps.auth.authenticate({ hub, deviceId: id.deviceId, moduleId: id.moduleId, password })
       : await deps.auth.authenticateX509({ hub, deviceId: id.deviceId, moduleId: id.moduleId, chain });
+    // the new-connection throttle is charged for authenticated devices only: no credentials, no spending the hub's budget
+    await deps.throttle.take(hub, 'connect');
     partitions = (await deps.hubInfo.get(hub)).partitions;
   } catch (err) {
     const e = err instanceof DomainError ? err : undefined;

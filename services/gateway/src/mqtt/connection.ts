@@ -28,7 +28,11 @@ export type CloseReason =
   | 'protocol-violation'
   | 'auth-failed'
   | 'server-shutdown'
-  | 'telemetry-failed';
+  | 'telemetry-failed'
+  | 'slow-consumer';
+
+/** Bytes written to a client and not yet taken by it before the connection is cut (a slow consumer). */
+const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 
 /** Where a connection came from. */
 export interface ConnectionInfo {
@@ -102,8 +106,9 @@ export class MqttConnection {
     });
     stream.on('error', () => this.close('network'));
     stream.on('close', () => this.close('network'));
-    // CONNECT must arrive promptly (MQTT 3.1.1 §3.1: a server SHOULD close otherwise)
-    this.#armKeepAlive(30_000);
+    // CONNECT must arrive promptly (MQTT 3.1.1 §3.1: a server SHOULD close otherwise); bytes
+    // dribbled before it do not extend the deadline
+    this.#armKeepAlive(deps.authDeadlineMs);
   }
 
   get closed(): boolean {
@@ -122,6 +127,8 @@ export class MqttConnection {
       });
     }
     this.#stream.write(mqttPacket.generate(packet, { protocolVersion: 4 }));
+    // a client that stops reading (a slow consumer) must not make the gateway buffer without bound
+    if (this.#stream.writableLength > MAX_UNREAD_BYTES) this.close('slow-consumer', `${this.#stream.writableLength} bytes unread`);
   }
 
   /** A fresh `$rid` for a request this hub sends to the device. */

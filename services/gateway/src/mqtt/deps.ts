@@ -31,6 +31,8 @@ export interface MqttDeps {
   readonly provisioning: ProvisioningClient | undefined;
   /** IoT Hub caps keep-alive at 1177 s; 0 from a client means "use the cap". */
   readonly maxKeepAliveSeconds: number;
+  /** How long a new connection may take to send CONNECT and authenticate. */
+  readonly authDeadlineMs: number;
   /** QoS 1 telemetry a connection may have waiting for JetStream before reading pauses. */
   readonly maxInFlight: number;
   readonly metrics: {

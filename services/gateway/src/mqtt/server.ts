@@ -6,6 +6,7 @@ import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import { peerChain } from '@openiothub/auth';
 import { MqttConnection, type ConnectionInfo } from './connection.js';
 import type { MqttDeps } from './deps.js';
+import type { ConnectionGuard } from '../guard/connection-guard.js';
 
 /** Live MQTT connections of this process, for shutdown. */
 export class MqttConnections {
@@ -25,7 +26,7 @@ export class MqttConnections {
 }
 
 /** MQTT over TLS (8883). */
-export function listenMqtts(opts: { host: string; port: number; cert: string; key: string; deps: MqttDeps; connections: MqttConnections }): Promise<{ server: Server; port: number }> {
+export function listenMqtts(opts: { host: string; port: number; cert: string; key: string; deps: MqttDeps; connections: MqttConnections; guard?: ConnectionGuard }): Promise<{ server: Server; port: number }> {
   return listenTls({
     ...opts,
     protocol: 'MQTT',

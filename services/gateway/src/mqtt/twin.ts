@@ -23,6 +23,11 @@ function respondError(conn: MqttConnection, rid: string, err: unknown): void {
   respond(conn, e.spec.http, rid, JSON.stringify({ errorCode: e.spec.numeric, message: e.message }));
 }
 
+/** A twin read or update counts against the daily quota in 512-byte chunks (devguide §18), after it ran. */
+function meterTwin(conn: MqttConnection, hub: string, bytes: number): void {
+  conn.deps.throttle.meter(hub, bytes, 'twin', false).catch((err: unknown) => conn.deps.log.warn({ err, hub }, 'daily quota not metered'));
+}
+
 function deviceContext(conn: MqttConnection) {
   const est = conn.established!;
   return {
@@ -35,25 +40,37 @@ function deviceContext(conn: MqttConnection) {
 /** `$iothub/twin/GET/?$rid=…` → `$iothub/twin/res/200/?$rid=…` with `{desired, reported}`. */
 export function handleTwinGet(conn: MqttConnection, rid: string): void {
   const device = deviceContext(conn);
-  conn.deps.throttle
-    .take(device.key.hub, 'twinRead')
+  const { throttle } = conn.deps;
+  const hub = device.key.hub;
+  throttle
+    .take(hub, 'twinRead')
+    .then(() => throttle.ensureQuota(hub))
     .then(() => conn.deps.twin.getDeviceTwin({ device }))
     .then(
-    (r) => respond(conn, 200, rid, r.twinJson),
-    (err: unknown) => respondError(conn, rid, err),
-  );
+      (r) => {
+        respond(conn, 200, rid, r.twinJson);
+        meterTwin(conn, hub, Buffer.byteLength(r.twinJson));
+      },
+      (err: unknown) => respondError(conn, rid, err),
+    );
 }
 
 /** `$iothub/twin/PATCH/properties/reported/?$rid=…` → `…/res/204/?$rid=…&$version={reported $version}`, empty body. */
 export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buffer): void {
   const device = deviceContext(conn);
-  conn.deps.throttle
-    .take(device.key.hub, 'twinUpdate')
+  const { throttle } = conn.deps;
+  const hub = device.key.hub;
+  throttle
+    .take(hub, 'twinUpdate')
+    .then(() => throttle.ensureQuota(hub))
     .then(() => conn.deps.twin.patchReported({ device, patchJson: body.toString('utf8') }))
     .then(
-    (r) => respond(conn, 204, rid, '', r.reportedVersion),
-    (err: unknown) => respondError(conn, rid, err),
-  );
+      (r) => {
+        respond(conn, 204, rid, '', r.reportedVersion);
+        meterTwin(conn, hub, body.length);
+      },
+      (err: unknown) => respondError(conn, rid, err),
+    );
 }
 
 /**

@@ -9,6 +9,7 @@ export type Operation =
   | 'c2dSend'
   | 'c2dReceive'
   | 'fileUpload'
+  | 'fileNotification'
   | 'methods'
   | 'twinRead'
   | 'twinUpdate'
@@ -20,13 +21,15 @@ type Tier = 1 | 2 | 3;
 const TIER: Readonly<Record<string, Tier>> = { F1: 1, B1: 1, S1: 1, B2: 2, S2: 2, B3: 3, S3: 3 };
 
 /** Per unit and tier: [tier 1 (Free/B1/S1), tier 2 (B2/S2), tier 3 (B3/S3)] — or a function of units. */
-const TABLE: Readonly<Record<Operation, (tier: Tier, units: number) => number>> = {
+const TABLE: Readonly<Record<Operation, (tier: Tier, units: number) => number | undefined>> = {
   identity: (t, u) => (t === 3 ? 83.33 : 1.67) * u,
   connect: (t, u) => (t === 1 ? Math.max(100, 12 * u) : t === 2 ? 120 * u : 6000 * u),
   d2c: (t, u) => (t === 1 ? Math.max(100, 12 * u) : t === 2 ? 120 * u : 6000 * u),
   c2dSend: (t, u) => (t === 3 ? 83.33 : 1.67) * u,
   c2dReceive: (t, u) => (t === 3 ? 833.33 : 16.67) * u,
   fileUpload: (t, u) => (t === 3 ? 83.33 : 1.67) * u,
+  // the upload's completion notice is metered, not throttled (the throttle counts initiations)
+  fileNotification: () => undefined,
   // 160 KB/s, 480 KB/s, 24 MB/s per unit, metered in 4 KB chunks
   methods: (t, u) => (t === 1 ? 40 : t === 2 ? 120 : 6000) * u,
   twinRead: (t, u) => (t === 1 ? 100 : t === 2 ? Math.max(100, 10 * u) : 500 * u),
@@ -51,6 +54,27 @@ export function dailyQuota(sku: string, units: number): { messages: number; chun
   return { messages: s === 'F1' ? n : n * Math.max(1, units), chunkBytes: s === 'F1' ? 512 : 4096 };
 }
 
+/**
+ * How an operation counts against the daily message quota (devguide §18): `message` in 4 KB
+ * chunks (0.5 KB on F1), `twin` in 512-byte chunks. Not listed: not metered (identity, jobs and
+ * configuration management, C2D receive and settle, connections and keep-alives).
+ */
+export type MeterKind = 'message' | 'twin';
+export const METERED: Readonly<Partial<Record<Operation, MeterKind>>> = {
+  d2c: 'message',
+  c2dSend: 'message',
+  fileUpload: 'message',
+  fileNotification: 'message',
+  methods: 'message',
+  twinRead: 'twin',
+  twinUpdate: 'twin',
+};
+
+/** The chunk a metered byte count is divided into. */
+export function chunkBytesOf(kind: MeterKind, quota: { chunkBytes: number }): number {
+  return kind === 'twin' ? 512 : quota.chunkBytes;
+}
+
 /** Metered messages a payload counts for: one per started chunk, at least one. */
 export function meteredMessages(bytes: number, chunkBytes: number): number {
   return Math.max(1, Math.ceil(bytes / chunkBytes));
@@ -69,7 +93,8 @@ export function operationOf(method: string, path: readonly string[]): Operation 
     // telemetry is metered per message where it is ingested (every transport): see D2CIngest
     if (c === 'messages' && d === 'events') return undefined;
     if (c === 'messages' && d === 'devicebound') return method === 'GET' ? 'c2dReceive' : method === 'POST' && segments.length === 4 ? 'c2dSend' : undefined;
-    if (c === 'files') return d === 'notifications' ? 'fileUpload' : undefined;
+    // initiation and completion notice are both metered messages (devguide §18)
+    if (c === 'files') return d === 'notifications' ? 'fileNotification' : 'fileUpload';
     if (c === 'commands') return undefined;
     if (c === 'applyConfigurationContent') return 'configurations';
     return 'identity';

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { DomainError } from '@openiothub/errors';
 import { TtlCache } from '@openiothub/runtime';
 import type { RegistryClient } from '../upstream/registry-client.js';
-import { dailyQuota, meteredMessages, ratePerSecond, type Operation } from './quotas.js';
+import { chunkBytesOf, dailyQuota, meteredMessages, ratePerSecond, type MeterKind, type Operation } from './quotas.js';
 
 /**
  * One token bucket per hub and operation in Redis, shared by every gateway process: refilled at
@@ -28,13 +28,20 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(cap / rate * 1000) + 1000)
 return ok
 `;
 
-/** The daily message quota: chunks counted per UTC day; refused past the quota. Returns 1 when counted. */
+/**
+ * The daily message quota: chunks counted per UTC day. With a limit (ARGV[2]), a count that would
+ * pass it is refused and not counted; without one (after-the-fact counts) it is always counted.
+ * Returns 1 when counted.
+ */
 const COUNT = `
 local used = redis.call('INCRBY', KEYS[1], ARGV[1])
 if used == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], 172800) end
-if used > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) return 0 end
+if ARGV[2] ~= '' and used > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) return 0 end
 return 1
 `;
+
+/** The day's quota key: the count resets at 00:00 UTC (protocols-ops checklist 121). */
+const quotaKey = (hub: string) => `quota:${hub}:${new Date().toISOString().slice(0, 10)}`;
 
 /** IoT Hub's throttling and daily quota for the hubs of this deployment (devguide §17, §22). */
 export class Throttle {
@@ -71,15 +78,34 @@ export class Throttle {
   }
 
   /**
-   * Meter messages of `bytes` against the daily quota (4 KB chunks; 0.5 KB on F1); 403
-   * IotHubQuotaExceeded once the day's messages are used up.
+   * Meter an operation's payloads against the daily quota (devguide §18): each size counts one
+   * message per started chunk — 4 KB (0.5 KB on F1) for messages and methods, 512 bytes for twin
+   * reads, updates and query results. With `enforce` (the default) a count that passes the quota
+   * is refused with 403 IotHubQuotaExceeded and not counted; without it (what an operation that
+   * already happened used, e.g. a method's response) it is always counted. `sizes` may be a function,
+   * called only for a hub with a quota.
    */
-  async meter(hub: string, bytes: number): Promise<void> {
+  async meter(hub: string, sizes: number | readonly number[] | (() => readonly number[]), kind: MeterKind = 'message', enforce = true): Promise<void> {
     const sku = await this.#sku(hub);
     const quota = dailyQuota(sku.name, sku.units);
     if (!quota) return;
-    const day = new Date().toISOString().slice(0, 10);
-    const ok = (await this.#redis.eval(COUNT, 1, `quota:${hub}:${day}`, String(meteredMessages(bytes, quota.chunkBytes)), String(quota.messages))) as number;
+    const chunk = chunkBytesOf(kind, quota);
+    const messages = (typeof sizes === 'number' ? [sizes] : typeof sizes === 'function' ? sizes() : sizes).reduce((n, size) => n + meteredMessages(size, chunk), 0);
+    const ok = (await this.#redis.eval(COUNT, 1, quotaKey(hub), String(messages), enforce ? String(quota.messages) : '')) as number;
     if (ok !== 1) throw new DomainError('IotHubQuotaExceeded', `The hub's daily message quota (${quota.messages} messages) is used up.`);
+  }
+
+  /** 403 IotHubQuotaExceeded when the day's quota is used up (before an operation metered after it ran). */
+  async ensureQuota(hub: string): Promise<void> {
+    const usage = await this.usage(hub);
+    if (usage.max !== undefined && usage.used >= usage.max) throw new DomainError('IotHubQuotaExceeded', `The hub's daily message quota (${usage.max} messages) is used up.`);
+  }
+
+  /** Messages metered today (UTC) and the daily quota (undefined: none). */
+  async usage(hub: string): Promise<{ used: number; max: number | undefined }> {
+    const sku = await this.#sku(hub);
+    const quota = dailyQuota(sku.name, sku.units);
+    if (!quota) return { used: 0, max: undefined };
+    return { used: Number((await this.#redis.get(quotaKey(hub))) ?? 0), max: quota.messages };
   }
 }

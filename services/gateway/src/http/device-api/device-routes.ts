@@ -59,11 +59,16 @@ export function registerDeviceRoutes(
   const authenticate = async (ctx: RequestContext): Promise<DeviceAuthResult> => {
     const password = ctx.req.headers.authorization;
     const id = { hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: ctx.params['moduleId'] };
-    if (password) return deps.auth.authenticate({ ...id, password });
-    // X.509 devices send no Authorization header: the TLS client certificate is the credential
-    const chain = peerChain(ctx.req.socket as TLSSocket);
-    if (chain.length === 0) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature (or a client certificate) is required.');
-    return deps.auth.authenticateX509({ ...id, chain });
+    let auth: DeviceAuthResult;
+    if (password) auth = await deps.auth.authenticate({ ...id, password });
+    else {
+      // X.509 devices send no Authorization header: the TLS client certificate is the credential
+      const chain = peerChain(ctx.req.socket as TLSSocket);
+      if (chain.length === 0) throw new UnauthorizedError('The Authorization header with a SharedAccessSignature (or a client certificate) is required.');
+      auth = await deps.auth.authenticateX509({ ...id, chain });
+    }
+    await ctx.charge();
+    return auth;
   };
 
   const sendEvents: Handler = async (ctx) => {

@@ -25,7 +25,7 @@ export const FEEDBACK_CONTENT_TYPE = 'application/vnd.microsoft.iothub.feedback.
 export function registerC2DRoutes(router: Router, deps: { messaging: MessagingClient; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   const { messaging } = deps;
   const authorize = (ctx: RequestContext, permission: 'ServiceConnect' | 'RegistryWrite' | 'Read') =>
-    deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: permission === 'Read' ? ['RegistryRead', 'ServiceConnect'] : permission });
+    deps.auth.authorizeRequest(ctx, permission === 'Read' ? ['RegistryRead', 'ServiceConnect'] : permission);
   const keyOf = (ctx: RequestContext) => ({ hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: ctx.params['moduleId'] ?? '' });
 
   const send: Handler = async (ctx) => {

@@ -16,7 +16,7 @@ export function registerCertificateRoutes(router: Router, deps: { registry: Regi
   const guarded =
     (permission: Permission, fn: Handler): Handler =>
     async (ctx) => {
-      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission });
+      await deps.auth.authorizeRequest(ctx, permission);
       return fn(ctx);
     };
   const name = (ctx: RequestContext) => ctx.params['name'] as string;

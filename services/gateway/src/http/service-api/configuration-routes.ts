@@ -16,7 +16,7 @@ export function registerConfigurationRoutes(router: Router, deps: { twin: TwinCl
   const guarded =
     (permission: Permission, fn: Handler): Handler =>
     async (ctx) => {
-      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission });
+      await deps.auth.authorizeRequest(ctx, permission);
       return fn(ctx);
     };
   const id = (ctx: RequestContext) => ctx.params['id'] as string;

@@ -12,7 +12,7 @@ const groupJson = (g: messagingV1.ConsumerGroup) => ({ name: g.name, createdTime
  */
 export function registerEndpointRoutes(router: Router, deps: { messaging: MessagingClient; auth: ServiceAuthorizer }): void {
   const authorize = (ctx: RequestContext, write: boolean) =>
-    deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: write ? 'RegistryWrite' : ['RegistryRead', 'ServiceConnect'] });
+    deps.auth.authorizeRequest(ctx, write ? 'RegistryWrite' : ['RegistryRead', 'ServiceConnect']);
   const list: Handler = async (ctx) => {
     await authorize(ctx, false);
     return { status: 200, body: (await deps.messaging.listConsumerGroups({ hub: ctx.hub })).groups.map(groupJson) };

@@ -18,13 +18,13 @@ export function registerJobRoutes(router: Router, deps: { jobs: JobsClient; auth
   const guarded =
     (write: boolean, fn: Handler): Handler =>
     async (ctx) => {
-      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: write ? 'ServiceConnect' : ['RegistryRead', 'ServiceConnect'] });
+      await deps.auth.authorizeRequest(ctx, write ? 'ServiceConnect' : ['RegistryRead', 'ServiceConnect']);
       return fn(ctx);
     };
   const guardedRegistry =
     (write: boolean, fn: Handler): Handler =>
     async (ctx) => {
-      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: write ? 'RegistryWrite' : 'RegistryRead' });
+      await deps.auth.authorizeRequest(ctx, write ? 'RegistryWrite' : 'RegistryRead');
       return fn(ctx);
     };
   const id = (ctx: RequestContext) => ctx.params['jobId'] as string;

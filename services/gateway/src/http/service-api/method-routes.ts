@@ -8,7 +8,7 @@ export function registerMethodRoutes(router: Router, deps: { nc: NatsConnection;
   const invoke =
     (withModule: boolean): Handler =>
     async (ctx: RequestContext) => {
-      await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: 'ServiceConnect' });
+      await deps.auth.authorizeRequest(ctx, 'ServiceConnect');
       const inv = parseInvocation(parseJson(await readBody(ctx.req, deps.maxBodyBytes)));
       const result = await invokeMethod(deps.nc, { hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: withModule ? ctx.params['moduleId'] : undefined }, inv);
       return { status: 200, body: { status: result.status, payload: result.payload } };

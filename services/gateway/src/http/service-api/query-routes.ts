@@ -22,7 +22,7 @@ export type QueryBackend = (req: QueryPageRequest) => Promise<{ itemsJson: strin
  */
 export function registerQueryRoutes(router: Router, deps: { twins: QueryBackend; jobs: QueryBackend; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   router.on('POST', '/devices/query', async (ctx) => {
-    await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: ['RegistryRead', 'ServiceConnect'] });
+    await deps.auth.authorizeRequest(ctx, ['RegistryRead', 'ServiceConnect']);
     const body = parseJson(await readBody(ctx.req, deps.maxBodyBytes)) as { query?: unknown } | null;
     const query = body && typeof body === 'object' ? body.query : undefined;
     if (typeof query !== 'string' || query.trim() === '') throw new ArgumentInvalidError('The body must be {"query": "SELECT … FROM devices …"}.');

@@ -22,7 +22,7 @@ export function registerRegistryRoutes(
 ): void {
   const { registry, auth } = deps;
   const guarded = (permission: Permission, fn: Handler): Handler => async (ctx) => {
-    await auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission });
+    await auth.authorizeRequest(ctx, permission);
     return fn(ctx);
   };
   const json = async (ctx: RequestContext) => parseJson(await readBody(ctx.req, deps.maxBodyBytes));

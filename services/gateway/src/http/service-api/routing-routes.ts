@@ -16,7 +16,7 @@ import { ifMatchOf, type Handler, type RequestContext, type Router } from '../ro
 export function registerRoutingRoutes(router: Router, deps: { routing: RoutingClient; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   const { routing } = deps;
   const authorize = (ctx: RequestContext, write: boolean) =>
-    deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: write ? 'RegistryWrite' : ['RegistryRead', 'ServiceConnect'] });
+    deps.auth.authorizeRequest(ctx, write ? 'RegistryWrite' : ['RegistryRead', 'ServiceConnect']);
   const body = async (ctx: RequestContext) => (await readBody(ctx.req, deps.maxBodyBytes)).toString('utf8');
   const json = (text: string) => JSON.parse(text) as unknown;
 

@@ -16,7 +16,7 @@ export type StreamsClient = PromiseClient<streamsV1.StreamsServiceClient>;
  */
 export function registerStreamRoutes(router: Router, deps: { streams: StreamsClient; nc: NatsConnection; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   router.on('POST', '/twins/:deviceId/streams/:streamName', async (ctx) => {
-    await deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: 'ServiceConnect' });
+    await deps.auth.authorizeRequest(ctx, 'ServiceConnect');
     const raw = await readBody(ctx.req, deps.maxBodyBytes);
     const body = (raw.length > 0 ? parseJson(raw) : {}) as Record<string, unknown> | null;
     const seconds = (name: string, min: number, def: number) => {

@@ -11,7 +11,7 @@ import { ifMatchOf as ifMatch, type Handler, type RequestContext, type Router } 
 export function registerTwinRoutes(router: Router, deps: { twin: TwinClient; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   const keyOf = (ctx: RequestContext) => ({ hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: ctx.params['moduleId'] ?? '' });
   const authorize = (ctx: RequestContext, permission: 'RegistryRead' | 'ServiceConnect') =>
-    deps.auth.authorize({ hub: ctx.hub, authorization: ctx.req.headers.authorization, path: ctx.segments, permission: permission === 'RegistryRead' ? ['RegistryRead', 'ServiceConnect'] : 'ServiceConnect' });
+    deps.auth.authorizeRequest(ctx, permission === 'RegistryRead' ? ['RegistryRead', 'ServiceConnect'] : 'ServiceConnect');
   const reply = (r: { twinJson: string; etag: string }) => ({ status: 200, body: JSON.parse(r.twinJson) as unknown, headers: { etag: `"${r.etag}"` } });
 
   const get: Handler = async (ctx) => {
