@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AmqpFrameGuard } from './frame-guard.js';
+import { connect, createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { AmqpFrameGuard, guardedSocket } from './frame-guard.js';
 
 function frame(size: number): Buffer {
   const b = Buffer.alloc(size);
@@ -40,5 +43,34 @@ describe('AMQP frame guard', () => {
     const tiny = Buffer.alloc(8);
     tiny.writeUInt32BE(4, 0);
     expect((await feed([tiny])).err).toBeDefined();
+  });
+});
+
+describe('guardedSocket', () => {
+  it('cuts a client that stops reading once 8 MB are written and unread (a slow consumer)', async () => {
+    const accepted = new Promise<Socket>((resolve) => {
+      const server = createServer((s) => {
+        server.close();
+        resolve(s);
+      }).listen(0, '127.0.0.1', () => {
+        const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+        client.pause(); // never reads
+        client.on('error', () => undefined);
+      });
+    });
+    const socket = await accepted;
+    socket.on('error', () => undefined);
+    const cuts: string[] = [];
+    const wrapped = guardedSocket(socket as unknown as TLSSocket, (err) => cuts.push(err.message));
+    const chunk = Buffer.alloc(64 * 1024);
+    let written = 0;
+    while (!socket.destroyed && written < 64 * 1024 * 1024) {
+      wrapped.write(chunk);
+      written += chunk.length;
+    }
+    expect(socket.destroyed).toBe(true);
+    expect(cuts).toEqual([expect.stringMatching(/^slow consumer: \d+ bytes unread$/)]);
+    // cut within the limit plus what the TCP buffers took, far below the 64 MB offered
+    expect(written).toBeLessThan(20 * 1024 * 1024);
   });
 });

@@ -4,6 +4,9 @@ import type { TLSSocket } from 'node:tls';
 /** The largest AMQP frame the endpoint accepts (and advertises as max-frame-size in its open). */
 export const MAX_FRAME_SIZE = 64 * 1024;
 
+/** Bytes written to a client and not yet taken by it before the connection is cut. */
+const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
+
 /**
  * Watches an AMQP byte stream (SASL and AMQP protocol headers, then frames with a 4-byte size)
  * and fails it when a frame is larger than `maxFrameSize` — rhea itself would buffer a frame of any
@@ -51,7 +54,8 @@ export class AmqpFrameGuard extends Transform {
 
 /**
  * The socket as rhea sees it: reads pass through an {@link AmqpFrameGuard}, writes go straight
- * out. A frame over the limit destroys the socket (after `onCut`).
+ * out. A frame over the limit, or more than 8 MB written and not read, destroys the socket (after
+ * `onCut`).
  */
 export function guardedSocket(socket: TLSSocket, onCut: (err: Error) => void, maxFrameSize = MAX_FRAME_SIZE) {
   const guard = new AmqpFrameGuard(maxFrameSize);
@@ -71,7 +75,15 @@ export function guardedSocket(socket: TLSSocket, onCut: (err: Error) => void, ma
       socket.removeAllListeners(event);
       return wrapped;
     },
-    write: (b: Buffer) => socket.write(b),
+    write: (b: Buffer) => {
+      const ok = socket.write(b);
+      // a client that grants credit and stops reading (a slow consumer) must not make the gateway buffer without bound
+      if (socket.writableLength > MAX_UNREAD_BYTES) {
+        onCut(new Error(`slow consumer: ${socket.writableLength} bytes unread`));
+        socket.destroy();
+      }
+      return ok;
+    },
     end: () => socket.end(),
     destroy: () => socket.destroy(),
     setNoDelay: () => undefined,
