@@ -36,6 +36,14 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'charts',
+          include: ['test/charts/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['packages/testing/src/require-backing-services.ts', 'test/e2e/global-setup.ts'],
