@@ -36,8 +36,9 @@ app.kubernetes.io/component: {{ .name }}
 {{- get (dict "registry" 50051 "twin" 50052 "messaging" 50053 "routing" 50054 "jobs" 50055 "streams" 50056 "provisioning" 50057) . -}}
 {{- end -}}
 
+{{/* dns:/// over a headless Service: the clients spread calls over every pod (round robin), not one connection */}}
 {{- define "openiothub.grpcUrl" -}}
-{{ include "openiothub.fullname" .root }}-{{ .name }}:{{ include "openiothub.grpcPort" .name }}
+dns:///{{ include "openiothub.fullname" .root }}-{{ .name }}:{{ include "openiothub.grpcPort" .name }}
 {{- end -}}
 
 {{- define "openiothub.tlsSecretName" -}}
@@ -203,7 +204,7 @@ spec:
         {{- end }}
 {{- end -}}
 
-{{/* The ClusterIP Service of a gRPC back end: (dict "root" $ "name" "registry") */}}
+{{/* The headless Service of a gRPC back end (one DNS record per ready pod): (dict "root" $ "name" "registry") */}}
 {{- define "openiothub.grpcService" -}}
 apiVersion: v1
 kind: Service
@@ -213,7 +214,7 @@ metadata:
     {{- include "openiothub.labels" .root | nindent 4 }}
     app.kubernetes.io/component: {{ .name }}
 spec:
-  type: ClusterIP
+  clusterIP: None
   selector:
     {{- include "openiothub.selectorLabels" . | nindent 4 }}
   ports:

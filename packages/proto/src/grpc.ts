@@ -77,11 +77,27 @@ export function promiseClient<C extends grpc.Client>(client: C, definition: grpc
 }
 
 /**
+ * Calls are spread over every address the target resolves to (round robin), not pinned to the
+ * first: `dns:///registry:50051` over a headless Service's pods, or
+ * `ipv4:127.0.0.1:50051,127.0.0.1:50061` over processes on one host. A process that goes away
+ * leaves the rotation; calls go to the others until it is back.
+ */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  // re-resolve DNS promptly when pods come and go (default 30 s)
+  'grpc.dns_min_time_between_resolutions_ms': 5000,
+};
+
+/**
  * Open an insecure (in-cluster) channel to `url` with a generated client class and wrap it with
  * {@link promiseClient}; `close()` releases the channel.
  */
-export function connectClient<C extends grpc.Client>(Client: new (url: string, credentials: grpc.ChannelCredentials) => C, definition: grpc.ServiceDefinition, url: string): PromiseClient<C> & { close(): void } {
-  const raw = new Client(url, grpc.credentials.createInsecure());
+export function connectClient<C extends grpc.Client>(
+  Client: new (url: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C,
+  definition: grpc.ServiceDefinition,
+  url: string,
+): PromiseClient<C> & { close(): void } {
+  const raw = new Client(url, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   return Object.assign(promiseClient(raw, definition), { close: () => raw.close() });
 }
 
