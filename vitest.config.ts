@@ -44,6 +44,19 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // run on its own after the others (npm test does): it takes the SDK ports 443/8883/5671 for its proxy
+          name: 'scale',
+          include: ['test/scale/**/*.test.ts'],
+          globalSetup: ['packages/testing/src/require-backing-services.ts', 'test/scale/global-setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['packages/testing/src/require-backing-services.ts', 'test/e2e/global-setup.ts'],
