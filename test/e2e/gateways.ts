@@ -12,6 +12,8 @@ export interface ExtraGateway {
   readonly process: ServiceProcess['child'];
   /** What the process logged (started with `logs: 'capture'`). */
   logs(): string;
+  /** Its Prometheus `/metrics` text. */
+  metrics(): Promise<string>;
   /** SIGTERM (graceful) or SIGKILL (a crash); resolves once the process is gone. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
 }
@@ -43,5 +45,5 @@ export async function startExtraGateway(opts: { hub?: string; env?: Record<strin
       ...opts.env,
     },
   });
-  return { mqttPort, httpsPort, amqpPort, process: p.child, logs: () => p.logs(), stop: (signal) => p.stop(signal) };
+  return { mqttPort, httpsPort, amqpPort, process: p.child, logs: () => p.logs(), metrics: () => p.metrics(), stop: (signal) => p.stop(signal) };
 }

@@ -140,6 +140,20 @@ describe('daily quota metering', () => {
     await poll(used, (n) => n === expected, 10_000, `${expected} metered messages`);
     await new Promise((r) => setTimeout(r, 300));
     expect(await used()).toBe(expected);
+
+    // the same operations in Azure Monitor's metrics, by hub (protocols-ops §7.1)
+    const metric = async (name: string) => Number(new RegExp(`^${name}\\{hub="${hub}"\\} (\\S+)$`, 'm').exec(await gateway.metrics())?.[1] ?? NaN);
+    expect(await metric('iothub_d2c_telemetry_ingress_allProtocol_total')).toBe(1);
+    expect(await metric('iothub_d2c_telemetry_ingress_success_total')).toBe(1);
+    expect(await metric('iothub_connectedDeviceCount')).toBe(1);
+    expect(await metric('iothub_d2c_twin_update_success_total')).toBe(1);
+    expect(await metric('iothub_d2c_twin_read_success_total')).toBe(1);
+    expect(await metric('iothub_c2d_methods_success_total')).toBe(1);
+    expect(await metric('iothub_c2d_methods_failure_total')).toBe(1); // the offline device
+    expect(await metric('iothub_c2d_twin_read_success_total')).toBe(1);
+    expect(await metric('iothub_twinQueries_success_total')).toBe(1);
+    client.end(true);
+    await poll(() => metric('iothub_connectedDeviceCount'), (n) => n === 0, 5000, 'the device counted as disconnected');
   });
 
   it('requests without valid credentials spend none of the hub\'s throttle budget', async () => {

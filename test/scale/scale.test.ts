@@ -106,6 +106,11 @@ describe('scale-out: every capability works whichever process a request lands on
       await eh.close();
       await service.close();
     }
+    // every C2D message was completed, counted by whichever messaging process settled it (Azure's metric names)
+    const completed = await Promise.all(
+      cluster.members.filter((m) => m.service === 'messaging').map(async (m) => Number(new RegExp(`^iothub_c2d_commands_egress_complete_success_total\\{hub="${cluster.hub}"\\} (\\d+)$`, 'm').exec((await m.proc!.metrics()))?.[1] ?? 0)),
+    );
+    expect(completed.reduce((a, b) => a + b, 0)).toBe(transports.length);
     // the round robin spread connections over every gateway process on every port
     for (const g of cluster.gateways) for (const port of [g.https, g.mqtt, g.amqp]) expect(cluster.proxy.counts.get(port) ?? 0, `gateway port ${port}`).toBeGreaterThan(0);
   });

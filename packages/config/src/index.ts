@@ -47,4 +47,6 @@ export const baseSchema = {
   ADMIN_PORT: port(9464).describe('port of /livez, /readyz and /metrics'),
   SHUTDOWN_TIMEOUT_MS: millis(15_000).describe('deadline for graceful shutdown after SIGTERM'),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0).describe('pause between readyz=503 and closing intake'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().default('').describe('OTLP/HTTP collector base URL for traces (e.g. http://otel-collector:4318); empty: tracing off'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1).describe('share of new traces sampled (0-1); a sampled parent is always followed'),
 };

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { DomainError, domainErrorFromCode, toDomainError } from '@openiothub/errors';
+import { context, extractTrace, injectTrace, SpanKind, SpanStatusCode, trace, tracer, tracingEnabled } from '@openiothub/tracing';
 
 /** Trailer metadata key that carries the IoT Hub error code name across service boundaries. */
 export const ERROR_CODE_METADATA = 'iothub-error-code';
@@ -46,10 +47,20 @@ type UnaryMethod<Req, Res> = (
   callback: (err: grpc.ServiceError | null, res: Res) => void,
 ) => grpc.ClientUnaryCall;
 
-/** Call a generated unary client method as a promise; errors arrive as DomainErrors. */
-export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, deadlineMs = 10_000): Promise<Res> {
+/**
+ * Call a generated unary client method as a promise; errors arrive as DomainErrors. With tracing
+ * on, the call is a client span and its trace context travels in the request metadata.
+ */
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, deadlineMs = 10_000, name = 'call'): Promise<Res> {
+  const metadata = new grpc.Metadata();
+  const span = tracingEnabled() ? tracer('grpc').startSpan(`grpc.client/${name}`, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.method': name } }) : undefined;
+  if (span) injectTrace((k, v) => metadata.set(k, v), trace.setSpan(context.active(), span));
   return new Promise((resolve, reject) => {
-    method(req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => {
+    method(req, metadata, { deadline: Date.now() + deadlineMs }, (err, res) => {
+      if (span) {
+        if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+        span.end();
+      }
       if (err) reject(fromGrpcError(err));
       else resolve(res);
     });
@@ -71,7 +82,7 @@ export function promiseClient<C extends grpc.Client>(client: C, definition: grpc
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(definition)) {
     const method = (client as unknown as Record<string, UnaryMethod<unknown, unknown>>)[name];
-    if (typeof method === 'function') out[name] = (req: unknown) => callUnary(method.bind(client), req);
+    if (typeof method === 'function') out[name] = (req: unknown) => callUnary(method.bind(client), req, undefined, name);
   }
   return out as PromiseClient<C>;
 }
@@ -121,6 +132,33 @@ function logInternalErrors(impl: grpc.UntypedServiceImplementation, log: { error
   return out;
 }
 
+/**
+ * With tracing on, each unary call is a server span, child of the caller's (trace context from the
+ * request metadata); what the handler calls in turn joins the same trace.
+ */
+function traced(impl: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(impl)) {
+    const unary = handler as grpc.handleUnaryCall<unknown, unknown>;
+    out[name] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!tracingEnabled()) return unary(call, callback);
+      const parent = extractTrace((k) => {
+        const v = call.metadata.get(k)[0];
+        return typeof v === 'string' ? v : undefined;
+      });
+      const span = tracer('grpc').startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': name } }, parent);
+      context.with(trace.setSpan(parent, span), () =>
+        unary(call, (err, value) => {
+          if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          span.end();
+          callback(err, value);
+        }),
+      );
+    }) as grpc.UntypedHandleCall;
+  }
+  return out;
+}
+
 export async function serveGrpc(opts: {
   host: string;
   port: number;
@@ -130,7 +168,7 @@ export async function serveGrpc(opts: {
   log?: { error(obj: object, msg: string): void };
 }): Promise<number> {
   const server = new grpc.Server();
-  for (const [definition, impl] of opts.services) server.addService(definition, opts.log ? logInternalErrors(impl, opts.log) : impl);
+  for (const [definition, impl] of opts.services) server.addService(definition, traced(opts.log ? logInternalErrors(impl, opts.log) : impl));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

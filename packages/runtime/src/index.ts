@@ -6,3 +6,4 @@ export type { ServiceContext, RuntimeConfig, RunServiceOptions } from './run-ser
 export { tcpReachable, freePort } from './net.js';
 export { runPeriodically } from './periodic.js';
 export { TtlCache } from './ttl-cache.js';
+export { HubMetrics, azureMetricName } from './hub-metrics.js';

@@ -3,6 +3,7 @@ import { createLogger, type Logger } from '@openiothub/logging';
 import type { Registry } from 'prom-client';
 import { createMetricsRegistry, startAdminServer } from './admin-server.js';
 import { Lifecycle } from './lifecycle.js';
+import { startTracing } from '@openiothub/tracing';
 
 /** What every service's composition root receives. */
 export interface ServiceContext {
@@ -17,6 +18,8 @@ export interface RuntimeConfig {
   readonly ADMIN_PORT: number;
   readonly SHUTDOWN_TIMEOUT_MS: number;
   readonly SHUTDOWN_DELAY_MS: number;
+  readonly OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  readonly OTEL_TRACES_SAMPLER_ARG?: number;
 }
 
 /** Options for {@link runService}. */
@@ -43,6 +46,8 @@ export async function runService<C extends RuntimeConfig>(opts: RunServiceOption
   }
   const log = createLogger({ name: opts.name, level: config.LOG_LEVEL });
   const lifecycle = new Lifecycle(log);
+  const stopTracing = await startTracing({ service: opts.name, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT ?? '', ratio: config.OTEL_TRACES_SAMPLER_ARG ?? 1 });
+  lifecycle.onStop('tracing', stopTracing);
   const metrics = createMetricsRegistry();
   const admin = await startAdminServer({ port: config.ADMIN_PORT, lifecycle, metrics });
   lifecycle.onStop('admin-server', () => admin.close());

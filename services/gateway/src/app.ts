@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
 import { fromSubjectToken, HubInfo, LeanJetStreamPublisher, openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
-import type { ServiceContext } from '@openiothub/runtime';
+import { HubMetrics, type ServiceContext } from '@openiothub/runtime';
 import { connectClient, jobsV1, provisioningV1, streamsV1 } from '@openiothub/proto';
 import type { GatewayConfig } from './config.js';
 import { DeviceAuthenticator } from './auth/device-auth.js';
@@ -84,18 +84,20 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
 
   const publisher = new LeanJetStreamPublisher(nc);
   lifecycle.onStop('d2c-publisher', () => publisher.close());
-  const reporter = new ConnectionReporter({ registry, log, flushMs: config.ACTIVITY_FLUSH_MS });
+  const hubMetrics = new HubMetrics(metrics);
+  const reporter = new ConnectionReporter({ registry, log, flushMs: config.ACTIVITY_FLUSH_MS, hubMetrics });
   lifecycle.onStop('connection-reporter', () => reporter.stop());
   const presence = new Presence(nc);
   const connections = new MqttConnections();
 
-  const ingest = new D2CIngest({ publisher, throttle });
+  const ingest = new D2CIngest({ publisher, throttle, hubMetrics });
   const hubInfo = new HubInfo(async (hub) => (await registry.getHub({ hub })).hub, nc);
   const mqttDeps: MqttDeps = {
     log,
     hubs,
     ipFilter,
     throttle,
+    hubMetrics,
     auth: deviceAuth,
     presence,
     sessions: new SessionStore(redis, config.MQTT_SESSION_TTL_SECONDS),
@@ -174,7 +176,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     ratePerIp: config.NEW_CONNECTIONS_PER_IP_PER_SECOND,
     onRefused: (reason) => mqttDeps.metrics.rejectedConnects.inc({ reason }),
   });
-  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, guard, handler: createRequestHandler({ router, hubs, log, dps, ipFilter, throttle }) });
+  const https = await listenHttps({ host: config.HTTPS_HOST, port: config.HTTPS_PORT, cert, key, guard, handler: createRequestHandler({ router, hubs, log, dps, ipFilter, throttle, hubMetrics }) });
   const amqp = new AmqpEndpoint({ log, hubs, ipFilter, throttle, authDeadlineMs: config.AUTH_DEADLINE_MS, deviceAuth, serviceAuth: auth, ingest, messaging, twin, presence, reporter, nc, policies, registry, hubInfo, amqpPort: config.AMQP_PORT });
   https.server.on('upgrade', createUpgradeHandler({ deps: mqttDeps, connections, amqp: (ws) => amqp.acceptWebSocket(ws) }));
   lifecycle.onStop('https-listener', () => closeGracefully(https.server, config.HTTP_DRAIN_MS));

@@ -5,7 +5,7 @@ import { openBus, parseIdentityChanged, subjects } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import { openDatabase } from '@openiothub/postgres';
 import { connectClient, messagingV1, registryV1, serveGrpc } from '@openiothub/proto';
-import { runPeriodically, type ServiceContext } from '@openiothub/runtime';
+import { HubMetrics, runPeriodically, type ServiceContext } from '@openiothub/runtime';
 import type { MessagingConfig } from './config.js';
 import { C2DService, type IdentityLookup } from './domain/c2d-service.js';
 import { messagingHandlers } from './rpc/handlers.js';
@@ -87,7 +87,7 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[messagingV1.MessagingServiceService, messagingHandlers(service, new ConsumerGroups(pool), files)]],
+    services: [[messagingV1.MessagingServiceService, messagingHandlers(service, new ConsumerGroups(pool), files, new HubMetrics(ctx.metrics))]],
     lifecycle,
     log,
   });

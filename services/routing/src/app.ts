@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { HubInfo, LeanJetStreamPublisher, openBus, parseIngestStream, parseRoutingChanged, parseTwinChange, routedStream, streams, subjects } from '@openiothub/bus';
 import { openDatabase } from '@openiothub/postgres';
 import { connectClient, registryV1, routingV1, serveGrpc, twinV1 } from '@openiothub/proto';
-import { runPeriodically, type ServiceContext } from '@openiothub/runtime';
+import { HubMetrics, runPeriodically, type ServiceContext } from '@openiothub/runtime';
 import type { RoutingConfig } from './config.js';
 import { BlobDeliverer, HealthTracker, WebhookDeliverer } from './engine/deliverers.js';
 import { Dispatcher, ensureRoutedStream } from './engine/dispatcher.js';
@@ -53,7 +53,7 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
   const publisher = new LeanJetStreamPublisher(nc);
   const eventGrid = new EventGridPublisher(store, log, config.EVENT_GRID_RETRY_MS);
   const health = new HealthTracker(store, log);
-  const router = new Router({ tables, twins, dispatcher: new Dispatcher({ jsm, publisher }), hubInfo, eventGrid, log, metrics });
+  const router = new Router({ tables, twins, dispatcher: new Dispatcher({ jsm, publisher }), hubInfo, eventGrid, log, metrics, hubMetrics: new HubMetrics(metrics) });
   // which hubs this deployment routes; its leases and its EVENTS consumer are its own
   const only = new Set(config.ROUTING_HUBS.split(',').map((x) => x.trim()).filter(Boolean));
   const serves = (hub: string) => only.size === 0 || only.has(hub);

@@ -11,8 +11,9 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, d2cStream, ingestStream, LeanJetStreamPublisher } from '@openiothub/bus';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connectNats, d2cStream, ingestStream } from '@openiothub/bus';
+import { jetStreamBaselines } from './jetstream-baseline.js';
 import rhea, { type EventContext, type Sender } from 'rhea';
 import { amqpConnect, amqpDevice, putToken } from './amqp-clients.js';
 import { connectDevice, inBatches, int, log, registerDevices, root, schedule, startBenchHub, urls, type BenchHub } from './harness.js';
@@ -22,37 +23,6 @@ const stops: Array<() => Promise<void>> = [];
 
 const cfg = { devices: int('DEVICES', 100), inFlight: int('IN_FLIGHT', 10), seconds: int('SECONDS', 10), idle: int('IDLE', 2000), payload: int('PAYLOAD', 256) };
 const payload = Buffer.alloc(cfg.payload, 'x');
-
-/** Raw JetStream baselines: the official client pipelined (window 256), and the lean publisher. */
-async function baselines(messages: number) {
-  const nc = await connectNats(urls.natsUrl, 'bench-baseline');
-  const jsm = await jetstreamManager(nc);
-  const stream = `BENCH_${Date.now()}`;
-  await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`] });
-  const run = async (label: string, publish: (i: number) => Promise<unknown>) => {
-    const window = 256;
-    let next = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: window }, async () => {
-        while (next < messages) {
-          const i = next++;
-          await publish(i);
-        }
-      }),
-    );
-    const s = (performance.now() - t0) / 1000;
-    return { path: label, 'msg/s': Math.round(messages / s) };
-  };
-  const js = jetstream(nc);
-  const official = await run('raw JetStream, official js.publish, 256 in flight', (i) => js.publish(`${stream.toLowerCase()}.a`, payload, { msgID: `a${i}` }));
-  const lean = new LeanJetStreamPublisher(nc);
-  const leanRow = await run('raw JetStream, lean publisher, 256 in flight', () => lean.publish(`${stream.toLowerCase()}.b`, payload));
-  lean.close();
-  await jsm.streams.delete(stream);
-  await nc.close();
-  return [official, leanRow];
-}
 
 /** Each client keeps `inFlight` QoS 1 publishes outstanding (or paces to `rate` msg/s overall) for `seconds`. */
 async function drive(clients: MqttClient[], opts: { seconds: number; inFlight: number; rate?: number }) {
@@ -203,7 +173,7 @@ async function main() {
   const u4 = await processUsage(pid);
   for (const a of amqp) a.conn.close();
   log('load phases done; measuring baselines');
-  const base = await baselines(Math.max(50_000, sat.acked));
+  const base = await jetStreamBaselines(Math.max(50_000, sat.acked), payload);
 
   // --- purge the bench hub's telemetry ---
   const nc = await connectNats(urls.natsUrl, 'bench-cleanup');

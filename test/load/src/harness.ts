@@ -27,6 +27,8 @@ export interface BenchHub {
   readonly amqpPort: number;
   readonly gatewayPid: number;
   readonly gatewayAdminPort: number;
+  /** Every gateway process (`gateways` option; the first is the one above). */
+  readonly gateways: ReadonlyArray<{ pid: number; mqttPort: number; httpsPort: number; amqpPort: number }>;
   readonly registryGrpc: number;
   readonly twinGrpc: number;
   /** The messaging process, when started. */
@@ -80,6 +82,8 @@ export async function startBenchHub(opts: {
   twinEnv?: Record<string, string>;
   provisioning?: boolean;
   provisioningEnv?: Record<string, string>;
+  /** Gateway processes (default 1), each on ports of its own. */
+  gateways?: number;
 }): Promise<BenchHub> {
   const children: ChildProcess[] = [];
   const hub = uniqueName('bench');
@@ -122,21 +126,24 @@ export async function startBenchHub(opts: {
           provisioningAdmin,
         )
       : undefined;
-    const gateway = await startService(
-      children,
-      'gateway',
-      {
-        HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(httpsPort), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort), AMQP_HOST: '127.0.0.1', AMQP_PORT: String(amqpPort),
-        TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
-        REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`, ROUTING_GRPC_URL: `127.0.0.1:${routingGrpc}`, JOBS_GRPC_URL: `127.0.0.1:${jobsGrpc}`,
-        NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
-        ...(provisioning ? { PROVISIONING_GRPC_URL: `127.0.0.1:${provisioningGrpc}`, DEFAULT_DPS: hub } : {}),
-      },
-      gwAdmin,
-    );
-    return { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin, provisioning, provisioningGrpc };
+    const gatewayEnv = (ports: { https: number; mqtt: number; amqp: number }) => ({
+      HTTPS_HOST: '127.0.0.1', HTTPS_PORT: String(ports.https), MQTT_HOST: '127.0.0.1', MQTT_PORT: String(ports.mqtt), AMQP_HOST: '127.0.0.1', AMQP_PORT: String(ports.amqp),
+      TLS_CERT_PATH: certs.serverCertPath, TLS_KEY_PATH: certs.serverKeyPath,
+      REGISTRY_GRPC_URL: `127.0.0.1:${registryGrpc}`, TWIN_GRPC_URL: `127.0.0.1:${twinGrpc}`, MESSAGING_GRPC_URL: `127.0.0.1:${messagingGrpc}`, ROUTING_GRPC_URL: `127.0.0.1:${routingGrpc}`, JOBS_GRPC_URL: `127.0.0.1:${jobsGrpc}`,
+      NATS_URL: urls.natsUrl, REDIS_URL: urls.redisUrl, DEFAULT_HUB: hub,
+      ...(provisioning ? { PROVISIONING_GRPC_URL: `127.0.0.1:${provisioningGrpc}`, DEFAULT_DPS: hub } : {}),
+    });
+    const gateway = await startService(children, 'gateway', gatewayEnv({ https: httpsPort, mqtt: mqttPort, amqp: amqpPort }), gwAdmin);
+    const more = [];
+    for (let i = 1; i < (opts.gateways ?? 1); i += 1) {
+      const [https, mqtt, amqp, admin] = (await Promise.all(Array.from({ length: 4 }, () => freePort()))) as [number, number, number, number];
+      const child = await startService(children, 'gateway', gatewayEnv({ https, mqtt, amqp }), admin);
+      more.push({ pid: child.pid as number, mqttPort: mqtt, httpsPort: https, amqpPort: amqp });
+    }
+    const gateways = [{ pid: gateway.pid as number, mqttPort, httpsPort, amqpPort }, ...more];
+    return { messaging, routing, gateway, gateways, routingGrpc, jobs, jobsGrpc, twin, provisioning, provisioningGrpc };
   })();
-  const { messaging, routing, gateway, routingGrpc, jobs, jobsGrpc, twin, provisioning, provisioningGrpc } = await started.catch((err: unknown) => {
+  const { messaging, routing, gateway, gateways, routingGrpc, jobs, jobsGrpc, twin, provisioning, provisioningGrpc } = await started.catch((err: unknown) => {
     for (const c of children) c.kill('SIGKILL');
     throw err;
   });
@@ -148,6 +155,7 @@ export async function startBenchHub(opts: {
     amqpPort,
     gatewayPid: gateway.pid as number,
     gatewayAdminPort: gwAdmin,
+    gateways,
     registryGrpc,
     twinGrpc,
     messagingPid: messaging?.pid,
@@ -193,11 +201,11 @@ export async function registerDevices(h: BenchHub, n: number): Promise<string[]>
   return ids;
 }
 
-/** Connect one device over MQTT/TLS (mqtt.js, 3.1.1, clean session off). */
-export function connectDevice(h: BenchHub, deviceId: string, keepalive = 60): Promise<MqttClient> {
+/** Connect one device over MQTT/TLS (mqtt.js, 3.1.1, clean session off), to the first gateway or the given port. */
+export function connectDevice(h: BenchHub, deviceId: string, keepalive = 60, port = h.mqttPort): Promise<MqttClient> {
   const password = createSasToken({ resourceUri: `localhost/devices/${deviceId}`, key: KEY, expiry: Math.floor(Date.now() / 1000) + 7200 });
   return new Promise((res, rej) => {
-    const c = mqtt.connect({ protocol: 'mqtts', host: 'localhost', port: h.mqttPort, ca: h.ca, protocolVersion: 4, clean: false, clientId: deviceId, username: `localhost/${deviceId}/?api-version=2021-04-12`, password, reconnectPeriod: 0, keepalive });
+    const c = mqtt.connect({ protocol: 'mqtts', host: 'localhost', port, ca: h.ca, protocolVersion: 4, clean: false, clientId: deviceId, username: `localhost/${deviceId}/?api-version=2021-04-12`, password, reconnectPeriod: 0, keepalive });
     c.once('connect', () => res(c));
     c.once('error', rej);
   });

@@ -10,6 +10,7 @@ import { METERED, meteredMessages, operationOf, type Operation } from '../thrott
 import { splitPath, type Router } from './router.js';
 import { isDpsPath, type DpsHttp } from '../dps/http.js';
 import type { ConnectionGuard } from '../guard/connection-guard.js';
+import type { HubMetrics } from '@openiothub/runtime';
 
 /** How much of a refused request body is read and discarded before the connection is cut. */
 const MAX_DRAIN_BYTES = 1024 * 1024;
@@ -30,11 +31,16 @@ export function writeError(res: ServerResponse, err: unknown, log: Logger): void
 }
 
 /** Dispatch one request: resolve the hub, check api-version, route, write the reply or the error. */
-export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined; ipFilter: IpFilterGuard; throttle: Throttle }) {
+export function createRequestHandler(opts: { router: Router; hubs: HubResolver; log: Logger; dps?: DpsHttp | undefined; ipFilter: IpFilterGuard; throttle: Throttle; hubMetrics?: HubMetrics }) {
   // what an operation that ran counts against the daily quota; never fails the answer
   const meterAfter = (hub: string, op: Operation, sizes: () => number[]) => {
     const kind = METERED[op];
     if (kind) opts.throttle.meter(hub, sizes, kind, false).catch((err: unknown) => opts.log.warn({ err, hub }, 'daily quota not metered'));
+  };
+  // Azure Monitor's operation metrics (protocols-ops §7.1), for authenticated requests
+  const countOperation = (hub: string, op: Operation, path: readonly string[], ok: boolean) => {
+    const name = azureMetricOf(op, path);
+    if (name && opts.hubMetrics) opts.hubMetrics.count(`${name}.${ok ? 'success' : 'failure'}`, hub);
   };
   return (req: IncomingMessage, res: ServerResponse): void => {
     const run = async () => {
@@ -68,8 +74,10 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       } catch (err) {
         // a method call to a device that is not connected still counts its request (devguide §18)
         if (charged && op === 'methods' && toDomainError(err).code === 'DeviceNotOnline') meterAfter(hub, op, () => [requestBytes]);
+        if (charged && op) countOperation(hub, op, path, false);
         throw err;
       }
+      if (charged && op) countOperation(hub, op, path, reply.status < 300);
       const headers: Record<string, string | number> = { ...reply.headers };
       let replyBytes = 0;
       if (reply.raw) {
@@ -98,6 +106,14 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       writeError(res, err, opts.log);
     });
   };
+}
+
+/** The Azure metric (without `.success`/`.failure`) of a service REST operation, if it has one. */
+function azureMetricOf(op: Operation, path: readonly string[]): string | undefined {
+  if (op === 'methods') return 'c2d.methods';
+  if (path[0] === 'devices' && path[1] === 'query') return 'twinQueries';
+  if (path[0] === 'twins') return op === 'twinRead' ? 'c2d.twin.read' : op === 'twinUpdate' ? 'c2d.twin.update' : undefined;
+  return undefined;
 }
 
 /**

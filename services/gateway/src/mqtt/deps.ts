@@ -4,6 +4,7 @@ import type { DeviceAuthenticator } from '../auth/device-auth.js';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
 import type { Throttle } from '../throttle/throttle.js';
+import type { HubMetrics } from '@openiothub/runtime';
 import type { Presence } from '../session/presence.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { D2CIngest } from '../telemetry/d2c-ingest.js';
@@ -19,6 +20,8 @@ export interface MqttDeps {
   readonly hubs: HubResolver;
   readonly ipFilter: IpFilterGuard;
   readonly throttle: Throttle;
+  /** Azure Monitor's metrics by hub (twin operations from devices). */
+  readonly hubMetrics?: HubMetrics;
   readonly auth: DeviceAuthenticator;
   readonly presence: Presence;
   readonly sessions: SessionStore;

@@ -50,8 +50,12 @@ export function handleTwinGet(conn: MqttConnection, rid: string): void {
       (r) => {
         respond(conn, 200, rid, r.twinJson);
         meterTwin(conn, hub, Buffer.byteLength(r.twinJson));
+        conn.deps.hubMetrics?.count('d2c.twin.read.success', hub);
       },
-      (err: unknown) => respondError(conn, rid, err),
+      (err: unknown) => {
+        respondError(conn, rid, err);
+        conn.deps.hubMetrics?.count('d2c.twin.read.failure', hub);
+      },
     );
 }
 
@@ -68,8 +72,12 @@ export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buf
       (r) => {
         respond(conn, 204, rid, '', r.reportedVersion);
         meterTwin(conn, hub, body.length);
+        conn.deps.hubMetrics?.count('d2c.twin.update.success', hub);
       },
-      (err: unknown) => respondError(conn, rid, err),
+      (err: unknown) => {
+        respondError(conn, rid, err);
+        conn.deps.hubMetrics?.count('d2c.twin.update.failure', hub);
+      },
     );
 }
 

@@ -1,6 +1,8 @@
+import { context, endWith, injectTrace, SpanKind, trace, tracer, tracingEnabled } from '@openiothub/tracing';
 import { randomUUID } from 'node:crypto';
 import { encodeD2C, partitionOf, subjects, type LeanJetStreamPublisher } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
+import type { HubMetrics } from '@openiothub/runtime';
 import type { DeviceAuthResult } from '../auth/device-auth.js';
 import type { Throttle } from '../throttle/throttle.js';
 
@@ -36,6 +38,9 @@ function stampOf(auth: DeviceAuthResult, modelId: string | undefined, acceptingI
   return stamp;
 }
 
+/** IoT Hub distributed tracing: `tracestate=timestamp=<unix seconds>` (protocols-ops §7.6). */
+const TRACESTATE = /^timestamp=(\d{1,12})$/;
+
 /**
  * Device-to-cloud ingest, shared by every transport: size check, system properties stamped by the
  * hub (devguide §2.3, anti-spoofing §2.4: connection properties always come from the hub), publish
@@ -46,8 +51,11 @@ export class D2CIngest {
   readonly #maxBytes: number;
   readonly #throttle: Pick<Throttle, 'take' | 'meter'> | undefined;
 
-  constructor(opts: { publisher: LeanJetStreamPublisher; maxBytes?: number; throttle?: Pick<Throttle, 'take' | 'meter'> }) {
+  readonly #metrics: HubMetrics | undefined;
+
+  constructor(opts: { publisher: LeanJetStreamPublisher; maxBytes?: number; throttle?: Pick<Throttle, 'take' | 'meter'>; hubMetrics?: HubMetrics }) {
     this.#publisher = opts.publisher;
+    this.#metrics = opts.hubMetrics;
     this.#maxBytes = opts.maxBytes ?? MAX_D2C_BYTES;
     this.#throttle = opts.throttle;
   }
@@ -65,7 +73,20 @@ export class D2CIngest {
     return { auth, stamp: stampOf(auth, modelId, acceptingIpFilterRule), subject: subjects.ingest(auth.hub, partitionOf(auth.deviceId, partitions)) };
   }
 
+  /** Store one message; Azure's ingress metrics count attempts, successes and throttling errors. */
   async send(ctx: ConnectionContext, msg: IncomingTelemetry, now = new Date()): Promise<void> {
+    const hub = ctx.auth.hub;
+    this.#metrics?.count('d2c.telemetry.ingress.allProtocol', hub);
+    try {
+      await this.#store(ctx, msg, now);
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'ThrottlingException') this.#metrics?.count('d2c.telemetry.ingress.sendThrottle', hub);
+      throw err;
+    }
+    this.#metrics?.count('d2c.telemetry.ingress.success', hub);
+  }
+
+  async #store(ctx: ConnectionContext, msg: IncomingTelemetry, now: Date): Promise<void> {
     const size = D2CIngest.sizeOf(msg);
     if (size > this.#maxBytes) {
       throw new DomainError('MessageTooLarge', `The message is larger than ${this.#maxBytes} bytes.`);
@@ -82,6 +103,24 @@ export class D2CIngest {
     // de-duplicate resends of one message id within JetStream's window; hub-made ids are unique anyway
     const msgId = givenId ? `${auth.hub}/${auth.deviceId}/${auth.moduleId ?? ''}/${givenId}` : system['message-id'];
     const { headers, data } = encodeD2C({ body: msg.body, systemProperties: system, applicationProperties: msg.application }, msgId as string);
-    await this.#publisher.publish(ctx.subject, data, headers);
+    if (!tracingEnabled()) return void (await this.#publisher.publish(ctx.subject, data, headers));
+    // IoT Hub distributed tracing: the D2C span at the gateway, the bus publish as its child; the
+    // trace context rides in the message headers to routing (ingress and egress spans)
+    // the property is `tracestate`; the C SDK's MQTT property bag sends it as `$.tracestate` (A-15)
+    const caller = TRACESTATE.exec(msg.application['tracestate'] ?? msg.application['$.tracestate'] ?? '')?.[1];
+    const d2c = tracer('gateway').startSpan('DiagnosticIoTHubD2C', {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'iothub.hub': auth.hub,
+        'iothub.deviceId': auth.deviceId,
+        'iothub.messageSize': size,
+        'iothub.calleeLocalTimeUtc': now.toISOString(),
+        ...(caller ? { 'iothub.callerLocalTimeUtc': new Date(Number(caller) * 1000).toISOString() } : {}),
+      },
+    });
+    const d2cContext = trace.setSpan(context.active(), d2c);
+    const publish = tracer('bus').startSpan(`${ctx.subject} publish`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': ctx.subject, 'messaging.operation.type': 'publish' } }, d2cContext);
+    injectTrace((k, v) => headers.set(k, v), trace.setSpan(d2cContext, publish));
+    await endWith(d2c, endWith(publish, this.#publisher.publish(ctx.subject, data, headers)));
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '@openiothub/logging';
 import type { RegistryClient } from './registry-client.js';
+import type { HubMetrics } from '@openiothub/runtime';
 
 /**
  * Tells the registry about connection state (each connect/disconnect, as it happens) and device
@@ -12,7 +13,10 @@ export class ConnectionReporter {
   readonly #timer: NodeJS.Timeout;
   #flushing: Promise<void> | undefined;
 
-  constructor(opts: { registry: RegistryClient; log: Logger; flushMs: number }) {
+  readonly #metrics: HubMetrics | undefined;
+
+  constructor(opts: { registry: RegistryClient; log: Logger; flushMs: number; hubMetrics?: HubMetrics }) {
+    this.#metrics = opts.hubMetrics;
     this.#registry = opts.registry;
     this.#log = opts.log;
     this.#timer = setInterval(() => void this.flush(), opts.flushMs);
@@ -20,6 +24,8 @@ export class ConnectionReporter {
   }
 
   report(hub: string, deviceId: string, moduleId: string | undefined, connected: boolean, connectionId: string, at: Date): void {
+    // Azure's connectedDeviceCount counts devices (not modules) connected to this process
+    if (!moduleId) this.#metrics?.add('connectedDeviceCount', hub, connected ? 1 : -1);
     this.#registry.reportConnection({ hub, deviceId, moduleId: moduleId ?? '', connected, connectionId, at }).catch((err: unknown) => {
       this.#log.warn({ err, hub, deviceId, moduleId, connected }, 'connection state report failed');
     });

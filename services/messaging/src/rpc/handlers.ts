@@ -1,3 +1,4 @@
+import type { HubMetrics } from '@openiothub/runtime';
 import { ArgumentInvalidError } from '@openiothub/errors';
 import { messagingV1, unaryHandler } from '@openiothub/proto';
 import type { C2DService } from '../domain/c2d-service.js';
@@ -24,7 +25,7 @@ function lockToken(v: string): string {
 }
 
 /** The gRPC MessagingService implementation: translate, call the domain, translate back. */
-export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files: FileUploadService): messagingV1.MessagingServiceServer {
+export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files: FileUploadService, hubMetrics?: HubMetrics): messagingV1.MessagingServiceServer {
   return {
     listConsumerGroups: unaryHandler(async (req) => ({ groups: await groups.list(required(req.hub, 'hub')) })),
     createConsumerGroup: unaryHandler(async (req) => groups.create(required(req.hub, 'hub'), req.name)),
@@ -60,10 +61,21 @@ export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files
     settle: unaryHandler(async (req) => {
       const key = keyOf(req.key);
       const token = lockToken(req.lockToken);
-      if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) return { remaining: await svc.complete(key, token) };
-      if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) return { remaining: await svc.reject(key, token) };
+      // Azure's C2D egress metrics (protocols-ops §7.1), counted once the settlement took
+      const settled = (outcome: 'complete' | 'reject' | 'abandon') => hubMetrics?.count(`c2d.commands.egress.${outcome}.success`, key.hub);
+      if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) {
+        const remaining = await svc.complete(key, token);
+        settled('complete');
+        return { remaining };
+      }
+      if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) {
+        const remaining = await svc.reject(key, token);
+        settled('reject');
+        return { remaining };
+      }
       if (req.outcome === messagingV1.Outcome.OUTCOME_ABANDON) {
         await svc.abandon(key, token);
+        settled('abandon');
         return {};
       }
       throw new ArgumentInvalidError('outcome must be COMPLETE, REJECT or ABANDON.');

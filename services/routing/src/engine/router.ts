@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JsMsg } from '@nats-io/jetstream';
+import { context, endWith, extractTrace, SpanKind, trace, tracer, tracingEnabled, type Span } from '@openiothub/tracing';
+import type { HubMetrics } from '@openiothub/runtime';
 import { decodeD2C, fromSubjectToken, headers as h, partitionOf, type D2CMessage, type HubInfo } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
@@ -18,6 +20,8 @@ export interface RouterDeps {
   readonly eventGrid: EventGridPublisher;
   readonly log: Logger;
   readonly metrics: Registry;
+  /** Azure Monitor's metrics by hub (egress). */
+  readonly hubMetrics?: HubMetrics;
 }
 
 /** Which routing source an EVENTS message belongs to, by its `iothub-message-source`. */
@@ -66,22 +70,45 @@ export class Router {
 
   async #routeBatch(table: RoutingTable, hub: string, partition: number, stream: string, batch: JsMsg[], messages: D2CMessage[], twins: Map<string, unknown> | undefined, issued: () => void): Promise<void> {
     const sends: Promise<unknown>[] = [];
+    const traced = tracingEnabled();
     messages.forEach((msg, i) => {
       const deviceId = msg.systemProperties['iothub-connection-device-id'] ?? '';
       // module twins are not queryable in routes: a module's message sees no twin
       const twin = twins && !msg.systemProperties['iothub-connection-module-id'] ? twins.get(deviceId) : undefined;
       const decision = table.decide('DeviceMessages', msg, twin);
-      if (decision.dropped) this.#dropped.inc();
-      this.#logUndefined(hub, decision.undefinedRoutes);
-      for (const dest of decision.destinations) {
-        this.#routed.inc({ endpoint: dest.endpoint === 'events' ? 'events' : (table.endpoints.get(dest.endpoint.toLowerCase())?.kind ?? 'unknown') });
-        sends.push(this.#d.dispatcher.send(table, partition, dest, `${stream}:${batch[i]!.seq}`));
+      if (decision.dropped) {
+        this.#dropped.inc();
+        this.#d.hubMetrics?.count('d2c.telemetry.egress.orphaned', hub);
       }
+      this.#logUndefined(hub, decision.undefinedRoutes);
+      const ingress = traced ? ingressSpan(batch[i]!, hub, deviceId, table) : undefined;
+      const mine: Promise<unknown>[] = [];
+      for (const dest of decision.destinations) {
+        const kind = dest.endpoint === 'events' ? 'events' : (table.endpoints.get(dest.endpoint.toLowerCase())?.kind ?? 'unknown');
+        this.#routed.inc({ endpoint: kind });
+        const send = this.#d.dispatcher.send(table, partition, dest, `${stream}:${batch[i]!.seq}`).then((r) => {
+          this.#countEgress(hub, kind, decision.fallback);
+          return r;
+        });
+        mine.push(ingress ? endWith(egressSpan(ingress, dest.endpoint, kind), send) : send);
+      }
+      sends.push(...mine);
+      if (ingress) void endWith(ingress, Promise.all(mine)).catch(() => undefined);
     });
     issued();
     await Promise.all(sends);
     await this.#d.eventGrid.telemetry(hub, messages);
     for (const m of batch) m.ack();
+  }
+
+  /** Azure's egress metrics (protocols-ops §7.1): every delivery to every endpoint, by endpoint kind. */
+  #countEgress(hub: string, kind: string, fallback: boolean): void {
+    const m = this.#d.hubMetrics;
+    if (!m) return;
+    m.count('d2c.telemetry.egress.success', hub);
+    if (fallback) m.count('d2c.telemetry.egress.fallback', hub);
+    const endpoint = EGRESS_METRIC[kind];
+    if (endpoint) m.count(endpoint, hub);
   }
 
   /** Routes one batch from stream EVENTS (every hub's non-telemetry events) and publishes Event Grid events. */
@@ -164,4 +191,24 @@ export function eventMessage(m: JsMsg, source: RouteSource): D2CMessage {
   if (moduleId) system['iothub-connection-module-id'] = moduleId;
   system['iothub-message-source'] ??= source;
   return { body: m.data, systemProperties: system, applicationProperties: application };
+}
+
+/** Azure's per-endpoint-kind delivery metrics; NATS subjects stand in for Service Bus queues. */
+const EGRESS_METRIC: Readonly<Record<string, string>> = {
+  events: 'd2c.endpoints.egress.builtIn.events',
+  blob: 'd2c.endpoints.egress.storage',
+  nats: 'd2c.endpoints.egress.serviceBusQueues',
+};
+
+/**
+ * IoT Hub distributed tracing (protocols-ops §7.6): routing's ingress span continues the trace the
+ * gateway started (context from the message headers); each endpoint write is an egress span.
+ */
+function ingressSpan(m: JsMsg, hub: string, deviceId: string, table: RoutingTable): Span {
+  const parent = extractTrace((k) => m.headers?.get(k));
+  return tracer('routing').startSpan('DiagnosticIoTHubIngress', { kind: SpanKind.CONSUMER, attributes: { 'iothub.hub': hub, 'iothub.deviceId': deviceId, 'iothub.isRoutingEnabled': table.hasRoutes('DeviceMessages') } }, parent);
+}
+
+function egressSpan(ingress: Span, endpointName: string, endpointType: string): Span {
+  return tracer('routing').startSpan('DiagnosticIoTHubEgress', { kind: SpanKind.PRODUCER, attributes: { 'iothub.endpointName': endpointName, 'iothub.endpointType': endpointType === 'events' ? 'EventHub' : endpointType } }, trace.setSpan(context.active(), ingress));
 }

@@ -44,8 +44,10 @@ export interface Decision {
   readonly destinations: Destination[];
   /** Routes whose condition evaluated to something other than true/false (the "routes" diagnostic log). */
   readonly undefinedRoutes: string[];
-  /** A device message that matched no route with the fallback disabled (d2c.telemetry.egress.dropped). */
+  /** A device message that matched no route with the fallback disabled (d2c.telemetry.egress.orphaned). */
   readonly dropped: boolean;
+  /** A device message that matched no route and goes to the fallback route's endpoint (d2c.telemetry.egress.fallback). */
+  readonly fallback: boolean;
 }
 
 /**
@@ -81,6 +83,11 @@ export class RoutingTable {
     if (twinInEnrichment) this.#twinSources.add('DeviceMessages');
   }
 
+  /** Has the hub enabled routes of this source (IoT Hub distributed tracing's `isRoutingEnabled`)? */
+  hasRoutes(source: RouteSource): boolean {
+    return (this.#bySource.get(source)?.length ?? 0) > 0;
+  }
+
   /** Does routing a message of this source need the sender's twin (a `$twin` condition or enrichment)? */
   needsTwin(source: RouteSource): boolean {
     return this.#twinSources.has(source);
@@ -98,12 +105,15 @@ export class RoutingTable {
       else if (v === undefined || v === null) undefinedRoutes.push(r.route.name);
     }
     let dropped = false;
+    let fallback = false;
     if (targets.size === 0 && source === 'DeviceMessages') {
-      if (this.#fallback && this.#fallback.condition.evaluateIn(scope) === true) targets.add(this.#fallback.endpoint);
-      else dropped = true;
+      if (this.#fallback && this.#fallback.condition.evaluateIn(scope) === true) {
+        targets.add(this.#fallback.endpoint);
+        fallback = true;
+      } else dropped = true;
     }
     const destinations = [...targets].map((endpoint) => ({ endpoint, message: this.#enrich(endpoint, msg, twin) }));
-    return { destinations, undefinedRoutes, dropped };
+    return { destinations, undefinedRoutes, dropped, fallback };
   }
 
   /** The routes of `source` a sample message matches, and what each condition evaluated to (test-route API). */
