@@ -97,6 +97,8 @@ describe('logs', () => {
     // the paths above were logged: the connection, and each refusal with its reason
     expect(lines.filter((l) => l.includes('"msg":"device connected"'))).toHaveLength(1);
     expect(lines.filter((l) => l.includes('"msg":"device connect refused"'))).toHaveLength(3);
+    // each carries IoT Hub's diagnostic log category
+    for (const l of lines.filter((x) => x.includes('"msg":"device conn'))) expect(JSON.parse(l)).toMatchObject({ category: 'Connections' });
     for (const secret of secrets.filter((s) => s.length >= 8)) {
       const hit = lines.find((l) => l.includes(secret));
       expect(hit, `a log line carries a secret: ${hit}`).toBeUndefined();

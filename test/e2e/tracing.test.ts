@@ -143,4 +143,23 @@ describe('distributed tracing', () => {
     // and the gateway's calls to the back ends are spans too (gRPC, trace context in the metadata)
     expect(spans.some((s) => s.service === 'openiothub-gateway' && s.name.startsWith('grpc.client/'))).toBe(true);
   });
+
+  it('takes the sampling setting azureiot*com^dtracing^1 in desired properties only when it is valid (checklist 147-148)', async () => {
+    const deviceId = uniqueName('sampled');
+    const put = await fetch(`https://localhost:${gateway.httpsPort}/devices/${deviceId}?api-version=2021-04-12`, { method: 'PUT', headers: { authorization: token, 'content-type': 'application/json' }, body: JSON.stringify({ deviceId }) });
+    expect(put.status).toBe(200);
+    const patch = (setting: unknown) =>
+      fetch(`https://localhost:${gateway.httpsPort}/twins/${deviceId}?api-version=2021-04-12`, {
+        method: 'PATCH',
+        headers: { authorization: token, 'content-type': 'application/json', 'if-match': '*' },
+        body: JSON.stringify({ properties: { desired: { 'azureiot*com^dtracing^1': setting } } }),
+      });
+    const bad = await patch({ sampling_mode: 1, sampling_rate: 150 });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ Message: expect.stringMatching(/^ErrorCode:ArgumentInvalid;.*sampling_rate/) });
+    expect((await patch({ sampling_mode: 5, sampling_rate: 10 })).status).toBe(400);
+    const good = await patch({ sampling_mode: 1, sampling_rate: 100 });
+    expect(good.status).toBe(200);
+    expect(((await good.json()) as { properties: { desired: Record<string, unknown> } }).properties.desired['azureiot*com^dtracing^1']).toEqual({ sampling_mode: 1, sampling_rate: 100 });
+  });
 });

@@ -56,7 +56,7 @@ export class Relay {
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#upgrade(req, socket, head).catch((err: unknown) => {
-        this.#o.log.warn({ err }, 'stream upgrade failed');
+        this.#o.log.warn({ category: 'DeviceStreams', err }, 'stream upgrade failed');
         socket.destroy();
       });
     });
@@ -149,7 +149,7 @@ export class Relay {
     const link = new WebSocket(`${at}/internal/${sid}?side=${claims.side}`, { headers: { 'x-relay-auth': internalAuth(this.#o.secret, sid) }, ...(this.#o.ca ? { ca: this.#o.ca } : {}) });
     link.once('open', () => splice(ws, link));
     link.once('error', (err) => {
-      this.#o.log.warn({ err, at }, 'relay-to-relay link failed');
+      this.#o.log.warn({ category: 'DeviceStreams', err, at }, 'relay-to-relay link failed');
       shut(ws, CLOSE.notFound, 'the relay holding the stream is unreachable');
     });
     ws.once('close', () => link.terminate());

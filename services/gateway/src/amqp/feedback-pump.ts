@@ -71,7 +71,7 @@ export class FeedbackPump {
       },
       (err: unknown) => {
         this.#busy = false;
-        this.#deps.log.warn({ err, hub: this.#hub }, 'feedback receive failed');
+        this.#deps.log.warn({ category: 'C2DCommands', err, hub: this.#hub }, 'feedback receive failed');
       },
     );
   }
@@ -87,7 +87,7 @@ export class FeedbackPump {
     try {
       await this.#deps.messaging.settleFeedback({ hub: this.#hub, lockToken, outcome, queue: this.#queue.queue });
     } catch (err) {
-      this.#deps.log.info({ err, hub: this.#hub }, 'feedback settlement refused (lock expired); it will be delivered again');
+      this.#deps.log.info({ category: 'C2DCommands', err, hub: this.#hub }, 'feedback settlement refused (lock expired); it will be delivered again');
     }
   }
 

@@ -159,9 +159,9 @@ export class AmqpEndpoint {
     c.on('receiver_close', (ctx: EventContext) => this.#onLinkClosed(ctx, ctx.receiver));
     c.on('disconnected', (ctx: EventContext) => this.#onGone(ctx.connection));
     c.on('connection_close', (ctx: EventContext) => this.#onGone(ctx.connection));
-    c.on('error', (err: unknown) => this.#deps.log.warn({ err }, 'AMQP error'));
+    c.on('error', (err: unknown) => this.#deps.log.warn({ category: 'Connections', err }, 'AMQP error'));
     // a peer's malformed frames end its connection; one debug line, not rhea's console dump of the bytes
-    c.on('protocol_error', (ctx: EventContext) => this.#deps.log.debug({ err: (ctx as unknown as { error?: unknown }).error }, 'AMQP protocol error from a peer'));
+    c.on('protocol_error', (ctx: EventContext) => this.#deps.log.debug({ category: 'Connections', err: (ctx as unknown as { error?: unknown }).error }, 'AMQP protocol error from a peer'));
   }
 
   /** Serve one accepted TLS socket. */
@@ -169,7 +169,7 @@ export class AmqpEndpoint {
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
     // rhea buffers a frame of whatever size it is told: the guard cuts a connection announcing more than we advertise
-    const wrapped = guardedSocket(socket, (err) => this.#deps.log.info({ err: err.message, remote: socket.remoteAddress }, 'AMQP connection cut'));
+    const wrapped = guardedSocket(socket, (err) => this.#deps.log.info({ category: 'Connections', err: err.message, remote: socket.remoteAddress }, 'AMQP connection cut'));
     const conn = this.#container.create_connection({ idle_time_out: 120_000, max_frame_size: MAX_FRAME_SIZE } as never) as unknown as Connection & { accept(s: unknown): void };
     this.#peerChains.set(conn, () => peerChain(socket));
     this.#remotes.set(conn, socket.remoteAddress);
@@ -209,7 +209,7 @@ export class AmqpEndpoint {
   #guard(ctx: EventContext, fn: () => void | Promise<void>): void {
     const fail = (err: unknown) => {
       const e = toDomainError(err);
-      if (e.code === 'ServerError') this.#deps.log.error({ err: e.cause ?? e }, 'AMQP handler failed');
+      if (e.code === 'ServerError') this.#deps.log.error({ category: 'Connections', err: e.cause ?? e }, 'AMQP handler failed');
       const link = ctx.receiver ?? ctx.sender;
       try {
         if (link) link.close({ condition: e.spec.amqp, description: e.message });
@@ -375,7 +375,7 @@ export class AmqpEndpoint {
         if (!found || found[1].kind !== 'device') return refuse(CONDITION.unauthorized, `Put a token for ${moduleId ? `module ${moduleId} of ` : ''}device ${deviceId} on $cbs first.`);
         s.linkPrincipal.set(link, found[0]);
         this.#joinDevice(ctx.connection, found[1].auth, link).catch((err: unknown) => {
-          this.#deps.log.error({ err }, 'presence unavailable (NATS): closing the link');
+          this.#deps.log.error({ category: 'Connections', err }, 'presence unavailable (NATS): closing the link');
           link.close({ condition: CONDITION.internal, description: 'The hub cannot take this device now; retry.' });
         });
         return true;
@@ -545,14 +545,14 @@ export class AmqpEndpoint {
         await this.#deps.throttle.ensureQuota(s.hub!);
         const c2d = c2dFromAmqp(message);
         await this.#deps.messaging.send({ key: { hub: s.hub!, deviceId: to.deviceId, moduleId: '' }, message: c2d });
-        this.#deps.throttle.meter(s.hub!, c2d.body.length, 'message', false).catch((err: unknown) => this.#deps.log.warn({ err }, 'daily quota not metered'));
+        this.#deps.throttle.meter(s.hub!, c2d.body.length, 'message', false).catch((err: unknown) => this.#deps.log.warn({ category: 'Connections', err }, 'daily quota not metered'));
         delivery.accept();
       } else {
         delivery.reject({ condition: CONDITION.notFound, description: 'This link does not take messages.' });
       }
     } catch (err) {
       const e = toDomainError(err);
-      if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') this.#deps.log.warn({ err: e.cause ?? e }, 'AMQP message not taken');
+      if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') this.#deps.log.warn({ category: 'Connections', err: e.cause ?? e }, 'AMQP message not taken');
       delivery.reject({ condition: e.spec.amqp, description: e.message });
     }
   }

@@ -42,7 +42,7 @@ export async function answerTwinRequest(deps: { twin: TwinClient; log: Logger },
     }
   } catch (err) {
     const e = toDomainError(err);
-    if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') deps.log.warn({ err: e.cause ?? e }, 'AMQP twin request failed');
+    if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') deps.log.warn({ category: 'D2CTwinOperations', err: e.cause ?? e }, 'AMQP twin request failed');
     reply(e.spec.http, JSON.stringify({ errorCode: e.spec.numeric, message: e.message }));
   }
 }

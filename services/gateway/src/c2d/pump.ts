@@ -54,7 +54,7 @@ export class C2DPump {
       (r) => (r.remaining === 0 ? this.#idle(undefined) : this.#next()),
       (err: unknown) => {
         // the lock expired before the device answered: the message will be delivered again
-        this.#log.info({ err, ...this.#key }, 'C2D settlement refused');
+        this.#log.info({ category: 'C2DCommands', err, ...this.#key }, 'C2D settlement refused');
         return this.#next();
       },
     );
@@ -73,7 +73,7 @@ export class C2DPump {
   #abandon(lockToken: string): void {
     this.#messaging.settle({ key: this.#key, lockToken, outcome: messagingV1.Outcome.OUTCOME_ABANDON }).catch((err: unknown) => {
       // the lock expires by itself; the message is only delayed
-      this.#log.info({ err, ...this.#key }, 'C2D abandon failed; the message returns when its lock expires');
+      this.#log.info({ category: 'C2DCommands', err, ...this.#key }, 'C2D abandon failed; the message returns when its lock expires');
     });
   }
 
@@ -85,7 +85,7 @@ export class C2DPump {
     try {
       r = await this.#messaging.receive({ key: this.#key, generationId: this.#generationId });
     } catch (err) {
-      this.#log.warn({ err, ...this.#key }, 'C2D receive failed; retrying');
+      this.#log.warn({ category: 'C2DCommands', err, ...this.#key }, 'C2D receive failed; retrying');
       return this.#idle(RETRY_AFTER_ERROR_MS);
     }
     const m = r.message;

@@ -14,7 +14,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   const { deps } = conn;
   const refuse = (returnCode: number, reason: string, extra: Record<string, unknown> = {}) => {
     deps.metrics.rejectedConnects.inc({ reason });
-    deps.log.info({ clientId: p.clientId, reason, returnCode, transport: conn.transport, ...extra }, 'device connect refused');
+    deps.log.info({ category: 'Connections', clientId: p.clientId, reason, returnCode, transport: conn.transport, ...extra }, 'device connect refused');
     conn.send({ cmd: 'connack', returnCode, sessionPresent: false });
     conn.close('auth-failed', reason);
   };
@@ -56,7 +56,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
     partitions = (await deps.hubInfo.get(hub)).partitions;
   } catch (err) {
     const e = err instanceof DomainError ? err : undefined;
-    if (!e) deps.log.error({ err, hub, deviceId: id.deviceId }, 'device authentication failed unexpectedly');
+    if (!e) deps.log.error({ category: 'Connections', err, hub, deviceId: id.deviceId }, 'device authentication failed unexpectedly');
     return refuse(e ? e.spec.connack : ConnackCode.serverUnavailable, e?.message ?? 'internal error', { hub, code: e?.code ?? 'ServerError' });
   }
   if (conn.closed) return;
@@ -74,7 +74,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
       if (!stored) await deps.sessions.save(hub, p.clientId, subscriptions);
     }
   } catch (err) {
-    deps.log.error({ err, hub }, 'session store unavailable');
+    deps.log.error({ category: 'Connections', err, hub }, 'session store unavailable');
     return refuse(ConnackCode.serverUnavailable, 'session store unavailable');
   }
 
@@ -89,7 +89,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
       deliver: (kind, msg) => conn.deliver(kind, msg),
     });
   } catch (err) {
-    deps.log.error({ err, hub }, 'presence unavailable (NATS)');
+    deps.log.error({ category: 'Connections', err, hub }, 'presence unavailable (NATS)');
     return refuse(ConnackCode.serverUnavailable, 'presence unavailable');
   }
   if (conn.closed) {
@@ -99,7 +99,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
   conn.send({ cmd: 'connack', returnCode: 0, sessionPresent });
   deps.metrics.connections.inc({ transport: conn.transport });
   deps.reporter.report(hub, id.deviceId, id.moduleId, true, conn.id, new Date(conn.connectedAt));
-  deps.log.info({ hub, deviceId: id.deviceId, moduleId: id.moduleId, connectionId: conn.id, transport: conn.transport, sessionPresent }, 'device connected');
+  deps.log.info({ category: 'Connections', hub, deviceId: id.deviceId, moduleId: id.moduleId, connectionId: conn.id, transport: conn.transport, sessionPresent }, 'device connected');
   const modelId = user.params.get('model-id') || undefined;
   conn.open(
     {

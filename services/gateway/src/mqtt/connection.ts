@@ -252,7 +252,7 @@ export class MqttConnection {
       this.pause();
       // a failure nobody foresaw (the bus gone, say) refuses this client; it never takes the process down
       handleConnect(this, p as IConnectPacket).catch((err: unknown) => {
-        this.deps.log.error({ err, clientId: (p as IConnectPacket).clientId }, 'MQTT CONNECT failed unexpectedly');
+        this.deps.log.error({ category: 'Connections', err, clientId: (p as IConnectPacket).clientId }, 'MQTT CONNECT failed unexpectedly');
         if (!this.closed) this.send({ cmd: 'connack', returnCode: 3, sessionPresent: false });
         this.close('auth-failed', 'internal error');
       });
@@ -311,7 +311,7 @@ export class MqttConnection {
     const { log, metrics, reporter } = this.deps;
     metrics.connections.dec({ transport: this.transport });
     reporter.report(est.auth.hub, est.auth.deviceId, est.auth.moduleId, false, this.id, new Date());
-    log.info({ hub: est.auth.hub, deviceId: est.auth.deviceId, moduleId: est.auth.moduleId, reason, detail, connectionId: this.id }, 'device disconnected');
+    log.info({ category: 'Connections', hub: est.auth.hub, deviceId: est.auth.deviceId, moduleId: est.auth.moduleId, reason, detail, connectionId: this.id }, 'device disconnected');
     if (reason !== 'client-disconnect' && est.will) {
       void this.#sendWill(est);
     }
@@ -327,7 +327,7 @@ export class MqttConnection {
         { body: will.payload as Buffer, system: bag?.system ?? {}, application: { ...(bag?.application ?? {}), 'iothub-MessageType': 'Will' } },
       );
     } catch (err) {
-      this.deps.log.warn({ err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'will message not delivered');
+      this.deps.log.warn({ category: 'Connections', err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'will message not delivered');
     }
   }
 }

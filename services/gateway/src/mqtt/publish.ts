@@ -66,7 +66,7 @@ function telemetry(conn: MqttConnection, p: IPublishPacket, rawBag: string, body
     },
     (err: unknown) => {
       if (err instanceof DomainError && err.code === 'MessageTooLarge') return conn.close('protocol-violation', err.message);
-      deps.log.warn({ err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'telemetry not stored; closing so the device resends');
+      deps.log.warn({ category: 'DeviceTelemetry', err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'telemetry not stored; closing so the device resends');
       conn.close('telemetry-failed');
     },
   );

@@ -53,7 +53,7 @@ async function persist(conn: MqttConnection, changed: boolean): Promise<boolean>
     await conn.deps.sessions.save(est.auth.hub, est.clientId, est.subscriptions);
     return true;
   } catch (err) {
-    conn.deps.log.warn({ err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'session not saved; closing');
+    conn.deps.log.warn({ category: 'Connections', err, hub: est.auth.hub, deviceId: est.auth.deviceId }, 'session not saved; closing');
     conn.close('server-shutdown', 'session store unavailable');
     return false;
   }

@@ -19,13 +19,13 @@ function respond(conn: MqttConnection, status: number, rid: string, body: string
 /** Errors as the SDK reads them: a JSON body with `errorCode` and `message` (sdk-compat §4.5). */
 function respondError(conn: MqttConnection, rid: string, err: unknown): void {
   const e = toDomainError(err);
-  if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') conn.deps.log.warn({ err: e.cause ?? e }, 'twin request failed');
+  if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') conn.deps.log.warn({ category: 'D2CTwinOperations', err: e.cause ?? e }, 'twin request failed');
   respond(conn, e.spec.http, rid, JSON.stringify({ errorCode: e.spec.numeric, message: e.message }));
 }
 
 /** A twin read or update counts against the daily quota in 512-byte chunks (devguide §18), after it ran. */
 function meterTwin(conn: MqttConnection, hub: string, bytes: number): void {
-  conn.deps.throttle.meter(hub, bytes, 'twin', false).catch((err: unknown) => conn.deps.log.warn({ err, hub }, 'daily quota not metered'));
+  conn.deps.throttle.meter(hub, bytes, 'twin', false).catch((err: unknown) => conn.deps.log.warn({ category: 'D2CTwinOperations', err, hub }, 'daily quota not metered'));
 }
 
 function deviceContext(conn: MqttConnection) {

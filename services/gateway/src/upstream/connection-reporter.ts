@@ -27,7 +27,7 @@ export class ConnectionReporter {
     // Azure's connectedDeviceCount counts devices (not modules) connected to this process
     if (!moduleId) this.#metrics?.add('connectedDeviceCount', hub, connected ? 1 : -1);
     this.#registry.reportConnection({ hub, deviceId, moduleId: moduleId ?? '', connected, connectionId, at }).catch((err: unknown) => {
-      this.#log.warn({ err, hub, deviceId, moduleId, connected }, 'connection state report failed');
+      this.#log.warn({ category: 'Connections', err, hub, deviceId, moduleId, connected }, 'connection state report failed');
     });
   }
 
@@ -46,7 +46,7 @@ export class ConnectionReporter {
       for (const [hub, entries] of batch) {
         const all = [...entries.values()];
         for (let i = 0; i < all.length; i += 1000) {
-          await this.#registry.recordActivity({ hub, entries: all.slice(i, i + 1000) }).catch((err: unknown) => this.#log.warn({ err, hub }, 'activity report failed'));
+          await this.#registry.recordActivity({ hub, entries: all.slice(i, i + 1000) }).catch((err: unknown) => this.#log.warn({ category: 'Connections', err, hub }, 'activity report failed'));
         }
       }
     })().finally(() => (this.#flushing = undefined));

@@ -62,7 +62,7 @@ export class BulkRunner {
     } catch (err) {
       if (err instanceof Cancelled) return log.info('import/export job cancelled');
       const reason = err instanceof Error ? err.message : String(err);
-      log.warn({ err }, 'import/export job failed');
+      log.warn({ category: 'JobsOperations', err }, 'import/export job failed');
       await this.o.store.finish(job.hub, job.jobId, { status: 'failed', reason });
     }
   }

@@ -75,10 +75,10 @@ export class JobRunner {
       if (Date.now() - this.#lastSweep >= SWEEP_EVERY_MS) {
         this.#lastSweep = Date.now();
         const swept = await this.#o.store.sweep(this.#o.historyDays);
-        if (swept.timedOut > 0) this.#o.log.info({ timedOut: swept.timedOut }, 'jobs failed: maximum execution time reached');
+        if (swept.timedOut > 0) this.#o.log.info({ category: 'JobsOperations', timedOut: swept.timedOut }, 'jobs failed: maximum execution time reached');
       }
     } catch (err) {
-      this.#o.log.warn({ err }, 'jobs pass failed; will retry');
+      this.#o.log.warn({ category: 'JobsOperations', err }, 'jobs pass failed; will retry');
     } finally {
       this.#ticking = false;
     }
@@ -91,7 +91,7 @@ export class JobRunner {
       const key = `${job.hub}\n${job.jobId}`;
       this.#expanding.add(key);
       void this.#expand(job)
-        .catch((err: unknown) => this.#o.log.warn({ err, hub: job.hub, jobId: job.jobId }, 'listing the devices of a job failed; another pass will retry after the lease'))
+        .catch((err: unknown) => this.#o.log.warn({ category: 'JobsOperations', err, hub: job.hub, jobId: job.jobId }, 'listing the devices of a job failed; another pass will retry after the lease'))
         .finally(() => this.#expanding.delete(key));
     }
   }
@@ -125,7 +125,7 @@ export class JobRunner {
   #run(claim: ClaimedDeviceJob): void {
     const p = this.#execute(claim)
       .then((result) => this.#record(claim, result))
-      .catch((err: unknown) => this.#o.log.warn({ err, hub: claim.hub, jobId: claim.jobId, deviceId: claim.deviceId }, 'recording a device job failed; its lease will lapse and it will run again'))
+      .catch((err: unknown) => this.#o.log.warn({ category: 'JobsOperations', err, hub: claim.hub, jobId: claim.jobId, deviceId: claim.deviceId }, 'recording a device job failed; its lease will lapse and it will run again'))
       .finally(() => this.#inFlight.delete(p));
     this.#inFlight.add(p);
   }

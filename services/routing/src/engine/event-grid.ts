@@ -143,7 +143,7 @@ export class EventGridPublisher {
         throw new Error(`HTTP ${res.status}`);
       } catch (err) {
         if (Date.now() >= until || signal.aborted) {
-          this.log.warn({ err, hub, subscription: sub.name, eventType: event.eventType }, 'event subscription delivery gave up');
+          this.log.warn({ category: 'Routes', err, hub, subscription: sub.name, eventType: event.eventType }, 'event subscription delivery gave up');
           return;
         }
         await new Promise<void>((resolve) => {

@@ -61,7 +61,7 @@ export class StreamWorker implements WorkItem {
 
   start(): void {
     this.#stopped = false;
-    this.#loop = this.#run().catch((err: unknown) => this.#o.log.error({ err, stream: this.#o.stream }, 'stream worker failed'));
+    this.#loop = this.#run().catch((err: unknown) => this.#o.log.error({ category: 'Routes', err, stream: this.#o.stream }, 'stream worker failed'));
   }
 
   async stop(): Promise<void> {
@@ -104,7 +104,7 @@ export class StreamWorker implements WorkItem {
         await this.#ensureConsumer();
         break;
       } catch (err) {
-        o.log.warn({ err, stream: o.stream }, 'cannot set up the consumer; retrying');
+        o.log.warn({ category: 'Routes', err, stream: o.stream }, 'cannot set up the consumer; retrying');
         await this.#sleep(Math.min(5000, 200 * 2 ** attempt));
       }
     }
@@ -126,7 +126,7 @@ export class StreamWorker implements WorkItem {
           this.#wake?.();
           while (this.#queue.length >= highWater && !this.#stopped) await new Promise<void>((r) => (this.#space = r));
         }
-      })().catch((err: unknown) => o.log.warn({ err, stream: o.stream }, 'consumer stopped'));
+      })().catch((err: unknown) => o.log.warn({ category: 'Routes', err, stream: o.stream }, 'consumer stopped'));
     };
     await read();
     // Watchdog: seen under load (NATS 2.9, @nats-io/jetstream 3.4) — the server holds no pull
@@ -137,7 +137,7 @@ export class StreamWorker implements WorkItem {
       void consumer.info().then(
         async (info) => {
           if (this.#stopped || info.num_pending === 0 || info.num_waiting > 0 || Date.now() - lastMessage < 2000) return;
-          o.log.warn({ stream: o.stream, pending: info.num_pending }, 'no pull outstanding while messages wait: pulling afresh');
+          o.log.warn({ category: 'Routes', stream: o.stream, pending: info.num_pending }, 'no pull outstanding while messages wait: pulling afresh');
           lastMessage = Date.now();
           await this.#messages?.close().catch(() => undefined);
           await this.#reader;
@@ -167,7 +167,7 @@ export class StreamWorker implements WorkItem {
             () => void this.#inflight.delete(p),
             (err: unknown) => {
               this.#inflight.delete(p);
-              o.log.warn({ err, stream: o.stream }, 'routing batch failed; handed back for redelivery');
+              o.log.warn({ category: 'Routes', err, stream: o.stream }, 'routing batch failed; handed back for redelivery');
               for (const m of batch) m.nak(500);
             },
           );
@@ -190,7 +190,7 @@ export class StreamWorker implements WorkItem {
         await fn();
         return;
       } catch (err) {
-        this.#o.log.warn({ err, stream: this.#o.stream, attempt }, 'routing batch failed; retrying');
+        this.#o.log.warn({ category: 'Routes', err, stream: this.#o.stream, attempt }, 'routing batch failed; retrying');
         if (this.#stopped) {
           for (const m of batch ?? []) m.nak();
           return;

@@ -44,7 +44,7 @@ export class ConfigurationReconciler {
         this.#withConfigurations = new Set(await this.o.store.hubs());
         for (const hub of this.#withConfigurations) this.kick(hub, 'mismatch');
       } catch (err) {
-        this.o.log.warn({ err }, 'listing hubs with configurations failed; will retry');
+        this.o.log.warn({ category: 'Configurations', err }, 'listing hubs with configurations failed; will retry');
       }
     };
     this.#timer = setInterval(() => void tick(), this.o.intervalMs);
@@ -89,9 +89,9 @@ export class ConfigurationReconciler {
         s.pending = undefined;
         try {
           const changed = await this.#pass(hub, mode);
-          if (changed > 0) this.o.log.debug({ hub, mode, changed }, 'configurations reconciled');
+          if (changed > 0) this.o.log.debug({ category: 'Configurations', hub, mode, changed }, 'configurations reconciled');
         } catch (err) {
-          this.o.log.warn({ err, hub }, 'configuration pass failed; the next one retries');
+          this.o.log.warn({ category: 'Configurations', err, hub }, 'configuration pass failed; the next one retries');
         }
       }
     } finally {

@@ -45,4 +45,15 @@ describe('twin limits (devguide §11.4-11.5)', () => {
     expect(() => assertSectionSize({ big: 'x'.repeat(500), ...Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'y'.repeat(500)])) }, 'desired')).toThrow(ArgumentInvalidError);
     expect(() => assertSectionSize({ k: 'y'.repeat(500) }, 'desired')).not.toThrow();
   });
+
+  it("validates IoT Hub distributed tracing's sampling setting (protocols-ops checklist 147-148)", () => {
+    const key = 'azureiot*com^dtracing^1';
+    expect(() => validateSection({ [key]: { sampling_mode: 1, sampling_rate: 100 } }, 'desired', { allowNull: true })).not.toThrow();
+    expect(() => validateSection({ [key]: { sampling_mode: 2, sampling_rate: 0 } }, 'reported', { allowNull: true })).not.toThrow();
+    expect(() => validateSection({ [key]: null }, 'desired', { allowNull: true })).not.toThrow();
+    expect(() => validateSection({ [key]: { sampling_mode: 1, sampling_rate: 150 } }, 'desired', { allowNull: true })).toThrow(/sampling_rate must be an integer from 0 to 100/);
+    expect(() => validateSection({ [key]: { sampling_mode: 3, sampling_rate: 10 } }, 'desired', { allowNull: true })).toThrow(/sampling_mode must be 1 \(on\) or 2 \(off\)/);
+    expect(() => validateSection({ [key]: { sampling_rate: 10 } }, 'desired', { allowNull: true })).toThrow(ArgumentInvalidError);
+    expect(() => validateSection({ [key]: 'on' }, 'desired', { allowNull: true })).toThrow(ArgumentInvalidError);
+  });
 });

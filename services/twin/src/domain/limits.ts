@@ -72,7 +72,19 @@ export function validateSection(value: unknown, section: 'tags' | 'desired' | 'r
   for (const [k, child] of Object.entries(value)) {
     if (k === '$version' || k === '$metadata') continue; // read-only, ignored when sent
     walk({ [k]: child }, section, 0);
+    if (k === DTRACING && section !== 'tags' && child !== null) validateTracingSetting(child, `${section}.${k}`);
   }
+}
+
+/** IoT Hub distributed tracing's sampling setting, in desired (and echoed in reported) properties (protocols-ops §7.6). */
+export const DTRACING = 'azureiot*com^dtracing^1';
+
+/** `{sampling_mode: 1 (on) | 2 (off), sampling_rate: 0-100}`, both required integers (checklist 147-148). */
+function validateTracingSetting(v: unknown, path: string): void {
+  if (!isObject(v)) throw new ArgumentInvalidError(`${path} must be {"sampling_mode": 1|2, "sampling_rate": 0-100}.`);
+  const { sampling_mode: mode, sampling_rate: rate } = v;
+  if (mode !== 1 && mode !== 2) throw new ArgumentInvalidError(`${path}.sampling_mode must be 1 (on) or 2 (off).`);
+  if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 0 || rate > 100) throw new ArgumentInvalidError(`${path}.sampling_rate must be an integer from 0 to 100.`);
 }
 
 /** Size IoT Hub counts for a section: its JSON without whitespace, read-only members left out. */
