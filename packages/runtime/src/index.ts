@@ -6,4 +6,5 @@ export type { ServiceContext, RuntimeConfig, RunServiceOptions } from './run-ser
 export { tcpReachable, freePort } from './net.js';
 export { runPeriodically } from './periodic.js';
 export { TtlCache } from './ttl-cache.js';
-export { HubMetrics, azureMetricName } from './hub-metrics.js';
+export { HubMetrics, azureMetricName, AZURE_COUNTERS, AZURE_GAUGES } from './hub-metrics.js';
+export type { AzureCounter, AzureGauge } from './hub-metrics.js';

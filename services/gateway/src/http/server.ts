@@ -109,7 +109,7 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
 }
 
 /** The Azure metric (without `.success`/`.failure`) of a service REST operation, if it has one. */
-function azureMetricOf(op: Operation, path: readonly string[]): string | undefined {
+function azureMetricOf(op: Operation, path: readonly string[]): 'c2d.methods' | 'twinQueries' | 'c2d.twin.read' | 'c2d.twin.update' | undefined {
   if (op === 'methods') return 'c2d.methods';
   if (path[0] === 'devices' && path[1] === 'query') return 'twinQueries';
   if (path[0] === 'twins') return op === 'twinRead' ? 'c2d.twin.read' : op === 'twinUpdate' ? 'c2d.twin.update' : undefined;

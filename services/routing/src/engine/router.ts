@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JsMsg } from '@nats-io/jetstream';
 import { context, endWith, extractTrace, SpanKind, trace, tracer, tracingEnabled, type Span } from '@openiothub/tracing';
-import type { HubMetrics } from '@openiothub/runtime';
+import type { AzureCounter, HubMetrics } from '@openiothub/runtime';
 import { decodeD2C, fromSubjectToken, headers as h, partitionOf, type D2CMessage, type HubInfo } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
@@ -194,7 +194,7 @@ export function eventMessage(m: JsMsg, source: RouteSource): D2CMessage {
 }
 
 /** Azure's per-endpoint-kind delivery metrics; NATS subjects stand in for Service Bus queues. */
-const EGRESS_METRIC: Readonly<Record<string, string>> = {
+const EGRESS_METRIC: Readonly<Record<string, AzureCounter>> = {
   events: 'd2c.endpoints.egress.builtIn.events',
   blob: 'd2c.endpoints.egress.storage',
   nats: 'd2c.endpoints.egress.serviceBusQueues',
