@@ -8,4 +8,5 @@ process.exitCode = await runCli(process.argv.slice(2), {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
   env: process.env,
+  tty: process.stderr.isTTY === true,
 });

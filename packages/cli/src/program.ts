@@ -9,6 +9,7 @@ import { addStreamCommands } from './streams.js';
 import { addDpsCommands, addFailoverCommands } from './dps.js';
 import { addCertificateCommands } from './certificates.js';
 import { addHubSettingsCommands, addIpFilterCommands } from './hub-settings.js';
+import { addSimulateCommand } from './simulate.js';
 import { readFile } from 'node:fs/promises';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
@@ -20,6 +21,8 @@ export interface Io {
   env: Record<string, string | undefined>;
   /** Aborts long-running commands (monitor-events). */
   signal?: AbortSignal;
+  /** stderr is a terminal: progress lines redraw in place. */
+  tty?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -376,6 +379,13 @@ export function buildProgram(io: Io): Command {
   addDpsCommands(program, dps, print, (path) => readFile(path, 'utf8'));
   addCertificateCommands(program, rest, print);
   addIpFilterCommands(program, rest, print);
+  addSimulateCommand(program, {
+    rest,
+    connection: () => target(),
+    print,
+    progress: (line, final) => io.err(io.tty && !final ? `\r${line}` : `${io.tty ? '\r' : ''}${line}\n`),
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
   addFailoverCommands(program, dps, print);
   return program;
 }
