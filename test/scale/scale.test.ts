@@ -10,6 +10,7 @@ import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData }
 import { connectNats, followD2C } from '@openiothub/bus';
 import { createSasToken, deviceConnectionString, eventHubsConnectionString, parseServiceConnectionString } from '@openiothub/auth';
 import { grpc, promiseClient, registryV1 } from '@openiothub/proto';
+import { openStream, serveStreams } from '@openiothub/stream-client';
 import { testUrls, uniqueName } from '@openiothub/testing';
 import { LAYOUT, startScaleCluster, type ScaleCluster } from './cluster.js';
 
@@ -46,7 +47,7 @@ const waitUntil = async (ok: () => boolean, ms: number, what: string) => {
 };
 
 describe('scale-out: every capability works whichever process a request lands on', () => {
-  it('registry, telemetry (Mqtt, Amqp, Http) read through Event Hubs, C2D, twins, methods and jobs', async () => {
+  it('registry, telemetry (Mqtt, Amqp, Http) read through Event Hubs, C2D, twins, methods, jobs and device streams', async () => {
     const service = ServiceClient.fromConnectionString(cluster.ownerConnectionString);
     await service.open();
     const svcPolicy = await policy('service');
@@ -106,6 +107,24 @@ describe('scale-out: every capability works whichever process a request lands on
       await eh.close();
       await service.close();
     }
+    // device streams: the device answers over MQTT, both sides meet at whichever relay the stream was made on
+    for (let k = 0; k < 3; k += 1) {
+      const d = await createDevice(`stream${k}`);
+      const device = await mqtt.connectAsync({ protocol: 'mqtts', host: 'localhost', port: 8883, ca: readFileSync(cluster.caCertPath), clientId: d.deviceId, username: `${cluster.hostName}/${d.deviceId}/?api-version=2021-04-12`, password: createSasToken({ resourceUri: `${cluster.hostName}/devices/${d.deviceId}`, key: d.key, expiry: Math.floor(Date.now() / 1000) + 3600 }), protocolVersion: 4, reconnectPeriod: 0 });
+      await serveStreams(device, () => true, (req) => void openStream(req.url, req.authorizationToken, { ca: readFileSync(cluster.caCertPath) }).then((sock) => sock.pipe(sock)));
+      const owner = parseServiceConnectionString(cluster.ownerConnectionString);
+      const token = createSasToken({ resourceUri: cluster.hostName, key: owner.sharedAccessKey, keyName: owner.sharedAccessKeyName, expiry: Math.floor(Date.now() / 1000) + 3600, encode: false });
+      const res = await fetch(`https://localhost/twins/${d.deviceId}/streams/echo?api-version=2021-04-12`, { method: 'POST', headers: { authorization: token, 'content-type': 'application/json' }, body: JSON.stringify({ responseTimeoutInSeconds: 10 }) });
+      const created = (await res.json()) as { isAccepted: boolean; uri: string; authorizationToken: string };
+      expect(created.isAccepted).toBe(true);
+      const sock = await openStream(created.uri, created.authorizationToken, { ca: readFileSync(cluster.caCertPath) });
+      const echoed = new Promise<string>((resolve) => sock.once('data', (b: Buffer) => resolve(b.toString())));
+      sock.write(`hello ${k}`);
+      expect(await echoed).toBe(`hello ${k}`);
+      sock.destroy();
+      await device.endAsync(true);
+    }
+
     // every C2D message was completed, counted by whichever messaging process settled it (Azure's metric names)
     const completed = await Promise.all(
       cluster.members.filter((m) => m.service === 'messaging').map(async (m) => Number(new RegExp(`^iothub_c2d_commands_egress_complete_success_total\\{hub="${cluster.hub}"\\} (\\d+)$`, 'm').exec((await m.proc!.metrics()))?.[1] ?? 0)),

@@ -1,13 +1,13 @@
 import type { Server, TLSSocket } from 'node:tls';
 import { listenTls } from '../tls-listener.js';
-import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
+import rhea, { type Connection, type Container, type Delivery, type EventContext, type Sender } from 'rhea';
 import type { WebSocket } from 'ws';
-import { hasPermission, peerChain } from '@openiothub/auth';
+import { peerChain } from '@openiothub/auth';
 import type { NatsConnection } from '@openiothub/bus';
-import { toDomainError, UnauthorizedError } from '@openiothub/errors';
+import { toDomainError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
 import { messagingV1 } from '@openiothub/proto';
-import type { DeviceAuthenticator, DeviceAuthResult } from '../auth/device-auth.js';
+import type { DeviceAuthenticator } from '../auth/device-auth.js';
 import type { HubResolver } from '../auth/hub-resolver.js';
 import type { IpFilterGuard } from '../auth/ip-filter-cache.js';
 import type { Throttle } from '../throttle/throttle.js';
@@ -19,22 +19,20 @@ import type { D2CIngest } from '../telemetry/d2c-ingest.js';
 import type { ConnectionReporter } from '../upstream/connection-reporter.js';
 import type { MessagingClient } from '../upstream/messaging-client.js';
 import type { TwinClient } from '../upstream/twin-client.js';
-import { PendingMethods } from '../methods/pending.js';
-import { headers as busHeaders } from '@openiothub/bus';
-import { randomUUID, type X509Certificate } from 'node:crypto';
-import { audienceCovered, c2dTargetOf, classifyAddress, type LinkTarget } from './addresses.js';
+import type { X509Certificate } from 'node:crypto';
+import { c2dTargetOf, classifyAddress } from './addresses.js';
 import { EventHubsReader } from './eventhubs.js';
 import { PartitionReaders } from './partition-readers.js';
 import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
 import { FeedbackPump, type ServiceQueueName } from './feedback-pump.js';
-import { verifyPutToken, type Principal } from './cbs.js';
 import { answerTwinRequest } from './twin-requests.js';
+import { admitX509, answerPutToken, authorizeLink } from './admission.js';
+import { CONDITION, deliverMethod, idOf, leaveDevice, type ConnState, type Link } from './device-sessions.js';
 import { answerManagement } from './management.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
 import type { HubInfo } from '@openiothub/bus';
 import { bodyBytes, c2dFromAmqp, c2dToAmqp, idString, telemetryFromAmqp } from './messages.js';
-import type { Msg } from '@nats-io/transport-node';
 
 /** Everything the AMQP endpoint needs from the gateway. */
 export interface AmqpDeps {
@@ -60,60 +58,12 @@ export interface AmqpDeps {
   readonly amqpPort: number;
 }
 
-type Link = Sender | Receiver;
-
-/** A device (or module) with links on this connection: its presence claim and C2D pump. */
-interface DeviceSession {
-  readonly auth: DeviceAuthResult;
-  readonly links: Set<Link>;
-  pump?: C2DPump | undefined;
-  release?: () => void;
-  /** Where method requests go (the device's receiver on …/methods/devicebound). */
-  methodsOut?: Sender | undefined;
-  readonly methods: PendingMethods;
-  /** Where twin answers and desired pushes go (the device's receiver on …/twin). */
-  twinOut?: Sender | undefined;
-  /** The device asked for desired-property pushes (PUT /notifications/twin/properties/desired). */
-  desired: boolean;
-  /** Method requests that arrived while the device was still attaching its methods link. */
-  readonly waitingMethods: Array<{ msg: Msg; timer: NodeJS.Timeout }>;
-}
-
-/** How long a method request waits for a connected device to attach its methods link (the SDK attaches it on onDeviceMethod). */
-const METHOD_LINK_GRACE_MS = 2000;
-
-/** Per-connection state. */
-interface ConnState {
-  readonly id: string;
-  hub: string | undefined;
-  /** Whether the hub's IP filter lets this client in (decided once, after Open). */
-  admitted: Promise<boolean>;
-  readonly principals: Map<string, Principal>;
-  readonly devices: Map<string, DeviceSession>;
-  readonly cleanups: Array<() => void>;
-  cbsReply?: Sender;
-  /** Which principal each link depends on (closed when it expires). */
-  readonly linkPrincipal: Map<Link, string>;
-  /** Reply links of `$management` (the client's receivers), to answer on the one named in reply-to. */
-  readonly managementReplies: Set<Sender>;
-  /** What to stop when a link closes (partition readers, feedback and C2D pumps). */
-  readonly linkStops: Map<Link, () => void>;
-}
-
 /** What a delivery we sent is, so its disposition can be acted on. */
 type SentDelivery = { kind: 'c2d'; pump: C2DPump; lockToken: string } | { kind: 'feedback'; pump: FeedbackPump; lockToken: string };
-
-const CONDITION = {
-  unauthorized: 'amqp:unauthorized-access',
-  notFound: 'amqp:not-found',
-  conflict: 'com.microsoft:link-creation-conflict',
-  internal: 'amqp:internal-error',
-} as const;
 
 /** Credit each authorized receiver link keeps open to its peer. */
 const RECEIVER_CREDIT = 500;
 
-const idOf = (deviceId: string, moduleId: string | undefined) => JSON.stringify([deviceId, moduleId ?? '']);
 
 
 /**
@@ -258,8 +208,8 @@ export class AmqpEndpoint {
     const link = ctx.receiver!;
     const target = classifyAddress(link.target?.address, true);
     if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
-    if (!(await this.#x509(ctx, link, target))) return;
-    if (target.kind !== 'cbs' && !this.#authorizeLink(ctx, link, target)) return;
+    if (!(await admitX509(this.#deps, this.#state(ctx.connection), () => this.#peerChains.get(ctx.connection)?.() ?? [], link, target))) return;
+    if (target.kind !== 'cbs' && !authorizeLink(this.#deps, this.#state(ctx.connection), link, target)) return;
     link.set_credit_window(RECEIVER_CREDIT);
     link.add_credit(RECEIVER_CREDIT);
   }
@@ -291,8 +241,8 @@ export class AmqpEndpoint {
       return;
     }
     if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
-    if (!(await this.#x509(ctx, link, target))) return;
-    if (!this.#authorizeLink(ctx, link, target)) return;
+    if (!(await admitX509(this.#deps, this.#state(ctx.connection), () => this.#peerChains.get(ctx.connection)?.() ?? [], link, target))) return;
+    if (!authorizeLink(this.#deps, this.#state(ctx.connection), link, target)) return;
     if (target.kind === 'device-c2d') this.#startC2D(ctx, link, target.deviceId, target.moduleId);
     else if (target.kind === 'device-methods' || target.kind === 'device-twin') {
       const d = s.devices.get(idOf(target.deviceId, target.moduleId));
@@ -300,7 +250,7 @@ export class AmqpEndpoint {
         d.methodsOut = link;
         for (const w of d.waitingMethods.splice(0)) {
           clearTimeout(w.timer);
-          this.#deliverMethod(d, w.msg);
+          deliverMethod(d, w.msg);
         }
       }
       if (d && target.kind === 'device-twin') d.twinOut = link;
@@ -309,142 +259,6 @@ export class AmqpEndpoint {
     else if (target.kind === 'service-file-notifications') this.#startFeedback(ctx, link, 'fileNotifications');
     else if (target.kind === 'eh-management') s.managementReplies.add(link);
     else if (target.kind === 'eh-partition') await this.#startPartitionReader(s, link, target.partition, target.consumerGroup);
-  }
-
-  /**
-   * X.509 devices put no token on $cbs: a device link on a connection whose TLS client presented a
-   * certificate is authorized by that certificate (once per identity and connection). Returns
-   * false (and closes the link) when the certificate does not authenticate the link's identity.
-   */
-  async #x509(ctx: EventContext, link: Link, target: LinkTarget): Promise<boolean> {
-    if (!('deviceId' in target)) return true;
-    const s = this.#state(ctx.connection);
-    const key = `x509:${idOf(target.deviceId, target.moduleId)}`;
-    if (s.principals.has(key) || !s.hub || !(await s.admitted)) return true;
-    const chain = this.#peerChains.get(ctx.connection)?.() ?? [];
-    if (chain.length === 0) return true;
-    try {
-      const auth = await this.#deps.deviceAuth.authenticateX509({ hub: s.hub, deviceId: target.deviceId, moduleId: target.moduleId, chain });
-      await this.#deps.throttle.take(s.hub, 'connect');
-      const principal: Principal = { kind: 'device', auth, expiresAt: auth.expiresAt };
-      s.principals.set(key, principal);
-      this.#scheduleExpiry(ctx.connection, s, key, principal);
-      return true;
-    } catch (err) {
-      const e = toDomainError(err);
-      link.close({ condition: CONDITION.unauthorized, description: e.message });
-      return false;
-    }
-  }
-
-  /** Check the link's address against the connection's put-tokens; close it when not covered. Returns whether it may stay. */
-  #authorizeLink(ctx: EventContext, link: Link, target: LinkTarget): boolean {
-    const s = this.#state(ctx.connection);
-    const refuse = (condition: string, description: string) => {
-      link.close({ condition, description });
-      return false;
-    };
-    switch (target.kind) {
-      case 'legacy-events': // redirected before this
-      case 'unknown':
-        return refuse(CONDITION.notFound, `No such node: ${(link as Sender).source?.address ?? (link as Receiver).target?.address ?? ''}.`);
-      case 'service-c2d':
-      case 'service-feedback':
-      case 'service-file-notifications': {
-        const found = this.#findPrincipal(s, (p) => p.kind === 'service');
-        if (!found) return refuse(CONDITION.unauthorized, 'Put a service token on $cbs first.');
-        if (found[1].kind === 'service' && !hasPermission(found[1].rights, 'ServiceConnect')) return refuse(CONDITION.unauthorized, 'The policy does not grant ServiceConnect.');
-        s.linkPrincipal.set(link, found[0]);
-        return true;
-      }
-      case 'cbs':
-        return true;
-      case 'eh-management':
-      case 'eh-partition': {
-        const found = this.#findPrincipal(s, (p) => p.kind === 'eventhub' || (p.kind === 'service' && hasPermission(p.rights, 'ServiceConnect')));
-        if (!found) return refuse(CONDITION.unauthorized, 'Put a token of a policy with ServiceConnect on $cbs first.');
-        if (target.kind === 'eh-partition' && target.eventHub.toLowerCase() !== (s.hub ?? '').toLowerCase()) {
-          return refuse(CONDITION.notFound, `The messaging entity '${target.eventHub}' could not be found.`);
-        }
-        s.linkPrincipal.set(link, found[0]);
-        return true;
-      }
-      default: {
-        const { deviceId, moduleId } = target;
-        const found = this.#findPrincipal(s, (p) => p.kind === 'device' && p.auth.deviceId === deviceId && (p.auth.moduleId ?? undefined) === (moduleId ?? undefined));
-        if (!found || found[1].kind !== 'device') return refuse(CONDITION.unauthorized, `Put a token for ${moduleId ? `module ${moduleId} of ` : ''}device ${deviceId} on $cbs first.`);
-        s.linkPrincipal.set(link, found[0]);
-        this.#joinDevice(ctx.connection, found[1].auth, link).catch((err: unknown) => {
-          this.#deps.log.error({ category: 'Connections', err }, 'presence unavailable (NATS): closing the link');
-          link.close({ condition: CONDITION.internal, description: 'The hub cannot take this device now; retry.' });
-        });
-        return true;
-      }
-    }
-  }
-
-  #findPrincipal(s: ConnState, pred: (p: Principal) => boolean): [string, Principal] | undefined {
-    const now = Date.now();
-    for (const [k, p] of s.principals) if (p.expiresAt > now && pred(p)) return [k, p];
-    return undefined;
-  }
-
-  /** A device's first link on this connection claims its presence (one connection per identity, last wins). */
-  async #joinDevice(conn: Connection, auth: DeviceAuthResult, link: Link | undefined): Promise<void> {
-    const s = this.#state(conn);
-    const key = idOf(auth.deviceId, auth.moduleId);
-    let d = s.devices.get(key);
-    if (d) {
-      if (link) d.links.add(link);
-      return;
-    }
-    d = { auth, links: new Set(link ? [link] : []), methods: new PendingMethods(), desired: false, waitingMethods: [] };
-    s.devices.set(key, d);
-    const session = d;
-    const closeLinks = (condition: string, description: string) => {
-      for (const l of session.links) {
-        try {
-          l.close({ condition, description });
-        } catch {
-          /* gone */
-        }
-      }
-      this.#leaveDevice(s, key);
-    };
-    const release = await this.#deps.presence.claim(auth.hub, auth.deviceId, auth.moduleId, {
-      connectionId: `${s.id}/${key}`,
-      connectedAt: Date.now(),
-      moduleId: auth.moduleId,
-      kick: () => closeLinks(CONDITION.conflict, 'A newer connection of this identity exists.'),
-      revoke: () => closeLinks(CONDITION.unauthorized, 'The identity was disabled or deleted.'),
-      deliver: (kind, msg) => {
-        if (kind === 'c2d') session.pump?.kick();
-        else if (kind === 'method') this.#deliverMethod(session, msg);
-        else if (kind === 'desired') this.#deliverDesired(session, msg);
-        // device streams are signalled over MQTT only here: an AMQP device cannot be asked
-        else if (kind === 'stream') PendingMethods.notOnline(msg, 'The device is connected over AMQP; device streams need its MQTT connection.');
-      },
-    });
-    if (s.devices.get(key) !== session) {
-      release();
-      return;
-    }
-    session.release = release;
-    this.#deps.reporter.report(auth.hub, auth.deviceId, auth.moduleId, true, `${s.id}/${key}`, new Date());
-  }
-
-  #leaveDevice(s: ConnState, key: string): void {
-    const d = s.devices.get(key);
-    if (!d) return;
-    s.devices.delete(key);
-    d.pump?.stop();
-    d.methods.abandonAll();
-    for (const w of d.waitingMethods.splice(0)) {
-      clearTimeout(w.timer);
-      PendingMethods.notOnline(w.msg, 'The device disconnected.');
-    }
-    d.release?.();
-    this.#deps.reporter.report(d.auth.hub, d.auth.deviceId, d.auth.moduleId, false, `${s.id}/${key}`, new Date());
   }
 
   #startC2D(ctx: EventContext, link: Sender, deviceId: string, moduleId: string | undefined): void {
@@ -511,7 +325,7 @@ export class AmqpEndpoint {
     const message = ctx.message!;
     const s = this.#state(ctx.connection);
     const target = classifyAddress(link.target?.address, true);
-    if (target.kind === 'cbs') return this.#onPutToken(ctx, s, message, delivery);
+    if (target.kind === 'cbs') return answerPutToken(this.#deps, s, message, delivery);
     if (target.kind === 'eh-management') return answerManagement({ hubInfo: this.#deps.hubInfo, log: this.#deps.log, eventHubs: this.#eventHubs }, s, link, message, delivery);
     const principalKey = s.linkPrincipal.get(link);
     const principal = principalKey ? s.principals.get(principalKey) : undefined;
@@ -557,97 +371,6 @@ export class AmqpEndpoint {
     }
   }
 
-  /** CBS put-token (sdk-compat §7): verify the token for its audience, answer 200 or 401 on the reply link. */
-  async #onPutToken(ctx: EventContext, s: ConnState, request: Message, delivery: Delivery): Promise<void> {
-    delivery.accept();
-    const props = (request.application_properties ?? {}) as Record<string, unknown>;
-    const audience = String(props['name'] ?? '');
-    let status = 200;
-    let description = 'OK';
-    try {
-      if (props['operation'] !== 'put-token') throw new UnauthorizedError(`Unsupported $cbs operation ${String(props['operation'])}.`);
-      const raw = typeof request.body === 'string' ? request.body : Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String((request.body as { content?: unknown })?.content ?? '');
-      if (!audienceCovered(audience, raw)) throw new UnauthorizedError('The token does not cover the audience it was put for.');
-      if (!(await s.admitted)) throw new UnauthorizedError('Unauthorized');
-      const principal = await verifyPutToken(this.#deps, s.hub, raw);
-      // a device put-token is a new device connection (its throttle); a renewal of the same audience is not
-      if (principal.kind === 'device' && !s.principals.has(audience.toLowerCase())) await this.#deps.throttle.take(s.hub!, 'connect');
-      const key = audience.toLowerCase();
-      s.principals.set(key, principal);
-      this.#scheduleExpiry(ctx.connection, s, key, principal);
-      // an authenticated device is connected (IoT Hub counts it so), links or not
-      if (principal.kind === 'device') await this.#joinDevice(ctx.connection, principal.auth, undefined);
-    } catch (err) {
-      const e = toDomainError(err);
-      status = e.spec.http === 401 || e.spec.http === 403 || e.spec.http === 404 ? 401 : e.spec.http;
-      description = e.message;
-    }
-    const reply = s.cbsReply;
-    if (!reply) return;
-    reply.send({
-      body: '',
-      to: request.reply_to,
-      correlation_id: request.message_id,
-      application_properties: { 'status-code': status, 'status-description': description, ...(status === 200 ? {} : { 'error-condition': CONDITION.unauthorized }) },
-    });
-  }
-
-  /** "Token expiry closes the links": when a token runs out without being renewed, links that rely on it close. */
-  #scheduleExpiry(conn: Connection, s: ConnState, key: string, principal: Principal): void {
-    const timer = setTimeout(
-      () => {
-        if (s.principals.get(key) !== principal) return; // renewed
-        s.principals.delete(key);
-        for (const [link, k] of s.linkPrincipal) {
-          if (k !== key) continue;
-          try {
-            link.close({ condition: CONDITION.unauthorized, description: 'The token expired.' });
-          } catch {
-            /* gone */
-          }
-        }
-        void conn;
-      },
-      Math.min(Math.max(principal.expiresAt - Date.now(), 0), 2_147_483_647),
-    );
-    timer.unref();
-    s.cleanups.push(() => clearTimeout(timer));
-  }
-
-  /** A direct method request from the bus, to the device's methods receiver (sdk-compat §7). */
-  #deliverMethod(d: DeviceSession, msg: Msg): void {
-    const req = PendingMethods.parse(msg);
-    if (!req) return;
-    const out = d.methodsOut;
-    if (!out) {
-      // connected, but maybe still attaching its methods link: give it a moment
-      const timer = setTimeout(() => {
-        const i = d.waitingMethods.findIndex((w) => w.msg === msg);
-        if (i !== -1) d.waitingMethods.splice(i, 1);
-        PendingMethods.notOnline(msg, 'The device is connected but has not attached a direct-method link.');
-      }, METHOD_LINK_GRACE_MS);
-      timer.unref();
-      d.waitingMethods.push({ msg, timer });
-      return;
-    }
-    if (!out.is_open()) return PendingMethods.notOnline(msg, 'The device closed its direct-method link.');
-    const rid = randomUUID();
-    d.methods.add(rid, msg, req);
-    out.send({
-      body: rhea.message.data_section(Buffer.from(JSON.stringify(req.payload ?? null), 'utf8')),
-      correlation_id: rid,
-      application_properties: { 'IoThub-methodname': req.methodName },
-    });
-  }
-
-  /** A desired patch from the twin service, pushed without a correlation id to a device that asked for them. */
-  #deliverDesired(d: DeviceSession, msg: Msg): void {
-    const out = d.twinOut;
-    const version = msg.headers?.get(busHeaders.desiredVersion);
-    if (!d.desired || !out || !out.is_open() || !version) return;
-    out.send({ body: rhea.message.data_section(Buffer.from(msg.data)), message_annotations: { version: Number(version) } });
-  }
-
   async #startPartitionReader(s: ConnState, link: Sender, partitionId: string, group: string): Promise<void> {
     await this.#readers.start(s.hub!, link, partitionId, group, (stop) => s.linkStops.set(link, stop));
   }
@@ -667,7 +390,7 @@ export class AmqpEndpoint {
         d.methods.abandonAll();
       }
       if (d.twinOut === link) d.twinOut = undefined;
-      if (d.links.size === 0) this.#leaveDevice(s, key);
+      if (d.links.size === 0) leaveDevice(this.#deps, s, key);
     }
   }
 
@@ -676,7 +399,7 @@ export class AmqpEndpoint {
     const s = this.#states.get(conn);
     if (!s) return;
     this.#states.delete(conn);
-    for (const key of [...s.devices.keys()]) this.#leaveDevice(s, key);
+    for (const key of [...s.devices.keys()]) leaveDevice(this.#deps, s, key);
     for (const stop of s.linkStops.values()) stop();
     for (const c of s.cleanups) c();
   }
