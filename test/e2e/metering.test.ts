@@ -152,6 +152,7 @@ describe('daily quota metering', () => {
     expect(await metric('iothub_c2d_methods_failure_total')).toBe(1); // the offline device
     expect(await metric('iothub_c2d_twin_read_success_total')).toBe(1);
     expect(await metric('iothub_twinQueries_success_total')).toBe(1);
+    expect(await metric('iothub_dailyMessageQuotaUsed')).toBe(expected);
     client.end(true);
     await poll(() => metric('iothub_connectedDeviceCount'), (n) => n === 0, 5000, 'the device counted as disconnected');
   });

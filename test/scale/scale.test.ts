@@ -100,6 +100,11 @@ describe('scale-out: every capability works whichever process a request lands on
         await new Promise((r) => setTimeout(r, 300));
       }
       expect(status).toBe('completed');
+      // counted by whichever jobs process completed it (Azure's jobs.completed)
+      const jobsCompleted = await Promise.all(
+        cluster.members.filter((m) => m.service === 'jobs').map(async (m) => Number(new RegExp(`^iothub_jobs_completed_total\\{hub="${cluster.hub}"\\} (\\d+)$`, 'm').exec(await m.proc!.metrics())?.[1] ?? 0)),
+      );
+      expect(jobsCompleted.reduce((a, b) => a + b, 0)).toBe(1);
       const tagged = await registry().createQuery("SELECT * FROM devices WHERE tags.fleet = 'scaled'", 100).nextAsTwin();
       expect(tagged.result.length).toBe(transports.length);
     } finally {

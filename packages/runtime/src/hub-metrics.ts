@@ -26,11 +26,13 @@ export const AZURE_COUNTERS = [
   'c2d.methods.failure',
   'twinQueries.success',
   'twinQueries.failure',
+  'jobs.completed',
+  'jobs.failed',
 ] as const;
 export type AzureCounter = (typeof AZURE_COUNTERS)[number];
 
 /** The Azure gauge metrics the services export. */
-export const AZURE_GAUGES = ['connectedDeviceCount'] as const;
+export const AZURE_GAUGES = ['connectedDeviceCount', 'dailyMessageQuotaUsed'] as const;
 export type AzureGauge = (typeof AZURE_GAUGES)[number];
 
 /**
@@ -66,11 +68,20 @@ export class HubMetrics {
 
   /** Move an Azure gauge metric (e.g. `connectedDeviceCount`) of a hub by `delta`. */
   add(azureName: AzureGauge, hub: string, delta: number): void {
+    this.#gauge(azureName).inc({ hub }, delta);
+  }
+
+  /** Set an Azure gauge metric of a hub (e.g. `dailyMessageQuotaUsed`, as read from its shared count). */
+  set(azureName: AzureGauge, hub: string, value: number): void {
+    this.#gauge(azureName).set({ hub }, value);
+  }
+
+  #gauge(azureName: AzureGauge): Gauge<'hub'> {
     let g = this.#gauges.get(azureName);
     if (!g) {
       g = new Gauge({ name: azureMetricName(azureName, 'gauge'), help: `Azure IoT Hub metric ${azureName}`, labelNames: ['hub'], registers: [this.#registry] });
       this.#gauges.set(azureName, g);
     }
-    g.inc({ hub }, delta);
+    return g;
   }
 }

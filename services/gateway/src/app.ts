@@ -79,12 +79,12 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const policies = new PolicyCache({ registry, ttlMs: config.POLICY_CACHE_MS });
   const auth = new ServiceAuthorizer({ policies, hubs });
   const ipFilter = new IpFilterGuard({ registry, cacheMs: config.POLICY_CACHE_MS });
-  const throttle = new Throttle({ redis, registry, cacheMs: config.POLICY_CACHE_MS });
+  const hubMetrics = new HubMetrics(metrics);
+  const throttle = new Throttle({ redis, registry, cacheMs: config.POLICY_CACHE_MS, hubMetrics });
   const deviceAuth = new DeviceAuthenticator({ registry, policies, hubs, cacheMs: config.CREDENTIALS_CACHE_MS });
 
   const publisher = new LeanJetStreamPublisher(nc);
   lifecycle.onStop('d2c-publisher', () => publisher.close());
-  const hubMetrics = new HubMetrics(metrics);
   const reporter = new ConnectionReporter({ registry, log, flushMs: config.ACTIVITY_FLUSH_MS, hubMetrics });
   lifecycle.onStop('connection-reporter', () => reporter.stop());
   const presence = new Presence(nc);

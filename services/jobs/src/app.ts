@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { openBus } from '@openiothub/bus';
 import { openDatabase } from '@openiothub/postgres';
 import { connectClient, jobsV1, registryV1, serveGrpc, twinV1 } from '@openiothub/proto';
-import type { ServiceContext } from '@openiothub/runtime';
+import { HubMetrics, type ServiceContext } from '@openiothub/runtime';
 import type { JobsConfig } from './config.js';
 import { JobsService } from './domain/jobs-service.js';
 import { BulkRunner } from './engine/bulk-runner.js';
@@ -41,6 +41,7 @@ export async function createJobsApp(config: JobsConfig, ctx: ServiceContext): Pr
   lifecycle.onStop('bulk-runner', () => clearInterval(bulkTimer));
   const runner = new JobRunner({
     store,
+    hubMetrics: new HubMetrics(ctx.metrics),
     twin,
     nc,
     log,

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { DomainError } from '@openiothub/errors';
-import { TtlCache } from '@openiothub/runtime';
+import { TtlCache, type HubMetrics } from '@openiothub/runtime';
 import type { RegistryClient } from '../upstream/registry-client.js';
 import { chunkBytesOf, dailyQuota, meteredMessages, ratePerSecond, type MeterKind, type Operation } from './quotas.js';
 
@@ -31,13 +31,13 @@ return ok
 /**
  * The daily message quota: chunks counted per UTC day. With a limit (ARGV[2]), a count that would
  * pass it is refused and not counted; without one (after-the-fact counts) it is always counted.
- * Returns 1 when counted.
+ * Returns {1, used} when counted, {0, used} when refused.
  */
 const COUNT = `
 local used = redis.call('INCRBY', KEYS[1], ARGV[1])
 if used == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], 172800) end
-if ARGV[2] ~= '' and used > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) return 0 end
-return 1
+if ARGV[2] ~= '' and used > tonumber(ARGV[2]) then return {0, redis.call('DECRBY', KEYS[1], ARGV[1])} end
+return {1, used}
 `;
 
 /** The day's quota key: the count resets at 00:00 UTC (protocols-ops checklist 121). */
@@ -49,7 +49,10 @@ export class Throttle {
   readonly #registry: RegistryClient;
   readonly #skus: TtlCache<{ name: string; units: number }>;
 
-  constructor(opts: { redis: Redis; registry: RegistryClient; cacheMs: number }) {
+  readonly #metrics: HubMetrics | undefined;
+
+  constructor(opts: { redis: Redis; registry: RegistryClient; cacheMs: number; hubMetrics?: HubMetrics }) {
+    this.#metrics = opts.hubMetrics;
     this.#redis = opts.redis;
     this.#registry = opts.registry;
     this.#skus = new TtlCache({ ttlMs: opts.cacheMs });
@@ -91,7 +94,8 @@ export class Throttle {
     if (!quota) return;
     const chunk = chunkBytesOf(kind, quota);
     const messages = (typeof sizes === 'number' ? [sizes] : typeof sizes === 'function' ? sizes() : sizes).reduce((n, size) => n + meteredMessages(size, chunk), 0);
-    const ok = (await this.#redis.eval(COUNT, 1, quotaKey(hub), String(messages), enforce ? String(quota.messages) : '')) as number;
+    const [ok, used] = (await this.#redis.eval(COUNT, 1, quotaKey(hub), String(messages), enforce ? String(quota.messages) : '')) as [number, number];
+    this.#metrics?.set('dailyMessageQuotaUsed', hub, used);
     if (ok !== 1) throw new DomainError('IotHubQuotaExceeded', `The hub's daily message quota (${quota.messages} messages) is used up.`);
   }
 

@@ -1,3 +1,4 @@
+import type { HubMetrics } from '@openiothub/runtime';
 import { invokeMethod, type NatsConnection } from '@openiothub/bus';
 import { DomainError } from '@openiothub/errors';
 import type { Logger } from '@openiothub/logging';
@@ -21,6 +22,8 @@ export interface RunnerOptions {
   readonly ratePerSecond: number;
   readonly expansionLeaseMs: number;
   readonly historyDays: number;
+  /** Azure Monitor's metrics by hub (jobs completed and failed). */
+  readonly hubMetrics?: HubMetrics;
 }
 
 /**
@@ -75,7 +78,10 @@ export class JobRunner {
       if (Date.now() - this.#lastSweep >= SWEEP_EVERY_MS) {
         this.#lastSweep = Date.now();
         const swept = await this.#o.store.sweep(this.#o.historyDays);
-        if (swept.timedOut > 0) this.#o.log.info({ category: 'JobsOperations', timedOut: swept.timedOut }, 'jobs failed: maximum execution time reached');
+        if (swept.timedOut.length > 0) this.#o.log.info({ category: 'JobsOperations', timedOut: swept.timedOut.length }, 'jobs failed: maximum execution time reached');
+        // Azure's jobs.completed / jobs.failed (protocols-ops §7.1)
+        for (const hub of swept.completed) this.#o.hubMetrics?.count('jobs.completed', hub);
+        for (const hub of swept.timedOut) this.#o.hubMetrics?.count('jobs.failed', hub);
       }
     } catch (err) {
       this.#o.log.warn({ category: 'JobsOperations', err }, 'jobs pass failed; will retry');

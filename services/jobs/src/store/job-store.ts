@@ -204,9 +204,10 @@ export class JobStore {
   /**
    * Housekeeping, safe from any number of processes: fails jobs past their maximum execution time
    * (their unfinished devices fail with JobTimedOut), completes running jobs with nothing left to
-   * do, and forgets finished jobs older than the history window. Returns the jobs it finished.
+   * do, and forgets finished jobs older than the history window. Returns the hub of each job it
+   * completed or failed.
    */
-  async sweep(historyDays: number): Promise<{ completed: number; timedOut: number }> {
+  async sweep(historyDays: number): Promise<{ completed: string[]; timedOut: string[] }> {
     const timedOut = await withTransaction(this.pool, async (c) => {
       const params: unknown[] = [];
       const { rows } = await c.query<Row>(
@@ -224,13 +225,14 @@ export class JobStore {
           [r['hub'], r['job_id']],
         );
       }
-      return rows.length;
+      return rows.map((r) => String(r['hub']));
     });
     const completeParams: unknown[] = [];
-    const completed = await this.pool.query(
+    const completed = await this.pool.query<{ hub: string }>(
       `UPDATE jobs.jobs j SET status = 'completed', end_time = now()
        WHERE status = 'running' AND expanded${this.#scope(completeParams, 'j.hub')}
-         AND NOT EXISTS (SELECT 1 FROM jobs.device_jobs d WHERE d.hub = j.hub AND d.job_id = j.job_id AND d.status IN ('pending', 'running'))`,
+         AND NOT EXISTS (SELECT 1 FROM jobs.device_jobs d WHERE d.hub = j.hub AND d.job_id = j.job_id AND d.status IN ('pending', 'running'))
+       RETURNING j.hub`,
       completeParams,
     );
     const historyParams: unknown[] = [historyDays * 86400];
@@ -238,7 +240,7 @@ export class JobStore {
       `DELETE FROM jobs.jobs WHERE status IN ('completed', 'failed', 'cancelled') AND end_time < now() - make_interval(secs => $1)${this.#scope(historyParams)}`,
       historyParams,
     );
-    return { completed: completed.rowCount ?? 0, timedOut };
+    return { completed: completed.rows.map((r) => r.hub), timedOut };
   }
 
   async #statistics(hub: string, jobIds: readonly string[]): Promise<Map<string, JobStatistics>> {
