@@ -81,6 +81,8 @@ export const errorCodes = {
   DeviceMaximumActiveFileUploadLimitExceeded: row(403, GrpcStatus.RESOURCE_EXHAUSTED, serverUnavailable, 'amqp:resource-limit-exceeded', 403006),
   IotHubSuspended: row(403, GrpcStatus.PERMISSION_DENIED, serverUnavailable, 'com.microsoft:iot-hub-suspended', 403005),
   DeviceDisabled: row(403, GrpcStatus.PERMISSION_DENIED, notAuthorized, 'amqp:unauthorized-access', 403010),
+  // a standard-tier feature on a Basic (B1-B3) hub (protocols-ops §0.1, A-1)
+  IotHubNotSupported: row(403, GrpcStatus.PERMISSION_DENIED, notAuthorized, 'amqp:not-allowed', 403000),
   // 404
   IotHubNotFound: row(404, GrpcStatus.NOT_FOUND, identifierRejected, 'amqp:not-found', 404001),
   DeviceNotFound: row(404, GrpcStatus.NOT_FOUND, notAuthorized, 'amqp:not-found', 404001),

@@ -39,6 +39,23 @@ export async function admitX509(deps: AmqpDeps, s: ConnState, chain: () => X509C
 }
 
 /** Check the link's address against the connection's put-tokens; close it when not covered. Returns whether it may stay. */
+/** Links of standard-tier features: C2D (both ends and feedback), direct methods, twins (protocols-ops §0.1). */
+const STANDARD_LINKS: Readonly<Partial<Record<LinkTarget['kind'], string>>> = {
+  'service-c2d': 'Cloud-to-device messaging',
+  'service-feedback': 'Cloud-to-device messaging',
+  'device-c2d': 'Cloud-to-device messaging',
+  'device-methods': 'Direct methods',
+  'device-twin': 'Device twins',
+};
+
+/** A standard-tier link on a Basic-tier hub is closed with amqp:not-allowed. Returns whether it may stay. */
+export async function tierAllowsLink(deps: AmqpDeps, s: ConnState, link: Link, target: LinkTarget): Promise<boolean> {
+  const feature = STANDARD_LINKS[target.kind];
+  if (!feature || !s.hub || !(await deps.throttle.isBasicTier(s.hub))) return true;
+  link.close({ condition: 'amqp:not-allowed', description: `${feature} is not available in the basic tier; the hub needs a standard tier (S1-S3) or F1.` });
+  return false;
+}
+
 export function authorizeLink(deps: AmqpDeps, s: ConnState, link: Link, target: LinkTarget): boolean {
   const refuse = (condition: string, description: string) => {
     link.close({ condition, description });

@@ -26,7 +26,7 @@ import { PartitionReaders } from './partition-readers.js';
 import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
 import { FeedbackPump, type ServiceQueueName } from './feedback-pump.js';
 import { answerTwinRequest } from './twin-requests.js';
-import { admitX509, answerPutToken, authorizeLink } from './admission.js';
+import { admitX509, answerPutToken, authorizeLink, tierAllowsLink } from './admission.js';
 import { CONDITION, deliverMethod, idOf, leaveDevice, type ConnState, type Link } from './device-sessions.js';
 import { answerManagement } from './management.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
@@ -210,6 +210,7 @@ export class AmqpEndpoint {
     if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
     if (!(await admitX509(this.#deps, this.#state(ctx.connection), () => this.#peerChains.get(ctx.connection)?.() ?? [], link, target))) return;
     if (target.kind !== 'cbs' && !authorizeLink(this.#deps, this.#state(ctx.connection), link, target)) return;
+    if (!(await tierAllowsLink(this.#deps, this.#state(ctx.connection), link, target))) return;
     link.set_credit_window(RECEIVER_CREDIT);
     link.add_credit(RECEIVER_CREDIT);
   }
@@ -243,6 +244,7 @@ export class AmqpEndpoint {
     if (target.kind === 'legacy-events') return this.#redirect(ctx, link, target.rest);
     if (!(await admitX509(this.#deps, this.#state(ctx.connection), () => this.#peerChains.get(ctx.connection)?.() ?? [], link, target))) return;
     if (!authorizeLink(this.#deps, this.#state(ctx.connection), link, target)) return;
+    if (!(await tierAllowsLink(this.#deps, this.#state(ctx.connection), link, target))) return;
     if (target.kind === 'device-c2d') this.#startC2D(ctx, link, target.deviceId, target.moduleId);
     else if (target.kind === 'device-methods' || target.kind === 'device-twin') {
       const d = s.devices.get(idOf(target.deviceId, target.moduleId));

@@ -7,7 +7,8 @@ const FAILURE = 0x80;
 
 /**
  * SUBSCRIBE: only IoT Hub's filters for this identity are granted, at most QoS 1 (a QoS 2
- * request is granted 1, protocols-ops §1.6); any other filter gets 0x80. A persistent session
+ * request is granted 1, protocols-ops §1.6); any other filter gets 0x80, and so does every filter
+ * on a Basic-tier hub (protocols-ops §0.1, A-1). A persistent session
  * stores the set before SUBACK, so a reconnect elsewhere finds it.
  */
 export async function handleSubscribe(conn: MqttConnection, p: ISubscribePacket): Promise<void> {
@@ -15,8 +16,15 @@ export async function handleSubscribe(conn: MqttConnection, p: ISubscribePacket)
   if (!est) return;
   const granted: number[] = [];
   let changed = false;
+  // every subscription IoT Hub offers (C2D, twins, methods, streams, module inputs) is a standard-tier feature
+  let basic: boolean;
+  try {
+    basic = await conn.deps.throttle.isBasicTier(est.auth.hub);
+  } catch {
+    basic = false; // the registry is unreachable: the tier is checked again on the next SUBSCRIBE
+  }
   for (const s of p.subscriptions) {
-    const kind = classifySubscription(s.topic, est.identity);
+    const kind = basic ? undefined : classifySubscription(s.topic, est.identity);
     if (!kind) {
       granted.push(FAILURE);
       continue;

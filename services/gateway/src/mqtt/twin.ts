@@ -43,7 +43,8 @@ export function handleTwinGet(conn: MqttConnection, rid: string): void {
   const { throttle } = conn.deps;
   const hub = device.key.hub;
   throttle
-    .take(hub, 'twinRead')
+    .requireStandardTier(hub, 'Device twins')
+    .then(() => throttle.take(hub, 'twinRead'))
     .then(() => throttle.ensureQuota(hub))
     .then(() => conn.deps.twin.getDeviceTwin({ device }))
     .then(
@@ -65,7 +66,8 @@ export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buf
   const { throttle } = conn.deps;
   const hub = device.key.hub;
   throttle
-    .take(hub, 'twinUpdate')
+    .requireStandardTier(hub, 'Device twins')
+    .then(() => throttle.take(hub, 'twinUpdate'))
     .then(() => throttle.ensureQuota(hub))
     .then(() => conn.deps.twin.patchReported({ device, patchJson: body.toString('utf8') }))
     .then(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dailyQuota, meteredMessages, operationOf, ratePerSecond } from './quotas.js';
+import { dailyQuota, isBasicTier, meteredMessages, operationOf, ratePerSecond, standardFeatureOf } from './quotas.js';
 
 describe("IoT Hub's quota table (devguide §22, checklist 275-283)", () => {
   it('D2C and new connections: the higher of 100/s or 12/s/unit on S1, 120/unit on S2, 6000/unit on S3', () => {
@@ -54,5 +54,17 @@ describe("IoT Hub's quota table (devguide §22, checklist 275-283)", () => {
     ['GET', ['statistics', 'devices'], undefined],
   ] as const)('%s /%s is %s', (method, path, op) => {
     expect(operationOf(method, path)).toBe(op);
+  });
+
+  it('knows the standard-tier features a Basic hub lacks (protocols-ops §0.1)', () => {
+    expect(isBasicTier('B2')).toBe(true);
+    expect(isBasicTier('S1')).toBe(false);
+    expect(isBasicTier('F1')).toBe(false);
+    expect(standardFeatureOf('c2dSend', ['devices', 'd', 'messages', 'devicebound'])).toBe('Cloud-to-device messaging');
+    expect(standardFeatureOf('twinRead', ['twins', 'd'])).toBe('Device twins');
+    expect(standardFeatureOf('twinRead', ['devices', 'query'])).toBeUndefined();
+    expect(standardFeatureOf(undefined, ['twins', 'd', 'streams', 's'])).toBe('Device streams');
+    expect(standardFeatureOf('identity', ['devices', 'd'])).toBeUndefined();
+    expect(standardFeatureOf('fileUpload', ['devices', 'd', 'files'])).toBeUndefined();
   });
 });

@@ -38,6 +38,37 @@ const TABLE: Readonly<Record<Operation, (tier: Tier, units: number) => number | 
   configurations: (_t, u) => 0.33 * u,
 };
 
+/**
+ * Operations of the standard tier only (protocols-ops §0.1): C2D, twins, direct methods, jobs,
+ * configurations. A Basic hub (B1-B3) has telemetry, identities, queries, file upload and routing.
+ */
+const STANDARD_ONLY: ReadonlySet<Operation> = new Set<Operation>(['c2dSend', 'c2dReceive', 'methods', 'twinRead', 'twinUpdate', 'jobs', 'configurations']);
+
+/**
+ * The standard-tier feature a REST request uses, or undefined when Basic hubs have it too. Twin
+ * queries (`POST /devices/query`, metered as twin reads) are Basic too; device streams are not.
+ */
+export function standardFeatureOf(op: Operation | undefined, path: readonly string[]): string | undefined {
+  if (path[0] === 'devices' && path[1] === 'query') return undefined;
+  if (path[0] === 'twins' && (path[2] === 'streams' || path[4] === 'streams')) return 'Device streams';
+  return op && STANDARD_ONLY.has(op) ? FEATURES[op] : undefined;
+}
+
+const FEATURES: Partial<Record<Operation, string>> = {
+  c2dSend: 'Cloud-to-device messaging',
+  c2dReceive: 'Cloud-to-device messaging',
+  methods: 'Direct methods',
+  twinRead: 'Device twins',
+  twinUpdate: 'Device twins',
+  jobs: 'Jobs',
+  configurations: 'Automatic device configurations',
+};
+
+/** A Basic-tier SKU (B1, B2, B3). */
+export function isBasicTier(sku: string): boolean {
+  return /^B[123]$/i.test(sku);
+}
+
 /** Operations per second for a hub's SKU, or undefined when it is not throttled. */
 export function ratePerSecond(sku: string, units: number, op: Operation): number | undefined {
   const tier = TIER[sku.toUpperCase()];

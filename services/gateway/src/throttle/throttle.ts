@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { DomainError } from '@openiothub/errors';
 import { TtlCache, type HubMetrics } from '@openiothub/runtime';
 import type { RegistryClient } from '../upstream/registry-client.js';
-import { chunkBytesOf, dailyQuota, meteredMessages, ratePerSecond, type MeterKind, type Operation } from './quotas.js';
+import { chunkBytesOf, dailyQuota, isBasicTier, meteredMessages, ratePerSecond, type MeterKind, type Operation } from './quotas.js';
 
 /**
  * One token bucket per hub and operation in Redis, shared by every gateway process: refilled at
@@ -68,6 +68,17 @@ export class Throttle {
       const h = (await this.#registry.getHub({ hub })).hub;
       return { name: h?.skuName || 'unlimited', units: h?.skuUnits || 1 };
     });
+  }
+
+  /** 403 IotHubNotSupported when the hub is Basic tier (B1-B3) and `feature` is a standard-tier one (protocols-ops §0.1). */
+  async requireStandardTier(hub: string, feature: string): Promise<void> {
+    const sku = await this.#sku(hub);
+    if (isBasicTier(sku.name)) throw new DomainError('IotHubNotSupported', `${feature} is not available in the basic tier (${sku.name}); the hub needs a standard tier (S1-S3) or F1.`);
+  }
+
+  /** Whether the hub is Basic tier (B1-B3): telemetry, identities, queries, file upload and routing only. */
+  async isBasicTier(hub: string): Promise<boolean> {
+    return isBasicTier((await this.#sku(hub)).name);
   }
 
   /** Take `cost` of the hub's `op` budget; 429 ThrottlingException when it is spent. Free for "unlimited" hubs. */
