@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import rhea, { type Connection, type EventContext, type Message } from 'rhea';
 import { createSasToken } from '@openiothub/auth';
 import { uniqueName } from '@openiothub/testing';
-import { startExtraGateway, type ExtraGateway } from './gateways.js';
-import { hub, iothub } from './helpers.js';
+import { ownHub, restOn, startExtraGateway, type ExtraGateway } from './gateways.js';
+import { hub } from './helpers.js';
 import { rawConnect, usernameOf } from './devices.js';
 
 // Basic tier (protocols-ops §0.1; devguide checklist 8, 12): a B1 hub has telemetry, identities,
@@ -15,31 +15,18 @@ import { rawConnect, usernameOf } from './devices.js';
 const hubName = uniqueName('basic');
 let gateway: ExtraGateway;
 let token = '';
-let ownerKey = '';
 
 beforeAll(async () => {
-  expect((await iothub('hub', 'create', '-n', hubName, '--sku', 'B1')).code).toBe(0);
-  ownerKey = ((await iothub('--hub', hubName, 'policy', 'show', '-n', 'iothubowner')).json() as { primaryKey: string }).primaryKey;
-  token = createSasToken({ resourceUri: 'localhost', key: ownerKey, keyName: 'iothubowner', expiry: Math.floor(Date.now() / 1000) + 3600, encode: false });
+  token = (await ownHub(hubName, 'B1')).token;
   gateway = await startExtraGateway({ hub: hubName });
 });
 afterAll(async () => {
   await gateway?.stop();
 });
 
-const call = (method: string, path: string, body?: unknown) =>
-  fetch(`https://localhost:${gateway.httpsPort}${path}?api-version=2021-04-12`, {
-    method,
-    headers: { authorization: token, 'content-type': 'application/json', ...(method === 'PATCH' ? { 'if-match': '*' } : {}) },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-
-async function createDevice(): Promise<{ deviceId: string; key: string }> {
-  const deviceId = uniqueName('b');
-  const res = await call('PUT', `/devices/${deviceId}`, { deviceId });
-  expect(res.status).toBe(200);
-  return { deviceId, key: ((await res.json()) as { authentication: { symmetricKey: { primaryKey: string } } }).authentication.symmetricKey.primaryKey };
-}
+const rest = restOn(() => gateway, () => token);
+const call = (method: string, path: string, body?: unknown) => rest.call(method, path, body, method === 'PATCH' ? { 'if-match': '*' } : {});
+const createDevice = () => rest.createDevice('b');
 
 /** A raw AMQP connection with the owner's token on $cbs; resolves the condition a link to `address` is closed with, or 'open'. */
 async function amqpLink(address: string, sender: boolean): Promise<string> {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { createSasToken } from '@openiothub/auth';
 import { uniqueName } from '@openiothub/testing';
-import { startExtraGateway, type ExtraGateway } from './gateways.js';
-import { iothub, poll } from './helpers.js';
+import { ownHub, restOn, startExtraGateway, type ExtraGateway } from './gateways.js';
+import { poll } from './helpers.js';
 import { rawConnect, usernameOf } from './devices.js';
 
 // The daily message quota (devguide §18, checklist 279-285): what each operation counts, on an S1
@@ -16,9 +16,7 @@ let token = '';
 const clients: MqttClient[] = [];
 
 beforeAll(async () => {
-  expect((await iothub('hub', 'create', '-n', hub, '--sku', 'S1', '--unit', '1')).code).toBe(0);
-  const owner = (await iothub('--hub', hub, 'policy', 'show', '-n', 'iothubowner')).json() as { primaryKey: string };
-  token = createSasToken({ resourceUri: 'localhost', key: owner.primaryKey, keyName: 'iothubowner', expiry: Math.floor(Date.now() / 1000) + 3600, encode: false });
+  token = (await ownHub(hub, 'S1')).token;
   gateway = await startExtraGateway({ hub });
 });
 afterAll(async () => {
@@ -26,19 +24,9 @@ afterAll(async () => {
   await gateway?.stop();
 });
 
-const call = (method: string, path: string, body?: unknown, auth = token) =>
-  fetch(`https://localhost:${gateway.httpsPort}${path}?api-version=2021-04-12`, {
-    method,
-    headers: { authorization: auth, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-
-async function createDevice(): Promise<{ deviceId: string; key: string }> {
-  const deviceId = uniqueName('m');
-  const res = await call('PUT', `/devices/${deviceId}`, { deviceId });
-  expect(res.status).toBe(200);
-  return { deviceId, key: ((await res.json()) as { authentication: { symmetricKey: { primaryKey: string } } }).authentication.symmetricKey.primaryKey };
-}
+const rest = restOn(() => gateway, () => token);
+const call = (method: string, path: string, body?: unknown, auth?: string) => rest.call(method, path, body, auth ? { authorization: auth } : {});
+const createDevice = () => rest.createDevice('m');
 
 async function connect(d: { deviceId: string; key: string }): Promise<MqttClient> {
   const password = createSasToken({ resourceUri: `localhost/devices/${d.deviceId}`, key: d.key, expiry: Math.floor(Date.now() / 1000) + 3600 });

@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSasToken } from '@openiothub/auth';
 import { freePort, startServiceProcess, uniqueName, type ServiceProcess } from '@openiothub/testing';
-import { startExtraGateway, type ExtraGateway } from './gateways.js';
-import { hub, iothub, poll } from './helpers.js';
+import { ownHub, restOn, startExtraGateway, type ExtraGateway } from './gateways.js';
+import { hub, poll } from './helpers.js';
 import { rawConnect, usernameOf } from './devices.js';
 
 // Distributed tracing (issue: observability; protocols-ops §7.6): a gateway and a routing process
@@ -51,9 +51,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
   endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
 
-  expect((await iothub('hub', 'create', '-n', hubName)).code).toBe(0);
-  const owner = (await iothub('--hub', hubName, 'policy', 'show', '-n', 'iothubowner')).json() as { primaryKey: string };
-  token = createSasToken({ resourceUri: 'localhost', key: owner.primaryKey, keyName: 'iothubowner', expiry: Math.floor(Date.now() / 1000) + 3600, encode: false });
+  token = (await ownHub(hubName)).token;
   const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint };
   gateway = await startExtraGateway({ hub: hubName, env: otel });
   const h = hub();
@@ -81,6 +79,8 @@ afterAll(async () => {
   await new Promise<void>((r) => (collector ? collector.close(() => r()) : r()));
 });
 
+const rest = restOn(() => gateway, () => token);
+
 const attr = (s: OtlpSpan, key: string) => {
   const v = s.attributes?.find((a) => a.key === key)?.value;
   return v?.stringValue ?? v?.boolValue ?? (v?.intValue === undefined ? undefined : Number(v.intValue));
@@ -88,14 +88,7 @@ const attr = (s: OtlpSpan, key: string) => {
 
 describe('distributed tracing', () => {
   it('one telemetry message is one trace: gateway D2C → bus publish → routing ingress → egress to the built-in endpoint', async () => {
-    const deviceId = uniqueName('traced');
-    const created = await fetch(`https://localhost:${gateway.httpsPort}/devices/${deviceId}?api-version=2021-04-12`, {
-      method: 'PUT',
-      headers: { authorization: token, 'content-type': 'application/json' },
-      body: JSON.stringify({ deviceId }),
-    });
-    expect(created.status).toBe(200);
-    const key = ((await created.json()) as { authentication: { symmetricKey: { primaryKey: string } } }).authentication.symmetricKey.primaryKey;
+    const { deviceId, key } = await rest.createDevice('traced');
     const client = await rawConnect({
       clientId: deviceId,
       username: usernameOf({ deviceId }, 'localhost'),
@@ -145,15 +138,8 @@ describe('distributed tracing', () => {
   });
 
   it('takes the sampling setting azureiot*com^dtracing^1 in desired properties only when it is valid (checklist 147-148)', async () => {
-    const deviceId = uniqueName('sampled');
-    const put = await fetch(`https://localhost:${gateway.httpsPort}/devices/${deviceId}?api-version=2021-04-12`, { method: 'PUT', headers: { authorization: token, 'content-type': 'application/json' }, body: JSON.stringify({ deviceId }) });
-    expect(put.status).toBe(200);
-    const patch = (setting: unknown) =>
-      fetch(`https://localhost:${gateway.httpsPort}/twins/${deviceId}?api-version=2021-04-12`, {
-        method: 'PATCH',
-        headers: { authorization: token, 'content-type': 'application/json', 'if-match': '*' },
-        body: JSON.stringify({ properties: { desired: { 'azureiot*com^dtracing^1': setting } } }),
-      });
+    const { deviceId } = await rest.createDevice('sampled');
+    const patch = (setting: unknown) => rest.call('PATCH', `/twins/${deviceId}`, { properties: { desired: { 'azureiot*com^dtracing^1': setting } } }, { 'if-match': '*' });
     const bad = await patch({ sampling_mode: 1, sampling_rate: 150 });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ Message: expect.stringMatching(/^ErrorCode:ArgumentInvalid;.*sampling_rate/) });

@@ -37,50 +37,54 @@ function deviceContext(conn: MqttConnection) {
   };
 }
 
-/** `$iothub/twin/GET/?$rid=…` → `$iothub/twin/res/200/?$rid=…` with `{desired, reported}`. */
-export function handleTwinGet(conn: MqttConnection, rid: string): void {
+/**
+ * One twin request of a device (protocols-ops §1.4): standard tier, the hub's throttle and daily
+ * quota, then `work`; the answer on the response topic, metered in 512-byte chunks of `bytes`, and
+ * counted in Azure's `d2c.twin.{read|update}` metrics.
+ */
+function twinRequest<R>(conn: MqttConnection, rid: string, kind: 'read' | 'update', work: (device: ReturnType<typeof deviceContext>) => Promise<R>, answer: (r: R) => { status: number; body: string; version?: number; bytes: number }): void {
   const device = deviceContext(conn);
   const { throttle } = conn.deps;
   const hub = device.key.hub;
   throttle
     .requireStandardTier(hub, 'Device twins')
-    .then(() => throttle.take(hub, 'twinRead'))
+    .then(() => throttle.take(hub, kind === 'read' ? 'twinRead' : 'twinUpdate'))
     .then(() => throttle.ensureQuota(hub))
-    .then(() => conn.deps.twin.getDeviceTwin({ device }))
+    .then(() => work(device))
     .then(
       (r) => {
-        respond(conn, 200, rid, r.twinJson);
-        meterTwin(conn, hub, Buffer.byteLength(r.twinJson));
-        conn.deps.hubMetrics?.count('d2c.twin.read.success', hub);
+        const a = answer(r);
+        respond(conn, a.status, rid, a.body, a.version);
+        meterTwin(conn, hub, a.bytes);
+        conn.deps.hubMetrics?.count(`d2c.twin.${kind}.success`, hub);
       },
       (err: unknown) => {
         respondError(conn, rid, err);
-        conn.deps.hubMetrics?.count('d2c.twin.read.failure', hub);
+        conn.deps.hubMetrics?.count(`d2c.twin.${kind}.failure`, hub);
       },
     );
 }
 
+/** `$iothub/twin/GET/?$rid=…` → `$iothub/twin/res/200/?$rid=…` with `{desired, reported}`. */
+export function handleTwinGet(conn: MqttConnection, rid: string): void {
+  twinRequest(
+    conn,
+    rid,
+    'read',
+    (device) => conn.deps.twin.getDeviceTwin({ device }),
+    (r) => ({ status: 200, body: r.twinJson, bytes: Buffer.byteLength(r.twinJson) }),
+  );
+}
+
 /** `$iothub/twin/PATCH/properties/reported/?$rid=…` → `…/res/204/?$rid=…&$version={reported $version}`, empty body. */
 export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buffer): void {
-  const device = deviceContext(conn);
-  const { throttle } = conn.deps;
-  const hub = device.key.hub;
-  throttle
-    .requireStandardTier(hub, 'Device twins')
-    .then(() => throttle.take(hub, 'twinUpdate'))
-    .then(() => throttle.ensureQuota(hub))
-    .then(() => conn.deps.twin.patchReported({ device, patchJson: body.toString('utf8') }))
-    .then(
-      (r) => {
-        respond(conn, 204, rid, '', r.reportedVersion);
-        meterTwin(conn, hub, body.length);
-        conn.deps.hubMetrics?.count('d2c.twin.update.success', hub);
-      },
-      (err: unknown) => {
-        respondError(conn, rid, err);
-        conn.deps.hubMetrics?.count('d2c.twin.update.failure', hub);
-      },
-    );
+  twinRequest(
+    conn,
+    rid,
+    'update',
+    (device) => conn.deps.twin.patchReported({ device, patchJson: body.toString('utf8') }),
+    (r) => ({ status: 204, body: '', version: r.reportedVersion, bytes: body.length }),
+  );
 }
 
 /**
