@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Client as DeviceClient, Message, type Twin } from 'azure-iot-device';
@@ -135,6 +136,19 @@ describe('scale-out: every capability works whichever process a request lands on
       cluster.members.filter((m) => m.service === 'messaging').map(async (m) => Number(new RegExp(`^iothub_c2d_commands_egress_complete_success_total\\{hub="${cluster.hub}"\\} (\\d+)$`, 'm').exec((await m.proc!.metrics()))?.[1] ?? 0)),
     );
     expect(completed.reduce((a, b) => a + b, 0)).toBe(transports.length);
+    // a registry read through each gateway: three new HTTPS connections in a row (the SDKs' REST
+    // calls share keep-alive connections, so they may not have reached all three)
+    const owner = parseServiceConnectionString(cluster.ownerConnectionString);
+    const auth = createSasToken({ resourceUri: cluster.hostName, key: owner.sharedAccessKey, keyName: owner.sharedAccessKeyName, expiry: Math.floor(Date.now() / 1000) + 3600, encode: false });
+    for (let k = 0; k < cluster.gateways.length; k += 1) {
+      const status = await new Promise<number>((resolve, reject) =>
+        httpsGet({ host: 'localhost', port: 443, path: `/devices/${ids[k]}?api-version=2021-04-12`, headers: { authorization: auth }, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).once('error', reject),
+      );
+      expect(status).toBe(200);
+    }
     // the round robin spread connections over every gateway process on every port
     for (const g of cluster.gateways) for (const port of [g.https, g.mqtt, g.amqp]) expect(cluster.proxy.counts.get(port) ?? 0, `gateway port ${port}`).toBeGreaterThan(0);
   });
