@@ -1,7 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { HubRestClient } from './rest-client.js';
-
-const path = (...parts: string[]) => '/' + parts.map(encodeURIComponent).join('/');
+import { restPath as path, type HubRestClient } from './rest-client.js';
 
 /** Options of `iothub c2d-message send` (as `az iot device c2d-message send`). */
 export interface C2DSendOptions {

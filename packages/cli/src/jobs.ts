@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { HubRestClient } from './rest-client.js';
+import { restPath as path, type HubRestClient } from './rest-client.js';
 
 type Json = Record<string, unknown>;
-const path = (...parts: string[]) => '/' + parts.map(encodeURIComponent).join('/');
 const FINISHED = ['completed', 'failed', 'cancelled'];
 
 /** A JSON argument, inline or `@file` (as az takes `--content content.json`). */

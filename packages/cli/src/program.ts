@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { buildConnectionString, createSasToken, deviceConnectionString, encodeUriComponentStrict, eventHubsConnectionString, parseServiceConnectionString } from '@openiothub/auth';
-import { HubRestClient } from './rest-client.js';
+import { HubRestClient, restPath as path } from './rest-client.js';
 import { registryAdmin } from './registry-admin.js';
 import { monitorEvents } from './monitor-events.js';
 import { addC2DCommands } from './c2d.js';
@@ -10,6 +10,7 @@ import { addDpsCommands, addFailoverCommands } from './dps.js';
 import { addCertificateCommands } from './certificates.js';
 import { addHubSettingsCommands, addIpFilterCommands } from './hub-settings.js';
 import { addSimulateCommand } from './simulate.js';
+import { addTwinCommands } from './twins.js';
 import { readFile } from 'node:fs/promises';
 import { resolveTarget, type Target } from './target.js';
 import { addRoutingCommands } from './routing.js';
@@ -29,7 +30,6 @@ type Json = Record<string, unknown>;
 type Auth = { type: string; symmetricKey?: { primaryKey?: string | null; secondaryKey?: string | null }; x509Thumbprint?: { primaryThumbprint?: string | null; secondaryThumbprint?: string | null } };
 
 const AUTH_METHODS: Record<string, string> = { shared_private_key: 'sas', self_signed: 'selfSigned', x509_ca: 'certificateAuthority' };
-const path = (...parts: string[]) => '/' + parts.map(encodeURIComponent).join('/');
 
 function authFrom(o: { am?: string; pk?: string; sk?: string; ptp?: string; stp?: string }): Auth | undefined {
   if (!o.am && !o.pk && !o.sk && !o.ptp && !o.stp) return undefined;
@@ -287,64 +287,7 @@ export function buildProgram(io: Io): Command {
       print({ sas: createSasToken({ resourceUri, key: keyOf(entity.authentication, o.keyType), expiry }), resource: encodeUriComponentStrict(resourceUri) });
     });
 
-  // ---- twins and methods ----
-  const twinPath = (o: { deviceId: string; moduleId?: string }) => (o.moduleId ? path('twins', o.deviceId, 'modules', o.moduleId) : path('twins', o.deviceId));
-  const parseJsonArg = (text: string, what: string): unknown => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw new Error(`${what} must be JSON, e.g. '{"interval": 5}'.`);
-    }
-  };
-  const twin = program.command('device-twin').description('device and module twins');
-  twin
-    .command('show')
-    .requiredOption('-d, --device-id <id>')
-    .option('-m, --module-id <id>')
-    .action(async (o) => print(await rest().send('GET', twinPath(o))));
-  twin
-    .command('update')
-    .description('merge a patch into tags and/or desired properties')
-    .requiredOption('-d, --device-id <id>')
-    .option('-m, --module-id <id>')
-    .option('--desired <json>', 'desired properties patch (null deletes a key)')
-    .option('--tags <json>', 'tags patch (null deletes a key)')
-    .option('--etag <etag>', 'update only if the twin still has this etag', '*')
-    .action(async (o) => {
-      if (!o.desired && !o.tags) throw new Error('Give --desired and/or --tags.');
-      const patch: Json = {};
-      if (o.tags) patch['tags'] = parseJsonArg(o.tags, '--tags');
-      if (o.desired) patch['properties'] = { desired: parseJsonArg(o.desired, '--desired') };
-      print(await rest().send('PATCH', twinPath(o), patch, { 'if-match': `"${o.etag}"` }));
-    });
-  twin
-    .command('replace')
-    .description('replace tags and desired properties with a twin document')
-    .requiredOption('-d, --device-id <id>')
-    .option('-m, --module-id <id>')
-    .requiredOption('-j, --json <json>', 'twin document: {"tags": {...}, "properties": {"desired": {...}}}')
-    .option('--etag <etag>', 'replace only if the twin still has this etag', '*')
-    .action(async (o) => print(await rest().send('PUT', twinPath(o), parseJsonArg(o.json, '--json'), { 'if-match': `"${o.etag}"` })));
-
-  const invoke = async (o: { deviceId: string; moduleId?: string; methodName: string; methodPayload: string; timeout: string; connectTimeout: string }) => {
-    const body = {
-      methodName: o.methodName,
-      payload: parseJsonArg(o.methodPayload, '--method-payload'),
-      responseTimeoutInSeconds: Number(o.timeout),
-      connectTimeoutInSeconds: Number(o.connectTimeout),
-    };
-    print(await rest().send('POST', `${twinPath(o)}/methods`, body));
-  };
-  const methodOptions = (c: Command) =>
-    c
-      .requiredOption('--mn, --method-name <name>')
-      .option('--mp, --method-payload <json>', 'payload (JSON)', 'null')
-      .option('--to, --timeout <seconds>', 'response timeout, 5-300', '30')
-      .option('--ct, --connect-timeout <seconds>', 'wait this long for an offline device to connect, 0-300', '0');
-  methodOptions(program.command('invoke-device-method').description('call a direct method on a device').requiredOption('-d, --device-id <id>')).action(invoke);
-  methodOptions(
-    program.command('invoke-module-method').description('call a direct method on a module').requiredOption('-d, --device-id <id>').requiredOption('-m, --module-id <id>'),
-  ).action(invoke);
+  addTwinCommands(program, rest, print);
 
   program
     .command('monitor-events')

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { createSasToken, parseServiceConnectionString } from '@openiothub/auth';
 
+/** A REST path from segments, each percent-encoded: `restPath('devices', id)` → `/devices/{id}`. */
+export const restPath = (...parts: string[]) => '/' + parts.map(encodeURIComponent).join('/');
+
 /** An error answer of the hub, with the IoT Hub error code when the body carried one. */
 export class HubRequestError extends Error {
   override readonly name = 'HubRequestError';
