@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import rhea, { type EventContext } from 'rhea';
 import { createSasToken } from '@openiothub/auth';
 import { uniqueName } from '@openiothub/testing';
-import { startExtraGateway, type ExtraGateway } from './gateways.js';
+import { restOn, startExtraGateway, type ExtraGateway } from './gateways.js';
 import { rawConnect, usernameOf } from './devices.js';
 import { hub, ownerConnectionString, ownerToken } from './helpers.js';
 
@@ -29,12 +29,8 @@ const remember = (token: string) => {
 const deviceToken = (deviceId: string, key: string, ttl = 3600) =>
   remember(createSasToken({ resourceUri: `localhost/devices/${deviceId}`, key, expiry: Math.floor(Date.now() / 1000) + ttl }));
 
-const rest = (method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`https://localhost:${gateway.httpsPort}${path}?api-version=2021-04-12`, {
-    method,
-    headers: { authorization: token, 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+/** A REST call to the gateway with the given token. */
+const rest = (method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}) => restOn(() => gateway, () => token).call(method, path, body, headers);
 
 function cbsPutToken(token: string, audience: string): Promise<string> {
   const conn = rhea.create_container().connect({ host: 'localhost', hostname: 'localhost', port: gateway.amqpPort, transport: 'tls', ca: readFileSync(hub().caCertPath), servername: 'localhost', reconnect: false } as never);

@@ -80,7 +80,7 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const auth = new ServiceAuthorizer({ policies, hubs });
   const ipFilter = new IpFilterGuard({ registry, cacheMs: config.POLICY_CACHE_MS });
   const hubMetrics = new HubMetrics(metrics);
-  const throttle = new Throttle({ redis, registry, cacheMs: config.POLICY_CACHE_MS, hubMetrics });
+  const throttle = new Throttle({ redis, registry, cacheMs: config.POLICY_CACHE_MS, hubMetrics, log });
   const deviceAuth = new DeviceAuthenticator({ registry, policies, hubs, cacheMs: config.CREDENTIALS_CACHE_MS });
 
   const publisher = new LeanJetStreamPublisher(nc);

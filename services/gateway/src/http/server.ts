@@ -35,7 +35,7 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
   // what an operation that ran counts against the daily quota; never fails the answer
   const meterAfter = (hub: string, op: Operation, sizes: () => number[]) => {
     const kind = METERED[op];
-    if (kind) opts.throttle.meter(hub, sizes, kind, false).catch((err: unknown) => opts.log.warn({ err, hub }, 'daily quota not metered'));
+    if (kind) opts.throttle.record(hub, sizes, kind);
   };
   // Azure Monitor's operation metrics (protocols-ops §7.1), for authenticated requests
   const countOperation = (hub: string, op: Operation, path: readonly string[], ok: boolean) => {
@@ -55,8 +55,7 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       if (!apiVersion || !API_VERSION.test(apiVersion)) {
         throw new ArgumentInvalidError('The api-version query parameter is required, e.g. api-version=2021-04-12.');
       }
-      const segments = splitPath(url.pathname);
-      const { handler, params } = opts.router.match(req.method ?? 'GET', segments);
+      const { handler, params } = opts.router.match(req.method ?? 'GET', path);
       // the hub's operation throttles, charged once the handler authenticated the caller (ctx.charge);
       // telemetry is throttled and metered per message where it is ingested
       const op = operationOf(req.method ?? 'GET', path);
@@ -73,7 +72,7 @@ export function createRequestHandler(opts: { router: Router; hubs: HubResolver; 
       };
       let reply;
       try {
-        reply = await handler({ req, res, hub, params, query: url.searchParams, segments, charge });
+        reply = await handler({ req, res, hub, params, query: url.searchParams, segments: path, charge });
       } catch (err) {
         // a method call to a device that is not connected still counts its request (devguide §18)
         if (charged && op === 'methods' && toDomainError(err).code === 'DeviceNotOnline') meterAfter(hub, op, () => [requestBytes]);

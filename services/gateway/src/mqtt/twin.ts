@@ -23,11 +23,6 @@ function respondError(conn: MqttConnection, rid: string, err: unknown): void {
   respond(conn, e.spec.http, rid, JSON.stringify({ errorCode: e.spec.numeric, message: e.message }));
 }
 
-/** A twin read or update counts against the daily quota in 512-byte chunks (devguide §18), after it ran. */
-function meterTwin(conn: MqttConnection, hub: string, bytes: number): void {
-  conn.deps.throttle.meter(hub, bytes, 'twin', false).catch((err: unknown) => conn.deps.log.warn({ category: 'D2CTwinOperations', err, hub }, 'daily quota not metered'));
-}
-
 function deviceContext(conn: MqttConnection) {
   const est = conn.established!;
   return {
@@ -55,7 +50,7 @@ function twinRequest<R>(conn: MqttConnection, rid: string, kind: 'read' | 'updat
       (r) => {
         const a = answer(r);
         respond(conn, a.status, rid, a.body, a.version);
-        meterTwin(conn, hub, a.bytes);
+        throttle.record(hub, a.bytes, 'twin');
         conn.deps.hubMetrics?.count(`d2c.twin.${kind}.success`, hub);
       },
       (err: unknown) => {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Logger } from '@openiothub/logging';
 import { DomainError } from '@openiothub/errors';
 import { TtlCache, type HubMetrics } from '@openiothub/runtime';
 import type { RegistryClient } from '../upstream/registry-client.js';
@@ -43,6 +44,8 @@ return {1, used}
 /** The day's quota key: the count resets at 00:00 UTC (protocols-ops checklist 121). */
 const quotaKey = (hub: string) => `quota:${hub}:${new Date().toISOString().slice(0, 10)}`;
 
+const quotaExceeded = (messages: number) => new DomainError('IotHubQuotaExceeded', `The hub's daily message quota (${messages} messages) is used up.`);
+
 /** IoT Hub's throttling and daily quota for the hubs of this deployment (devguide §17, §22). */
 export class Throttle {
   readonly #redis: Redis;
@@ -50,9 +53,11 @@ export class Throttle {
   readonly #skus: TtlCache<{ name: string; units: number }>;
 
   readonly #metrics: HubMetrics | undefined;
+  readonly #log: Pick<Logger, 'warn'> | undefined;
 
-  constructor(opts: { redis: Redis; registry: RegistryClient; cacheMs: number; hubMetrics?: HubMetrics }) {
+  constructor(opts: { redis: Redis; registry: RegistryClient; cacheMs: number; hubMetrics?: HubMetrics; log?: Pick<Logger, 'warn'> }) {
     this.#metrics = opts.hubMetrics;
+    this.#log = opts.log;
     this.#redis = opts.redis;
     this.#registry = opts.registry;
     this.#skus = new TtlCache({ ttlMs: opts.cacheMs });
@@ -107,13 +112,21 @@ export class Throttle {
     const messages = (typeof sizes === 'number' ? [sizes] : typeof sizes === 'function' ? sizes() : sizes).reduce((n, size) => n + meteredMessages(size, chunk), 0);
     const [ok, used] = (await this.#redis.eval(COUNT, 1, quotaKey(hub), String(messages), enforce ? String(quota.messages) : '')) as [number, number];
     this.#metrics?.set('dailyMessageQuotaUsed', hub, used);
-    if (ok !== 1) throw new DomainError('IotHubQuotaExceeded', `The hub's daily message quota (${quota.messages} messages) is used up.`);
+    if (ok !== 1) throw quotaExceeded(quota.messages);
+  }
+
+  /**
+   * Count what an operation that already ran used against the daily quota (never refused); it
+   * never fails the caller — a count that could not be made is logged.
+   */
+  record(hub: string, sizes: number | readonly number[] | (() => readonly number[]), kind: MeterKind): void {
+    this.meter(hub, sizes, kind, false).catch((err: unknown) => this.#log?.warn({ err, hub }, 'daily quota not metered'));
   }
 
   /** 403 IotHubQuotaExceeded when the day's quota is used up (before an operation metered after it ran). */
   async ensureQuota(hub: string): Promise<void> {
     const usage = await this.usage(hub);
-    if (usage.max !== undefined && usage.used >= usage.max) throw new DomainError('IotHubQuotaExceeded', `The hub's daily message quota (${usage.max} messages) is used up.`);
+    if (usage.max !== undefined && usage.used >= usage.max) throw quotaExceeded(usage.max);
   }
 
   /** Messages metered today (UTC) and the daily quota (undefined: none). */
