@@ -20,19 +20,19 @@ import type { ConnectionReporter } from '../upstream/connection-reporter.js';
 import type { MessagingClient } from '../upstream/messaging-client.js';
 import type { TwinClient } from '../upstream/twin-client.js';
 import type { X509Certificate } from 'node:crypto';
-import { c2dTargetOf, classifyAddress } from './addresses.js';
+import { classifyAddress } from './addresses.js';
 import { EventHubsReader } from './eventhubs.js';
 import { PartitionReaders } from './partition-readers.js';
 import { guardedSocket, MAX_FRAME_SIZE } from './frame-guard.js';
 import { FeedbackPump, type ServiceQueueName } from './feedback-pump.js';
-import { answerTwinRequest } from './twin-requests.js';
 import { admitX509, answerPutToken, authorizeLink, tierAllowsLink } from './admission.js';
+import { takeMessage } from './incoming.js';
 import { CONDITION, deliverMethod, idOf, leaveDevice, type ConnState, type Link } from './device-sessions.js';
 import { answerManagement } from './management.js';
 import type { PolicyCache } from '../upstream/policy-cache.js';
 import type { RegistryClient } from '../upstream/registry-client.js';
 import type { HubInfo } from '@openiothub/bus';
-import { bodyBytes, c2dFromAmqp, c2dToAmqp, idString, telemetryFromAmqp } from './messages.js';
+import { c2dToAmqp } from './messages.js';
 
 /** Everything the AMQP endpoint needs from the gateway. */
 export interface AmqpDeps {
@@ -336,41 +336,7 @@ export class AmqpEndpoint {
       link.close({ condition: CONDITION.unauthorized, description: 'The token for this link expired.' });
       return;
     }
-    try {
-      if (target.kind === 'device-telemetry' && principal.kind === 'device') {
-        const { partitions } = await this.#deps.hubInfo.get(principal.auth.hub);
-        await this.#deps.ingest.send(this.#deps.ingest.contextFor(principal.auth, undefined, partitions), telemetryFromAmqp(message));
-        this.#deps.reporter.activity(principal.auth.hub, principal.auth.deviceId, principal.auth.moduleId, new Date());
-        delivery.accept();
-      } else if (target.kind === 'device-methods' && principal.kind === 'device') {
-        const d = s.devices.get(idOf(principal.auth.deviceId, principal.auth.moduleId));
-        const status = Number((message.application_properties as Record<string, unknown> | undefined)?.['IoThub-status']);
-        d?.methods.resolve(idString(message.correlation_id), Number.isFinite(status) ? status : 500, bodyBytes(message.body));
-        delivery.accept();
-      } else if (target.kind === 'device-twin' && principal.kind === 'device') {
-        delivery.accept();
-        const d = s.devices.get(idOf(principal.auth.deviceId, principal.auth.moduleId));
-        if (d) await answerTwinRequest(this.#deps, d, message);
-      } else if (target.kind === 'service-c2d') {
-        const to = c2dTargetOf(message.to);
-        if (!to) {
-          delivery.reject({ condition: 'amqp:invalid-field', description: 'The message "to" must be /devices/{deviceId}/messages/devicebound.' });
-          return;
-        }
-        await this.#deps.throttle.take(s.hub!, 'c2dSend');
-        await this.#deps.throttle.ensureQuota(s.hub!);
-        const c2d = c2dFromAmqp(message);
-        await this.#deps.messaging.send({ key: { hub: s.hub!, deviceId: to.deviceId, moduleId: '' }, message: c2d });
-        this.#deps.throttle.meter(s.hub!, c2d.body.length, 'message', false).catch((err: unknown) => this.#deps.log.warn({ category: 'Connections', err }, 'daily quota not metered'));
-        delivery.accept();
-      } else {
-        delivery.reject({ condition: CONDITION.notFound, description: 'This link does not take messages.' });
-      }
-    } catch (err) {
-      const e = toDomainError(err);
-      if (e.code === 'ServerError' || e.code === 'ServiceUnavailable') this.#deps.log.warn({ category: 'Connections', err: e.cause ?? e }, 'AMQP message not taken');
-      delivery.reject({ condition: e.spec.amqp, description: e.message });
-    }
+    await takeMessage(this.#deps, s, target, principal, message, delivery);
   }
 
   async #startPartitionReader(s: ConnState, link: Sender, partitionId: string, group: string): Promise<void> {
