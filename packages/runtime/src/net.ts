@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 
 /** Resolve true when a TCP connection to host:port opens within `timeoutMs`. */
@@ -14,11 +15,55 @@ export function tcpReachable(host: string, port: number, timeoutMs = 1000): Prom
   });
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago (for children that cannot take port 0). */
-export async function freePort(): Promise<number> {
+/** Ports this process handed out already: two children of one test must never be given the same. */
+const handedOut = new Set<number>();
+
+/** The kernel's range for outgoing connections' local ports (Linux), which a listener must stay out of. */
+function ephemeralRange(): readonly [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux: use the IANA dynamic range
+  }
+  return [49152, 65535];
+}
+
+async function listenable(port: number): Promise<number | undefined> {
   const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as { port: number };
+  const bound = await new Promise<boolean>((r) => {
+    srv.once('error', () => r(false));
+    srv.listen(port, '127.0.0.1', () => r(true));
+  });
+  if (!bound) return undefined;
+  const { port: actual } = srv.address() as { port: number };
   await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  return actual;
+}
+
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago (for children that cannot take port 0).
+ * It is picked below the kernel's ephemeral range, so no outgoing connection of the many processes
+ * a test starts can take it before the child binds it (port 0 would hand out one from that range),
+ * and never twice in one process.
+ */
+export async function freePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const base = 10_000;
+  if (lo - base >= 1_000) {
+    for (let tries = 0; tries < 100; tries += 1) {
+      const candidate = base + Math.floor(Math.random() * (lo - base));
+      if (handedOut.has(candidate)) continue;
+      handedOut.add(candidate); // before the await: concurrent callers must not try it too
+      if ((await listenable(candidate)) !== undefined) return candidate;
+      handedOut.delete(candidate);
+    }
+  }
+  for (;;) {
+    const port = (await listenable(0))!;
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }

@@ -27,22 +27,37 @@ export async function startServiceProcess(opts: {
   logs?: 'capture';
 }): Promise<ServiceProcess> {
   if (!existsSync(opts.entry)) throw new Error(`${opts.entry} is missing: build first (npm test does)`);
+  const inherit = process.env['SERVICE_LOGS'] === 'inherit';
   const child = spawn(process.execPath, [...(opts.args ?? []), opts.entry], {
     // SERVICE_LOGS=inherit shows the processes' logs (pino writes to stdout) when a test needs looking into
-    stdio: ['ignore', opts.logs === 'capture' ? 'pipe' : process.env['SERVICE_LOGS'] === 'inherit' ? 'inherit' : 'ignore', opts.stderr ?? 'ignore'],
+    stdio: ['ignore', opts.logs === 'capture' ? 'pipe' : inherit ? 'inherit' : 'pipe', 'pipe'],
     env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...opts.env, ADMIN_PORT: String(opts.adminPort) },
   });
   const logged: Buffer[] = [];
-  child.stdout?.on('data', (b: Buffer) => logged.push(b));
+  // until it is ready, the tail of what it writes goes into the error if it never gets there
+  let startup: string | undefined = '';
+  const keepStartup = (b: Buffer) => {
+    if (startup !== undefined) startup = (startup + b.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', (b: Buffer) => {
+    if (opts.logs === 'capture') logged.push(b);
+    keepStartup(b);
+  });
+  child.stderr?.on('data', (b: Buffer) => {
+    if (opts.stderr === 'inherit') process.stderr.write(b);
+    keepStartup(b);
+  });
   const admin = `http://127.0.0.1:${opts.adminPort}`;
   const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
   while (!(await fetch(`${admin}/readyz`).then((r) => r.ok, () => false))) {
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');
-      throw new Error(`${opts.entry} did not become ready`);
+      const why = child.exitCode !== null ? `exited with code ${child.exitCode}` : `not ready after ${opts.deadlineMs ?? 30_000} ms`;
+      throw new Error(`${opts.entry} did not become ready (${why}); it wrote:\n${startup}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  startup = undefined;
   return {
     child,
     metrics: async () => (await fetch(`${admin}/metrics`)).text(),
