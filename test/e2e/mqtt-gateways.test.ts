@@ -3,9 +3,10 @@ import { Client, Message } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { NoRetry } from 'azure-iot-common';
 import { Registry } from 'azure-iothub';
+import { connectNats, subjects } from '@openiothub/bus';
 import { startExtraGateway, type ExtraGateway } from './gateways.js';
 import { closedByServer, collectTelemetry, createDevice, identityToken, rawConnect, usernameOf } from './devices.js';
-import { ownerConnectionString, ownerToken, poll } from './helpers.js';
+import { hub, ownerConnectionString, ownerToken, poll } from './helpers.js';
 
 let second: ExtraGateway | undefined;
 let secondMqttPort = 0;
@@ -58,19 +59,36 @@ describe('two gateway processes', () => {
 });
 
 describe('direct methods across gateways', () => {
-  it('a method invoked through the second gateway reaches the device held by the first', async () => {
+  it('a method invoked through the second gateway reaches the device held by the first over the bus; through the first, it stays in that process', async () => {
     const d = await createDevice('xgw');
     const client = Client.fromConnectionString(d.connectionString, Mqtt);
     await client.open();
     client.onDeviceMethod('ping', (req, res) => void res.send(200, { pong: req.payload }));
-    const res = await fetch(`https://localhost:${secondHttpsPort}/twins/${d.deviceId}/methods?api-version=2021-04-12`, {
-      method: 'POST',
-      headers: { authorization: ownerToken(), 'content-type': 'application/json' },
-      body: JSON.stringify({ methodName: 'ping', payload: 7, responseTimeoutInSeconds: 10 }),
-    });
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 200, payload: { pong: 7 } });
-    await client.close();
+    // what crosses the bus to the device's subject
+    const nc = await connectNats(hub().backing.natsUrl, 'e2e-method-spy');
+    const onBus: string[] = [];
+    nc.subscribe(subjects.method(subjects.identity(hub().hub, d.deviceId)), { callback: (_e, m) => void onBus.push(m.string()) });
+    await nc.flush();
+    const invoke = async (port: number, n: number) => {
+      const res = await fetch(`https://localhost:${port}/twins/${d.deviceId}/methods?api-version=2021-04-12`, {
+        method: 'POST',
+        headers: { authorization: ownerToken(), 'content-type': 'application/json' },
+        body: JSON.stringify({ methodName: 'ping', payload: n, responseTimeoutInSeconds: 10 }),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 200, payload: { pong: n } });
+    };
+    try {
+      await invoke(secondHttpsPort, 7);
+      await nc.flush();
+      expect(onBus).toHaveLength(1);
+      await invoke(hub().ports.https, 8);
+      await nc.flush();
+      expect(onBus).toHaveLength(1);
+    } finally {
+      await nc.close();
+      await client.close();
+    }
   });
 });
 

@@ -9,7 +9,7 @@ export { jetStreamOutboxPublisher } from './outbox-publish.js';
 export { followD2C } from './d2c-reader.js';
 export type { MethodRequest, MethodReply } from './methods.js';
 export { invokeMethod, parseInvocation, requestStream, METHOD_LIMITS } from './method-invoke.js';
-export type { Invocation } from './method-invoke.js';
+export type { Invocation, LocalDeviceRequester } from './method-invoke.js';
 export type { ReadD2CMessage } from './d2c-reader.js';
 export type { PubAck } from './lean-publisher.js';
 export { HubInfo } from './hub-info.js';

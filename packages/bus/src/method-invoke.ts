@@ -40,6 +40,13 @@ export function parseInvocation(body: unknown): Invocation {
   return { methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds };
 }
 
+/**
+ * Reaches a device that this very process holds, without the bus (the gateway serving the REST call
+ * often holds the device: the only one in a one-process hub). Undefined when it does not hold it;
+ * else resolves the device's reply, or undefined when none came within `timeoutMs`.
+ */
+export type LocalDeviceRequester = (subject: string, request: string, timeoutMs: number) => Promise<MethodReply | undefined> | undefined;
+
 const isNoResponders = (err: unknown) => err instanceof RequestError && err.isNoResponders();
 const isTimeout = (err: unknown) => err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
 
@@ -48,8 +55,13 @@ const isTimeout = (err: unknown) => err instanceof TimeoutError || (err instance
  * DeviceNotOnline at once — or, with a connect timeout, ask again until it passes. No answer in
  * the response timeout: 504 GatewayTimeout.
  */
-export async function invokeMethod(nc: NatsConnection, target: { hub: string; deviceId: string; moduleId?: string | undefined }, inv: Invocation): Promise<{ status: number; payload: unknown }> {
-  return askDevice(nc, subjects.method(subjects.identity(target.hub, target.deviceId, target.moduleId)), target, inv, 'direct methods');
+export async function invokeMethod(
+  nc: NatsConnection,
+  target: { hub: string; deviceId: string; moduleId?: string | undefined },
+  inv: Invocation,
+  local?: LocalDeviceRequester,
+): Promise<{ status: number; payload: unknown }> {
+  return askDevice(nc, subjects.method(subjects.identity(target.hub, target.deviceId, target.moduleId)), target, inv, 'direct methods', local);
 }
 
 /**
@@ -61,9 +73,10 @@ export async function requestStream(
   nc: NatsConnection,
   target: { hub: string; deviceId: string },
   req: { streamName: string; url: string; auth: string; responseTimeoutInSeconds: number; connectTimeoutInSeconds: number },
+  local?: LocalDeviceRequester,
 ): Promise<number> {
   const inv: Invocation = { methodName: req.streamName, payload: { url: req.url, auth: req.auth }, responseTimeoutInSeconds: req.responseTimeoutInSeconds, connectTimeoutInSeconds: req.connectTimeoutInSeconds };
-  return (await askDevice(nc, subjects.streamRequest(subjects.identity(target.hub, target.deviceId)), target, inv, 'device streams')).status;
+  return (await askDevice(nc, subjects.streamRequest(subjects.identity(target.hub, target.deviceId)), target, inv, 'device streams', local)).status;
 }
 
 async function askDevice(
@@ -72,16 +85,27 @@ async function askDevice(
   target: { hub: string; deviceId: string; moduleId?: string | undefined },
   inv: Invocation,
   what: string,
+  local: LocalDeviceRequester | undefined,
 ): Promise<{ status: number; payload: unknown }> {
-  const request: MethodRequest = { methodName: inv.methodName, payload: inv.payload, responseTimeoutInSeconds: inv.responseTimeoutInSeconds };
+  const request = JSON.stringify({ methodName: inv.methodName, payload: inv.payload, responseTimeoutInSeconds: inv.responseTimeoutInSeconds } satisfies MethodRequest);
+  const timeoutMs = inv.responseTimeoutInSeconds * 1000;
   const connectDeadline = Date.now() + inv.connectTimeoutInSeconds * 1000;
   const who = target.moduleId ? `Module ${target.moduleId} on device ${target.deviceId}` : `Device ${target.deviceId}`;
+  const timedOut = () => new DomainError('GatewayTimeout', `${who} did not answer ${what === 'direct methods' ? 'method' : 'stream'} ${inv.methodName} within ${inv.responseTimeoutInSeconds} s.`);
+  const answered = (reply: MethodReply) => {
+    if ('error' in reply) throw domainErrorFromCode(reply.error, reply.message);
+    return { status: reply.status, payload: reply.payload };
+  };
   for (;;) {
+    const here = local?.(subject, request, timeoutMs);
+    if (here) {
+      const reply = await here;
+      if (!reply) throw timedOut();
+      return answered(reply);
+    }
     try {
-      const msg = await nc.request(subject, JSON.stringify(request), { timeout: inv.responseTimeoutInSeconds * 1000 });
-      const reply = msg.json<MethodReply>();
-      if ('error' in reply) throw domainErrorFromCode(reply.error, reply.message);
-      return { status: reply.status, payload: reply.payload };
+      const msg = await nc.request(subject, request, { timeout: timeoutMs });
+      return answered(msg.json<MethodReply>());
     } catch (err) {
       if (isNoResponders(err)) {
         if (Date.now() < connectDeadline) {
@@ -90,7 +114,7 @@ async function askDevice(
         }
         throw new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to ${what}.`);
       }
-      if (isTimeout(err)) throw new DomainError('GatewayTimeout', `${who} did not answer ${what === 'direct methods' ? 'method' : 'stream'} ${inv.methodName} within ${inv.responseTimeoutInSeconds} s.`);
+      if (isTimeout(err)) throw timedOut();
       throw err;
     }
   }

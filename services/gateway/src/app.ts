@@ -154,12 +154,12 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
     );
   registerQueryRoutes(router, { twins: (req) => twin.query(req), jobs: (req) => jobs.queryDeviceJobs(req), auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerJobRoutes(router, { jobs, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
-  registerStreamRoutes(router, { streams: streamsClient, nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerStreamRoutes(router, { streams: streamsClient, nc, local: presence.request, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerConfigurationRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerCertificateRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerHubSettingsRoutes(router, { registry, auth, throttle, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerRegistryRoutes(router, { registry, auth, maxBodyBytes: config.MAX_REQUEST_BYTES, c2dCount });
-  registerMethodRoutes(router, { nc, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
+  registerMethodRoutes(router, { nc, local: presence.request, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerTwinRoutes(router, { twin, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerC2DRoutes(router, { messaging, auth, maxBodyBytes: config.MAX_REQUEST_BYTES });
   registerEndpointRoutes(router, { messaging, auth });

@@ -219,14 +219,15 @@ export async function inBatches<T>(n: number, batch: number, fn: (i: number) => 
 }
 
 /** A keep-alive HTTPS client for the hub's REST API. */
-export function restClient(h: BenchHub, token: string) {
+/** A keep-alive HTTPS client for the hub's REST API, through the first gateway or the one on `port`. */
+export function restClient(h: BenchHub, token: string, port = h.httpsPort) {
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ca: h.ca });
   return {
     send(method: string, path: string, body: unknown, extraHeaders: Record<string, string> = {}): Promise<{ status: number; body: string }> {
       const payload = Buffer.from(JSON.stringify(body));
       return new Promise((resolveReq, reject) => {
         const req = request(
-          { host: 'localhost', port: h.httpsPort, method, path: `${path}?api-version=2021-04-12`, agent, headers: { authorization: token, 'content-type': 'application/json', 'content-length': payload.length, 'if-match': '"*"', ...extraHeaders } },
+          { host: 'localhost', port, method, path: `${path}?api-version=2021-04-12`, agent, headers: { authorization: token, 'content-type': 'application/json', 'content-length': payload.length, 'if-match': '"*"', ...extraHeaders } },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));

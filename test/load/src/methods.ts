@@ -1,7 +1,8 @@
 /**
- * `npm run bench:methods`: direct-method round trips (service REST → NATS → gateway → device over
- * MQTT → back) per second with p50/p99, over DEVICES (1000) connected devices, beside a raw NATS
- * request/reply loop with the same concurrency in the same run.
+ * `npm run bench:methods`: direct-method round trips per second with p50/p99, over DEVICES (1000)
+ * devices connected to the first of two gateway processes: REST calls to the gateway holding the
+ * device (answered in that process), and REST calls to the other gateway (over NATS to the holder);
+ * beside a raw NATS request/reply loop with the same concurrency in the same run.
  * Env: DEVICES (1000), SECONDS (10), CONCURRENCY (50).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ async function rawNats() {
 
 async function main() {
   log(`bench:methods devices=${cfg.devices} seconds=${cfg.seconds} concurrency=${cfg.concurrency}`);
-  const h = await startBenchHub({ twin: false });
+  const h = await startBenchHub({ twin: false, gateways: 2 });
   try {
     const ids = await registerDevices(h, cfg.devices);
     const clients = await inBatches(cfg.devices, 100, (i) => connectDevice(h, ids[i]!));
@@ -40,7 +41,8 @@ async function main() {
     }
     await inBatches(clients.length, 200, (i) => clients[i]!.subscribeAsync({ '$iothub/methods/POST/#': { qos: 0 } }));
     log(`${clients.length} devices connected and subscribed`);
-    const rest = restClient(h, await h.ownerToken());
+    const token = await h.ownerToken();
+    let rest = restClient(h, token);
     const call = async (i: number) => {
       const res = await rest.send('POST', `/twins/${ids[i % ids.length]}/methods`, { methodName: 'ping', payload: { n: i }, responseTimeoutInSeconds: 10 });
       if (res.status !== 200) throw new Error(`method ${res.status} ${res.body.slice(0, 200)}`);
@@ -50,12 +52,20 @@ async function main() {
     const hub = await closedLoop(cfg.seconds, cfg.concurrency, call);
     const u1 = await processUsage(h.gatewayPid);
     rest.close();
+    log('through the other gateway');
+    rest = restClient(h, token, h.gateways[1]!.httpsPort);
+    await closedLoop(1, cfg.concurrency, call);
+    const [v0, w0] = await Promise.all([processUsage(h.gatewayPid), processUsage(h.gateways[1]!.pid)]);
+    const remote = await closedLoop(cfg.seconds, cfg.concurrency, call);
+    const [v1, w1] = await Promise.all([processUsage(h.gatewayPid), processUsage(h.gateways[1]!.pid)]);
+    rest.close();
     await inBatches(clients.length, 200, (i) => clients[i]!.endAsync());
     log('measuring the NATS baseline');
     const baseline = await rawNats();
     const rate = (n: number) => Math.round(n / cfg.seconds);
     const rows = [
-      { path: `method round trip: REST → NATS → gateway → MQTT device → back (${cfg.concurrency} in flight, ${cfg.devices} devices)`, 'calls/s': rate(hub.count), 'p50 ms': percentile(hub.latencies, 50), 'p99 ms': percentile(hub.latencies, 99), 'gateway CPU %': ((u1.cpuSeconds - u0.cpuSeconds) / cfg.seconds) * 100, 'vs raw NATS': (hub.count / baseline.count).toFixed(2) },
+      { path: `method round trip: REST → the gateway holding the device → MQTT device → back (${cfg.concurrency} in flight, ${cfg.devices} devices)`, 'calls/s': rate(hub.count), 'p50 ms': percentile(hub.latencies, 50), 'p99 ms': percentile(hub.latencies, 99), 'gateway CPU %': ((u1.cpuSeconds - u0.cpuSeconds) / cfg.seconds) * 100, 'vs raw NATS': (hub.count / baseline.count).toFixed(2) },
+      { path: `… REST → another gateway → NATS → the gateway holding the device → back (CPU: both gateways)`, 'calls/s': rate(remote.count), 'p50 ms': percentile(remote.latencies, 50), 'p99 ms': percentile(remote.latencies, 99), 'gateway CPU %': ((v1.cpuSeconds - v0.cpuSeconds + (w1.cpuSeconds - w0.cpuSeconds)) / cfg.seconds) * 100, 'vs raw NATS': (remote.count / baseline.count).toFixed(2) },
       { path: `raw NATS request/reply, responder in the load process (${cfg.concurrency} in flight)`, 'calls/s': rate(baseline.count), 'p50 ms': percentile(baseline.latencies, 50), 'p99 ms': percentile(baseline.latencies, 99), 'gateway CPU %': '', 'vs raw NATS': '1.00' },
     ];
     process.stdout.write(table('Direct methods (gateway, registry, NATS and the load generator share 2 vCPU)', rows));

@@ -1,6 +1,6 @@
+import type { DeviceMessage } from '../session/presence.js';
 import { randomUUID } from 'node:crypto';
 import rhea, { type Receiver, type Sender } from 'rhea';
-import type { Msg } from '@nats-io/transport-node';
 import { headers as busHeaders } from '@openiothub/bus';
 import type { DeviceAuthResult } from '../auth/device-auth.js';
 import type { C2DPump } from '../c2d/pump.js';
@@ -35,7 +35,7 @@ export interface DeviceSession {
   /** The device asked for desired-property pushes (PUT /notifications/twin/properties/desired). */
   desired: boolean;
   /** Method requests that arrived while the device was still attaching its methods link. */
-  readonly waitingMethods: Array<{ msg: Msg; timer: NodeJS.Timeout }>;
+  readonly waitingMethods: Array<{ msg: DeviceMessage; timer: NodeJS.Timeout }>;
 }
 
 /** How long a method request waits for a connected device to attach its methods link (the SDK attaches it on onDeviceMethod). */
@@ -153,7 +153,7 @@ export function scheduleExpiry(s: ConnState, key: string, principal: Principal):
 }
 
 /** A direct method request from the bus, to the device's methods receiver (sdk-compat §7). */
-export function deliverMethod(d: DeviceSession, msg: Msg): void {
+export function deliverMethod(d: DeviceSession, msg: DeviceMessage): void {
   const req = PendingMethods.parse(msg);
   if (!req) return;
   const out = d.methodsOut;
@@ -179,7 +179,7 @@ export function deliverMethod(d: DeviceSession, msg: Msg): void {
 }
 
 /** A desired patch from the twin service, pushed without a correlation id to a device that asked for them. */
-export function deliverDesired(d: DeviceSession, msg: Msg): void {
+export function deliverDesired(d: DeviceSession, msg: DeviceMessage): void {
   const out = d.twinOut;
   const version = msg.headers?.get(busHeaders.desiredVersion);
   if (!d.desired || !out || !out.is_open() || !version) return;

@@ -1,7 +1,7 @@
+import type { DeviceMessage } from '../session/presence.js';
 import type { MethodReply, MethodRequest } from '@openiothub/bus';
-import type { Msg } from '@nats-io/transport-node';
 
-function answer(msg: Msg, reply: MethodReply): void {
+function answer(msg: DeviceMessage, reply: MethodReply): void {
   msg.respond(JSON.stringify(reply));
 }
 
@@ -11,10 +11,10 @@ function answer(msg: Msg, reply: MethodReply): void {
  * request it came from ({@link MethodRequest} → {@link MethodReply}).
  */
 export class PendingMethods {
-  readonly #pending = new Map<string, { msg: Msg; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<string, { msg: DeviceMessage; timer: NodeJS.Timeout }>();
 
   /** The request in a bus message, or undefined after answering a malformed one. */
-  static parse(msg: Msg): MethodRequest | undefined {
+  static parse(msg: DeviceMessage): MethodRequest | undefined {
     try {
       return msg.json<MethodRequest>();
     } catch {
@@ -24,12 +24,12 @@ export class PendingMethods {
   }
 
   /** Answer a request the device cannot be asked (not subscribed, link missing). */
-  static notOnline(msg: Msg, why: string): void {
+  static notOnline(msg: DeviceMessage, why: string): void {
     answer(msg, { error: 'DeviceNotOnline', message: why });
   }
 
   /** Remember a request sent to the device; the requester stops waiting after its timeout, so forget it a little later. */
-  add(rid: string, msg: Msg, req: MethodRequest): void {
+  add(rid: string, msg: DeviceMessage, req: MethodRequest): void {
     const timer = setTimeout(() => this.#pending.delete(rid), req.responseTimeoutInSeconds * 1000 + 5000);
     timer.unref();
     this.#pending.set(rid, { msg, timer });

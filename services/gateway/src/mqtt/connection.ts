@@ -1,3 +1,4 @@
+import type { DeviceMessage } from '../session/presence.js';
 import { randomUUID, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
@@ -5,7 +6,6 @@ import type { DeviceAuthResult } from '../auth/device-auth.js';
 import type { ConnectionContext } from '../telemetry/d2c-ingest.js';
 import type { MqttDeps } from './deps.js';
 import { classifyPublish, parsePropertyBag, type Identity, type SubscriptionKind } from './topics.js';
-import type { Msg } from '@nats-io/transport-node';
 import { messagingV1 } from '@openiothub/proto';
 import { C2DPump } from '../c2d/pump.js';
 import { c2dTopic } from '../c2d/wire.js';
@@ -144,7 +144,7 @@ export class MqttConnection {
   }
 
   /** A device-directed message from the bus (presence routes it here). */
-  deliver(kind: string, msg: Msg): void {
+  deliver(kind: string, msg: DeviceMessage): void {
     if (kind === 'method') deliverMethodRequest(this, msg);
     else if (kind === 'stream') deliverStreamRequest(this, msg);
     else if (kind === 'desired') deliverDesired(this, msg);

@@ -1,4 +1,4 @@
-import type { Msg } from '@nats-io/transport-node';
+import type { DeviceMessage } from '../session/presence.js';
 import { PendingMethods } from '../methods/pending.js';
 import type { MqttConnection } from './connection.js';
 
@@ -7,7 +7,7 @@ import type { MqttConnection } from './connection.js';
  * at QoS 0 with the payload as JSON (`null` when there is none; the SDK parses every payload,
  * sdk-compat §4.6) — only to a connection subscribed to methods, else DeviceNotOnline.
  */
-export function deliverMethodRequest(conn: MqttConnection, msg: Msg): void {
+export function deliverMethodRequest(conn: MqttConnection, msg: DeviceMessage): void {
   const req = PendingMethods.parse(msg);
   if (!req) return;
   const est = conn.established;
@@ -36,7 +36,7 @@ export function handleMethodResponse(conn: MqttConnection, status: number, rid: 
  * payload, to `$iothub/streams/POST/{streamName}/?$rid=&$url=&$auth=` — only to a device
  * subscribed to `$iothub/streams/POST/#`. The device answers on `$iothub/streams/res/{status}/?$rid=`.
  */
-export function deliverStreamRequest(conn: MqttConnection, msg: Msg): void {
+export function deliverStreamRequest(conn: MqttConnection, msg: DeviceMessage): void {
   const req = PendingMethods.parse(msg);
   if (!req) return;
   const est = conn.established;

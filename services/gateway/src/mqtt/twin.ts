@@ -1,6 +1,6 @@
+import type { DeviceMessage } from '../session/presence.js';
 import { headers } from '@openiothub/bus';
 import { toDomainError } from '@openiothub/errors';
-import type { Msg } from '@nats-io/transport-node';
 import type { MqttConnection } from './connection.js';
 
 /** Publish a twin response; it reaches only a connection subscribed to `$iothub/twin/res/#`. */
@@ -87,7 +87,7 @@ export function handleReportedPatch(conn: MqttConnection, rid: string, body: Buf
  * `$iothub/twin/PATCH/properties/desired/?$version=N` only to a subscribed connection; nulls are
  * kept (they tell the device what was deleted).
  */
-export function deliverDesired(conn: MqttConnection, msg: Msg): void {
+export function deliverDesired(conn: MqttConnection, msg: DeviceMessage): void {
   const version = msg.headers?.get(headers.desiredVersion);
   if (!version || !conn.established?.subscriptions.has('desired')) return;
   conn.send({ cmd: 'publish', topic: `$iothub/twin/PATCH/properties/desired/?$version=${version}`, payload: Buffer.from(msg.data), qos: 0, retain: false, dup: false });

@@ -1,4 +1,4 @@
-import { requestStream, type NatsConnection } from '@openiothub/bus';
+import { requestStream, type LocalDeviceRequester, type NatsConnection } from '@openiothub/bus';
 import { ArgumentInvalidError } from '@openiothub/errors';
 import type { PromiseClient, streamsV1 } from '@openiothub/proto';
 import type { ServiceAuthorizer } from '../../auth/service-auth.js';
@@ -14,7 +14,7 @@ export type StreamsClient = PromiseClient<streamsV1.StreamsServiceClient>;
  * service then opens its WebSocket to `uri` with `Authorization: Bearer <authorizationToken>`.
  * Body (optional): `{responseTimeoutInSeconds (5-60, default 30), connectTimeoutInSeconds (0-60)}`.
  */
-export function registerStreamRoutes(router: Router, deps: { streams: StreamsClient; nc: NatsConnection; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
+export function registerStreamRoutes(router: Router, deps: { streams: StreamsClient; nc: NatsConnection; local: LocalDeviceRequester; auth: ServiceAuthorizer; maxBodyBytes: number }): void {
   router.on('POST', '/twins/:deviceId/streams/:streamName', async (ctx) => {
     await deps.auth.authorizeRequest(ctx, 'ServiceConnect');
     const raw = await readBody(ctx.req, deps.maxBodyBytes);
@@ -30,7 +30,7 @@ export function registerStreamRoutes(router: Router, deps: { streams: StreamsCli
     const deviceId = ctx.params['deviceId'] as string;
     const streamName = ctx.params['streamName'] as string;
     const s = await deps.streams.createStream({ hub: ctx.hub, deviceId, streamName });
-    const status = await requestStream(deps.nc, { hub: ctx.hub, deviceId }, { streamName, url: s.uri, auth: s.deviceToken, responseTimeoutInSeconds, connectTimeoutInSeconds });
+    const status = await requestStream(deps.nc, { hub: ctx.hub, deviceId }, { streamName, url: s.uri, auth: s.deviceToken, responseTimeoutInSeconds, connectTimeoutInSeconds }, deps.local);
     const isAccepted = status >= 200 && status < 300;
     return { status: 200, body: { isAccepted, uri: s.uri, authorizationToken: isAccepted ? s.serviceToken : '', streamName } };
   });
