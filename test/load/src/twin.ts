@@ -53,9 +53,11 @@ async function main() {
         c.publish(`$iothub/twin/PATCH/properties/reported/?$rid=${rid}`, body, { qos: 0 });
       });
     await closedLoop(2, cfg.concurrency, (i) => reportedOnce(clients[i % clients.length]!, `w${i}`, '{"warm":1}'));
-    const u0 = await processUsage(h.gatewayPid);
+    // CPU of the gateway, the twin service and this load generator, phase by phase
+    const usage = async () => ({ gateway: (await processUsage(h.gatewayPid)).cpuSeconds, twin: (await processUsage(h.twinPid!)).cpuSeconds, load: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 });
+    const u0 = await usage();
     const reported = await closedLoop(cfg.seconds, cfg.concurrency, (i) => reportedOnce(clients[i % clients.length]!, `r${i}`, JSON.stringify({ temperature: i, battery: 50 })));
-    const u1 = await processUsage(h.gatewayPid);
+    const u1 = await usage();
 
     const rest = restClient(h, await h.ownerToken());
     // one desired patch per device at a time: latency from the REST call to the push at the device
@@ -70,17 +72,23 @@ async function main() {
       if (res.status !== 200) throw new Error(`PATCH ${res.status} ${res.body.slice(0, 200)}`);
       await pushed;
     });
-    const u2 = await processUsage(h.gatewayPid);
+    const u2 = await usage();
     rest.close();
     await inBatches(clients.length, 200, (i) => clients[i]!.endAsync());
     log('measuring the Postgres baseline');
     const baseline = await rawPostgres(cfg.devices);
 
     const rate = (n: number) => Math.round(n / cfg.seconds);
+    type Usage = typeof u0;
+    const cpu = (a: Usage, b: Usage) => ({
+      'gateway CPU %': ((b.gateway - a.gateway) / cfg.seconds) * 100,
+      'twin CPU %': ((b.twin - a.twin) / cfg.seconds) * 100,
+      'load generator CPU %': ((b.load - a.load) / cfg.seconds) * 100,
+    });
     const rows = [
-      { path: `reported PATCH over MQTT → twin service → Postgres (${cfg.concurrency} in flight, ${cfg.devices} devices)`, 'ops/s': rate(reported.count), 'p50 ms': percentile(reported.latencies, 50), 'p99 ms': percentile(reported.latencies, 99), 'gateway CPU %': ((u1.cpuSeconds - u0.cpuSeconds) / cfg.seconds) * 100, 'vs raw Postgres': (reported.count / baseline.count).toFixed(2) },
-      { path: `desired PATCH over REST → push received by the device (${cfg.restConcurrency} in flight)`, 'ops/s': rate(desired.count), 'p50 ms': percentile(desired.latencies, 50), 'p99 ms': percentile(desired.latencies, 99), 'gateway CPU %': ((u2.cpuSeconds - u1.cpuSeconds) / cfg.seconds) * 100, 'vs raw Postgres': (desired.count / baseline.count).toFixed(2) },
-      { path: `raw Postgres: UPDATE jsonb || patch, one row per device (${cfg.concurrency} in flight, pool 50)`, 'ops/s': rate(baseline.count), 'p50 ms': percentile(baseline.latencies, 50), 'p99 ms': percentile(baseline.latencies, 99), 'gateway CPU %': '', 'vs raw Postgres': '1.00' },
+      { path: `reported PATCH over MQTT → twin service → Postgres (${cfg.concurrency} in flight, ${cfg.devices} devices)`, 'ops/s': rate(reported.count), 'p50 ms': percentile(reported.latencies, 50), 'p99 ms': percentile(reported.latencies, 99), ...cpu(u0, u1), 'vs raw Postgres': (reported.count / baseline.count).toFixed(2) },
+      { path: `desired PATCH over REST → push received by the device (${cfg.restConcurrency} in flight)`, 'ops/s': rate(desired.count), 'p50 ms': percentile(desired.latencies, 50), 'p99 ms': percentile(desired.latencies, 99), ...cpu(u1, u2), 'vs raw Postgres': (desired.count / baseline.count).toFixed(2) },
+      { path: `raw Postgres: UPDATE jsonb || patch, one row per device (${cfg.concurrency} in flight, pool 50)`, 'ops/s': rate(baseline.count), 'p50 ms': percentile(baseline.latencies, 50), 'p99 ms': percentile(baseline.latencies, 99), 'gateway CPU %': '', 'twin CPU %': '', 'load generator CPU %': '', 'vs raw Postgres': '1.00' },
     ];
     process.stdout.write(table('Twin operations (all services, NATS, Postgres and the load generator share 2 vCPU)', rows));
     mkdirSync(join(root, '.data'), { recursive: true });

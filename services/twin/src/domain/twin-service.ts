@@ -68,7 +68,7 @@ export class TwinService {
   }
 
   /**
-   * Brings one device twin in line with the hub's configurations (plan.ts), under its row lock:
+   * Brings one device twin in line with the hub's configurations (plan.ts), as one twin write:
    * records membership and owned paths, and writes the desired patch as a service update would
    * (new `$version`, event, push to the device). Resolves whether anything changed.
    */
@@ -78,6 +78,9 @@ export class TwinService {
     let change: TwinChange | undefined;
     let changed = false;
     const state = await this.#store.modify({ ...key, generationId: id.generationId }, at, (s) => {
+      // the store may run this again on a newer state: only its last run counts
+      change = undefined;
+      changed = false;
       const plan = planTwin(s, serviceView(id, s), active);
       if (!plan) return undefined;
       changed = true;
@@ -118,6 +121,7 @@ export class TwinService {
     const at = this.#now().toISOString();
     let change: TwinChange | undefined;
     const state = await this.#store.modify({ ...key, generationId: id.generationId }, at, (s) => {
+      change = undefined; // the store may run this again on a newer state: only its last run counts
       if (!etagMatches(ifMatch, s.etagVersion)) throw new PreconditionFailedError('The twin was changed since it was read: its etag does not match If-Match.');
       change = apply(s, at);
       return [this.#event(key, change, s, at)];
@@ -132,11 +136,16 @@ export class TwinService {
   /** The device's view (MQTT GET); records the model id the device connected with. */
   async getDeviceTwin(ctx: TwinKey & { generationId: string; modelId: string }): Promise<JsonObject> {
     const at = this.#now().toISOString();
-    const state = await this.#store.modify(ctx, at, (s) => {
-      if (!ctx.modelId || s.modelId === ctx.modelId) return undefined;
-      s.modelId = ctx.modelId;
-      return [];
-    });
+    const state = await this.#store.modify(
+      ctx,
+      at,
+      (s) => {
+        if (!ctx.modelId || s.modelId === ctx.modelId) return undefined;
+        s.modelId = ctx.modelId;
+        return [];
+      },
+      { fresh: true },
+    );
     return deviceView(state);
   }
 

@@ -19,13 +19,24 @@ interface Pending {
   readonly key: string;
   readonly at: string;
   readonly fn: TwinMutation;
+  /** Read from the database, not from what this process remembers (reads must see other processes' writes). */
+  readonly fresh: boolean;
   resolve(state: TwinState): void;
   reject(err: unknown): void;
 }
 
+/** A twin as this process last wrote or read it: its state and row revision. */
+interface Known {
+  readonly state: TwinState;
+  readonly rev: number;
+  readonly generationId: string;
+}
+
 type Row = Record<string, unknown>;
+type Outcome = { ok: true; state: TwinState } | { ok: false; err: unknown };
 
 const keyOf = (r: { hub: string; deviceId: string; moduleId: string }) => `${r.hub}\n${r.deviceId}\n${r.moduleId}`;
+const rowKey = (r: Row) => keyOf({ hub: r['hub'] as string, deviceId: r['device_id'] as string, moduleId: r['module_id'] as string });
 
 /** A twin row (`twin.twins`, as selected by the store and the query engine) as state. */
 export function toState(r: Row): TwinState {
@@ -46,38 +57,57 @@ export function toState(r: Row): TwinState {
 }
 
 /**
- * Twins in Postgres (schema `twin`). Writes that arrive together are applied together: one
- * transaction locks every twin of a batch, applies each write in arrival order (a write that
- * throws is undone and fails alone), updates the changed rows in one statement and writes their
- * events in another. A twin row is created on first use for its identity generation and reset when
- * the generation differs (the device was deleted and re-created). Batches running at the same
- * time never share a twin, so they cannot wait on each other's locks.
+ * Twins in Postgres (schema `twin`). Writes that arrive together are applied together, in arrival
+ * order (a write that throws is undone and fails alone), and batches running at the same time
+ * never share a twin.
+ *
+ * A batch writes optimistically: from the state this process remembers of each twin (or one
+ * SELECT for those it does not), one statement updates every changed row whose revision is still
+ * the one it started from and inserts the events of the rows it updated — a batch of writes is
+ * one round trip to Postgres. A twin another process wrote in between is read again and its writes
+ * applied again; a second miss takes the locked path (one transaction, `FOR UPDATE`). A twin row is
+ * created on first use for its identity generation and reset when the generation differs (the
+ * device was deleted and re-created). Reads always come from the database.
  */
 export class TwinStore {
   readonly #pool: Pool;
   readonly #onEvents: () => void;
   readonly #maxBatch: number;
   readonly #maxConcurrent: number;
+  readonly #maxKnown: number;
+  readonly #optimisticAttempts: number;
   readonly #queue: Pending[] = [];
   readonly #busy = new Set<string>();
+  /** Twins this process wrote or read lately, least recently used first. */
+  readonly #known = new Map<string, Known>();
   #running = 0;
 
-  constructor(pool: Pool, onEvents: () => void, opts: { maxBatch?: number; maxConcurrent?: number } = {}) {
+  /**
+   * `maxKnown`: twins remembered (least recently used dropped first); `optimisticAttempts`: passes
+   * without locks before a batch's leftovers take the locked path (0: always locked).
+   */
+  constructor(pool: Pool, onEvents: () => void, opts: { maxBatch?: number; maxConcurrent?: number; maxKnown?: number; optimisticAttempts?: number } = {}) {
     this.#pool = pool;
     this.#onEvents = onEvents;
     this.#maxBatch = opts.maxBatch ?? 64;
     this.#maxConcurrent = opts.maxConcurrent ?? 4;
+    this.#maxKnown = opts.maxKnown ?? 50_000;
+    this.#optimisticAttempts = opts.optimisticAttempts ?? 2;
   }
 
-  /** Read (creating or resetting as needed). */
+  /** Read from the database (creating or resetting as needed). */
   read(ref: TwinRef, at: string): Promise<TwinState> {
-    return this.modify(ref, at, () => undefined);
+    return this.modify(ref, at, () => undefined, { fresh: true });
   }
 
-  /** Row-locked read-modify-write of one twin; a throw from `fn` leaves the twin as it was. */
-  modify(ref: TwinRef, at: string, fn: TwinMutation): Promise<TwinState> {
+  /**
+   * Read-modify-write of one twin; a throw from `fn` leaves the twin as it was. `fn` may run more
+   * than once (when another process wrote the twin in between): it must only change the state.
+   * `fresh` starts from the database rather than from what this process remembers.
+   */
+  modify(ref: TwinRef, at: string, fn: TwinMutation, opts: { fresh?: boolean } = {}): Promise<TwinState> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ ref, key: keyOf(ref), at, fn, resolve, reject });
+      this.#queue.push({ ref, key: keyOf(ref), at, fn, fresh: opts.fresh ?? false, resolve, reject });
       this.#pump();
     });
   }
@@ -109,69 +139,80 @@ export class TwinStore {
   }
 
   async #run(batch: Pending[]): Promise<void> {
-    const outcomes = new Map<Pending, { ok: true; state: TwinState } | { ok: false; err: unknown }>();
-    let wroteEvents = false;
+    let left = batch;
     try {
-      await withTransaction(this.#pool, async (c) => {
-        const states = await this.#lockAll(c, batch);
-        const dirty = new Set<string>();
-        const events: OutboxEvent[] = [];
-        for (const op of batch) {
-          const state = states.get(op.key)!;
-          const before = structuredClone(state);
-          try {
-            const produced = op.fn(state);
-            if (produced !== undefined) {
-              dirty.add(op.key);
-              events.push(...produced);
-            }
-            outcomes.set(op, { ok: true, state: structuredClone(state) });
-          } catch (err) {
-            states.set(op.key, before); // undo this write only
-            outcomes.set(op, { ok: false, err });
-          }
-        }
-        await this.#writeRows(c, batch, states, dirty);
-        if (events.length > 0) {
-          await c.query({
-            name: 'twin-outbox-insert',
-            text: `INSERT INTO twin.outbox (event_id, subject, headers, body)
-                   SELECT gen_random_uuid(), s, h, b FROM unnest($1::text[], $2::jsonb[], $3::bytea[]) AS e(s, h, b)`,
-            values: [events.map((e) => e.subject), events.map((e) => JSON.stringify(e.headers)), events.map((e) => e.body)],
-          });
-          wroteEvents = true;
-        }
-      });
+      for (let attempt = 0; attempt < this.#optimisticAttempts && left.length > 0; attempt++) left = await this.#runOptimistic(left, attempt > 0);
+      if (left.length > 0) await this.#runLocked(left);
     } catch (err) {
-      for (const op of batch) op.reject(err);
-      return;
-    }
-    if (wroteEvents) this.#onEvents();
-    for (const op of batch) {
-      const o = outcomes.get(op)!;
-      if (o.ok) op.resolve(o.state);
-      else op.reject(o.err);
+      for (const op of left) this.#forget(op.key);
+      for (const op of left) op.reject(err);
     }
   }
 
-  /** Lock every twin of the batch (creating or resetting rows for a new generation first). */
-  async #lockAll(c: PoolClient, batch: Pending[]): Promise<Map<string, TwinState>> {
-    const refs = new Map<string, TwinRef>();
-    for (const op of batch) refs.set(op.key, op.ref);
-    const select = (list: TwinRef[]) =>
+  /** One pass without locks; resolves the operations of twins another process wrote meanwhile (to run again). */
+  async #runOptimistic(batch: Pending[], fromDatabase: boolean): Promise<Pending[]> {
+    const refs = refsOf(batch);
+    const fresh = new Set(batch.filter((op) => fromDatabase || op.fresh).map((op) => op.key));
+    const start = new Map<string, Known>();
+    for (const [k, ref] of refs) {
+      const known = fresh.has(k) ? undefined : this.#known.get(k);
+      // taken out while the batch runs: a write that fails leaves it out
+      if (known?.generationId === ref.generationId) start.set(k, known);
+      this.#known.delete(k);
+    }
+    const missing = [...refs.entries()].filter(([k]) => !start.has(k)).map(([, r]) => r);
+    if (missing.length > 0) for (const [k, v] of await this.#load(this.#pool, missing, batch[0]!.at, false)) start.set(k, v);
+    const { outcomes, dirty, events } = applyAll(batch, start);
+    const written = await this.#write(this.#pool, refs, start, dirty, events);
+    const missed = new Set([...dirty].filter((k) => !written.has(k)));
+    for (const [k, known] of start) if (!missed.has(k)) this.#remember(k, written.has(k) ? { ...known, rev: written.get(k)! } : known);
+    if (events.some((e) => !missed.has(e.key))) this.#onEvents();
+    const again: Pending[] = [];
+    for (const op of batch) {
+      if (missed.has(op.key)) again.push(op);
+      else settle(op, outcomes.get(op)!);
+    }
+    return again;
+  }
+
+  /** The locked path: one transaction holding every twin of the batch. */
+  async #runLocked(batch: Pending[]): Promise<void> {
+    const refs = refsOf(batch);
+    const { start, outcomes, events, written } = await withTransaction(this.#pool, async (c) => {
+      const start = await this.#load(c, [...refs.values()], batch[0]!.at, true);
+      const applied = applyAll(batch, start);
+      return { start, ...applied, written: await this.#write(c, refs, start, applied.dirty, applied.events) };
+    });
+    for (const [k, known] of start) this.#remember(k, written.has(k) ? { ...known, rev: written.get(k)! } : known);
+    if (events.length > 0) this.#onEvents();
+    for (const op of batch) settle(op, outcomes.get(op)!);
+  }
+
+  #remember(key: string, known: Known): void {
+    this.#known.delete(key);
+    this.#known.set(key, known);
+    if (this.#known.size > this.#maxKnown) this.#known.delete(this.#known.keys().next().value!);
+  }
+
+  #forget(key: string): void {
+    this.#known.delete(key);
+  }
+
+  /** Current rows of `list` (locked with `lock`), creating or resetting rows for a new generation first. */
+  async #load(c: Pool | PoolClient, list: TwinRef[], at: string, lock: boolean): Promise<Map<string, Known>> {
+    const select = (l: TwinRef[]) =>
       c.query({
-        name: 'twin-lock-batch',
+        name: lock ? 'twin-lock-batch' : 'twin-read-batch',
         text: `SELECT t.* FROM twin.twins t JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(hub, device_id, module_id)
                  ON t.hub = k.hub AND t.device_id = k.device_id AND t.module_id = k.module_id
-               ORDER BY t.hub, t.device_id, t.module_id FOR UPDATE OF t`,
-        values: [list.map((r) => r.hub), list.map((r) => r.deviceId), list.map((r) => r.moduleId)],
+               ORDER BY t.hub, t.device_id, t.module_id${lock ? ' FOR UPDATE OF t' : ''}`,
+        values: [l.map((r) => r.hub), l.map((r) => r.deviceId), l.map((r) => r.moduleId)],
       });
     const rows = new Map<string, Row>();
-    for (const r of (await select([...refs.values()])).rows as Row[]) rows.set(keyOf({ hub: r['hub'] as string, deviceId: r['device_id'] as string, moduleId: r['module_id'] as string }), r);
+    for (const r of (await select(list)).rows as Row[]) rows.set(rowKey(r), r);
     // first use, or a new generation of the identity: start from a fresh twin (the common case skips this)
-    const stale = [...refs.entries()].filter(([k, ref]) => rows.get(k)?.['generation_id'] !== ref.generationId).map(([, ref]) => ref);
+    const stale = list.filter((ref) => rows.get(keyOf(ref))?.['generation_id'] !== ref.generationId);
     if (stale.length > 0) {
-      const at = batch[0]!.at;
       const meta = JSON.stringify(newTwin(at).desiredMeta);
       for (const ref of stale) {
         await c.query(
@@ -181,33 +222,51 @@ export class TwinStore {
            ON CONFLICT (hub, device_id, module_id) DO UPDATE
              SET generation_id = EXCLUDED.generation_id, model_id = '', tags = '{}', desired = '{}', desired_meta = EXCLUDED.desired_meta,
                  desired_version = 1, reported = '{}', reported_meta = EXCLUDED.reported_meta, reported_version = 1, version = 1, etag_version = 1,
-                 configurations = '{}', config_paths = '{}'
+                 configurations = '{}', config_paths = '{}', rev = twin.twins.rev + 1
              WHERE twin.twins.generation_id <> EXCLUDED.generation_id`,
           [ref.hub, ref.deviceId, ref.moduleId, ref.generationId, meta],
         );
       }
-      for (const r of (await select(stale)).rows as Row[]) rows.set(keyOf({ hub: r['hub'] as string, deviceId: r['device_id'] as string, moduleId: r['module_id'] as string }), r);
+      for (const r of (await select(stale)).rows as Row[]) rows.set(rowKey(r), r);
     }
-    return new Map([...refs.keys()].map((k) => [k, toState(rows.get(k)!)]));
+    return new Map(
+      list.map((ref) => {
+        const r = rows.get(keyOf(ref));
+        // deleted again between the insert and the select: the next pass (or the locked path) sees it
+        if (!r) throw new Error(`twin ${ref.deviceId} vanished while being written`);
+        return [keyOf(ref), { state: toState(r), rev: Number(r['rev']), generationId: r['generation_id'] as string }];
+      }),
+    );
   }
 
-  async #writeRows(c: PoolClient, batch: Pending[], states: Map<string, TwinState>, dirty: Set<string>): Promise<void> {
-    if (dirty.size === 0) return;
-    const refs = new Map(batch.map((op) => [op.key, op.ref]));
+  /**
+   * Update the changed rows whose revision is still the one they were read at, and insert the
+   * events of the rows updated, in one statement; resolves the new revision of each row written.
+   */
+  async #write(c: Pool | PoolClient, refs: Map<string, TwinRef>, start: Map<string, Known>, dirty: Set<string>, events: KeyedEvent[]): Promise<Map<string, number>> {
+    if (dirty.size === 0) return new Map();
     const keys = [...dirty];
-    const col = <T>(f: (s: TwinState, r: TwinRef) => T) => keys.map((k) => f(states.get(k)!, refs.get(k)!));
-    // named: prepared once per connection, like the lock and outbox statements of a batch
-    await c.query({
+    const col = <T>(f: (s: TwinState, r: TwinRef) => T) => keys.map((k) => f(start.get(k)!.state, refs.get(k)!));
+    const res = await c.query({
       name: 'twin-write-batch',
-      text: `UPDATE twin.twins t SET model_id = v.model_id, tags = v.tags, desired = v.desired, desired_meta = v.desired_meta,
-              desired_version = v.desired_version, reported = v.reported, reported_meta = v.reported_meta,
-              reported_version = v.reported_version, version = v.version, etag_version = v.etag_version,
-              configurations = v.configurations, config_paths = v.config_paths
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::bigint[],
-                     $9::jsonb[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bigint[], $14::jsonb[], $15::jsonb[])
-           AS v(hub, device_id, module_id, model_id, tags, desired, desired_meta, desired_version, reported, reported_meta,
-                reported_version, version, etag_version, configurations, config_paths)
-        WHERE t.hub = v.hub AND t.device_id = v.device_id AND t.module_id = v.module_id`,
+      text: `WITH u AS (
+               UPDATE twin.twins t SET model_id = v.model_id, tags = v.tags, desired = v.desired, desired_meta = v.desired_meta,
+                      desired_version = v.desired_version, reported = v.reported, reported_meta = v.reported_meta,
+                      reported_version = v.reported_version, version = v.version, etag_version = v.etag_version,
+                      configurations = v.configurations, config_paths = v.config_paths, rev = t.rev + 1
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::bigint[],
+                             $9::jsonb[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bigint[], $14::jsonb[], $15::jsonb[], $16::bigint[], $17::text[])
+                   AS v(hub, device_id, module_id, model_id, tags, desired, desired_meta, desired_version, reported, reported_meta,
+                        reported_version, version, etag_version, configurations, config_paths, rev, generation_id)
+                WHERE t.hub = v.hub AND t.device_id = v.device_id AND t.module_id = v.module_id AND t.rev = v.rev AND t.generation_id = v.generation_id
+               RETURNING t.hub, t.device_id, t.module_id, t.rev),
+             o AS (
+               INSERT INTO twin.outbox (event_id, subject, headers, body)
+               SELECT gen_random_uuid(), e.s, e.h, e.b
+                 FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::jsonb[], $23::bytea[]) WITH ORDINALITY AS e(hub, device_id, module_id, s, h, b, n)
+                 JOIN u ON u.hub = e.hub AND u.device_id = e.device_id AND u.module_id = e.module_id
+                ORDER BY e.n)
+             SELECT hub, device_id, module_id, rev FROM u`,
       values: [
         col((_s, r) => r.hub),
         col((_s, r) => r.deviceId),
@@ -224,7 +283,55 @@ export class TwinStore {
         col((s) => s.etagVersion),
         col((s) => JSON.stringify(s.configurations)),
         col((s) => JSON.stringify(s.configPaths)),
+        keys.map((k) => start.get(k)!.rev),
+        col((_s, r) => r.generationId),
+        events.map((e) => refs.get(e.key)!.hub),
+        events.map((e) => refs.get(e.key)!.deviceId),
+        events.map((e) => refs.get(e.key)!.moduleId),
+        events.map((e) => e.event.subject),
+        events.map((e) => JSON.stringify(e.event.headers)),
+        events.map((e) => e.event.body),
       ],
     });
+    return new Map((res.rows as Row[]).map((r) => [rowKey(r), Number(r['rev'])]));
   }
+}
+
+interface KeyedEvent {
+  readonly key: string;
+  readonly event: OutboxEvent;
+}
+
+function refsOf(batch: Pending[]): Map<string, TwinRef> {
+  const refs = new Map<string, TwinRef>();
+  for (const op of batch) refs.set(op.key, op.ref);
+  return refs;
+}
+
+/** Apply each operation in order to its twin's state (in place); a throwing one is undone alone. */
+function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<Pending, Outcome>; dirty: Set<string>; events: KeyedEvent[] } {
+  const outcomes = new Map<Pending, Outcome>();
+  const dirty = new Set<string>();
+  const events: KeyedEvent[] = [];
+  for (const op of batch) {
+    const known = start.get(op.key)!;
+    const before = structuredClone(known.state);
+    try {
+      const produced = op.fn(known.state);
+      if (produced !== undefined) {
+        dirty.add(op.key);
+        for (const event of produced) events.push({ key: op.key, event });
+      }
+      outcomes.set(op, { ok: true, state: structuredClone(known.state) });
+    } catch (err) {
+      start.set(op.key, { ...known, state: before }); // undo this write only
+      outcomes.set(op, { ok: false, err });
+    }
+  }
+  return { outcomes, dirty, events };
+}
+
+function settle(op: Pending, o: Outcome): void {
+  if (o.ok) op.resolve(o.state);
+  else op.reject(o.err);
 }
