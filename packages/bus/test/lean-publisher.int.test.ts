@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { testUrls, uniqueName } from '@openiothub/testing';
-import { connectNats, decodeD2C, encodeD2C, LeanJetStreamPublisher, type NatsConnection } from '../src/index.js';
+import { connectNats, decodeD2C, encodeD2C, jetStreamOutboxPublisher, LeanJetStreamPublisher, type NatsConnection } from '../src/index.js';
 
 let nc: NatsConnection;
 const stream = uniqueName('LEAN').toUpperCase();
@@ -44,5 +44,20 @@ describe('LeanJetStreamPublisher', () => {
     const pub = new LeanJetStreamPublisher(nc);
     await expect(pub.publish(`nostream-${uniqueName('x')}.y`, new Uint8Array([1]))).rejects.toThrow(/no stream/);
     pub.close();
+  });
+
+  it('the outbox publisher keeps the headers and stores an event once, however often the relay repeats it', async () => {
+    const publish = jetStreamOutboxPublisher(nc);
+    const jsm = await jetstreamManager(nc);
+    const before = (await jsm.streams.info(stream)).state.messages;
+    const eventId = `evt-${uniqueName('o')}`;
+    const first = (await publish(`${stream.toLowerCase()}.outbox`, { 'x-kind': 'twin' }, Buffer.from('e1'), eventId)) as { seq: number; duplicate: boolean };
+    const repeat = (await publish(`${stream.toLowerCase()}.outbox`, { 'x-kind': 'twin' }, Buffer.from('e1'), eventId)) as { seq: number; duplicate: boolean };
+    expect(first.duplicate).toBe(false);
+    expect(repeat).toMatchObject({ seq: first.seq, duplicate: true });
+    expect((await jsm.streams.info(stream)).state.messages).toBe(before + 1);
+    const stored = await jsm.streams.getMessage(stream, { seq: first.seq });
+    expect(stored!.header.get('x-kind')).toBe('twin');
+    expect(new TextDecoder().decode(stored!.data)).toBe('e1');
   });
 });

@@ -39,7 +39,7 @@ export async function startTracing(opts: { service: string; endpoint: string; ra
     import('@opentelemetry/core'),
   ]);
   const p = new NodeTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': `openiothub-${opts.service}`, 'service.namespace': 'openiothub' }),
+    resource: resourceFromAttributes({ 'service.name': opts.service.startsWith('openiothub-') ? opts.service : `openiothub-${opts.service}`, 'service.namespace': 'openiothub' }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.ratio ?? 1) }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${opts.endpoint.replace(/\/$/, '')}/v1/traces` }), { scheduledDelayMillis: 1000 })],
   });

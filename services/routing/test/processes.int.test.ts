@@ -119,7 +119,7 @@ describe('routing processes', () => {
     const ingestLeft = await countIn(Array.from({ length: partitions }, (_, p) => ingestStream(hub, p).name));
     expect(ingestLeft).toBe(0);
 
-    // fallback off and no routes: telemetry is dropped, and counted (d2c.telemetry.egress.dropped)
+    // fallback off and no routes: telemetry is dropped, and counted (d2c.telemetry.egress.orphaned)
     // (process a is gone: ask the restarted one)
     const routing2 = connectClient(routingV1.RoutingServiceClient, routingV1.RoutingServiceService, `127.0.0.1:${restarted.grpc}`);
     await routing2.putRouting({ hub, ifMatch: '', routingJson: JSON.stringify({ fallbackRoute: { isEnabled: false } }) });
@@ -127,7 +127,7 @@ describe('routing processes', () => {
     await new Promise((r) => setTimeout(r, 500));
     const droppedCount = async () =>
       (await Promise.all(started.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.metrics().catch(() => ''))))
-        .reduce((n, m) => n + metricSum(m, 'openiothub_d2c_telemetry_egress_dropped_total'), 0);
+        .reduce((n, m) => n + metricSum(m, `iothub_d2c_telemetry_egress_orphaned_total{hub="${hub}"}`), 0);
     const before = await droppedCount();
     const builtInBefore = await countIn(builtIn);
     await publish(20);

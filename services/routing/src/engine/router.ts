@@ -41,7 +41,6 @@ const SOURCES: Readonly<Record<string, RouteSource>> = {
 export class Router {
   readonly #d: RouterDeps;
   readonly #routed: Counter<'endpoint'>;
-  readonly #dropped: Counter;
   readonly #undefinedLogged = new Map<string, number>();
   /** Per stream: resolves when the previous batch has issued its publishes (batches overlap, their publishes stay in order). */
   readonly #issued = new Map<string, Promise<void>>();
@@ -49,7 +48,6 @@ export class Router {
   constructor(deps: RouterDeps) {
     this.#d = deps;
     this.#routed = new Counter({ name: 'openiothub_routing_messages_total', help: 'messages handed to endpoints, by endpoint kind', labelNames: ['endpoint'], registers: [deps.metrics] });
-    this.#dropped = new Counter({ name: 'openiothub_d2c_telemetry_egress_dropped_total', help: 'Routing: telemetry messages dropped (matched no route, fallback disabled)', registers: [deps.metrics] });
   }
 
   /** Routes one batch of telemetry from a hub's ingest partition. */
@@ -76,10 +74,8 @@ export class Router {
       // module twins are not queryable in routes: a module's message sees no twin
       const twin = twins && !msg.systemProperties['iothub-connection-module-id'] ? twins.get(deviceId) : undefined;
       const decision = table.decide('DeviceMessages', msg, twin);
-      if (decision.dropped) {
-        this.#dropped.inc();
-        this.#d.hubMetrics?.count('d2c.telemetry.egress.orphaned', hub);
-      }
+      // matched no route with the fallback off: counted once, as Azure Monitor names it
+      if (decision.dropped) this.#d.hubMetrics?.count('d2c.telemetry.egress.orphaned', hub);
       this.#logUndefined(hub, decision.undefinedRoutes);
       const ingress = traced ? ingressSpan(batch[i]!, hub, deviceId, table) : undefined;
       const mine: Promise<unknown>[] = [];
