@@ -122,6 +122,24 @@ describe('verifySasWithAnyKey', () => {
   });
 });
 
+describe('remembered verifications', () => {
+  it('a token verified once still fails against another key (a regenerated one), and a forged copy never passes', () => {
+    const oldKey = Buffer.alloc(32, 7).toString('base64');
+    const newKey = Buffer.alloc(32, 8).toString('base64');
+    const raw = createSasToken({ resourceUri: 'h/devices/remembered', key: oldKey, expiry: SE });
+    for (let i = 0; i < 3; i++) expect(verifySasSignature(parseSasToken(raw), oldKey)).toBe(true);
+    expect(verifySasSignature(parseSasToken(raw), newKey)).toBe(false);
+    // same resource and expiry, another signature
+    const forged = raw.replace(/sig=[^&]+/, `sig=${encodeURIComponent(Buffer.alloc(32, 9).toString('base64'))}`);
+    expect(verifySasSignature(parseSasToken(forged), oldKey)).toBe(false);
+    // another expiry with the old signature
+    expect(verifySasSignature(parseSasToken(raw.replace(`se=${SE}`, `se=${SE + 1}`)), oldKey)).toBe(false);
+    // parsing a remembered token gives the same fields; a malformed one still throws every time
+    expect(parseSasToken(raw)).toEqual(parseSasToken(raw));
+    for (let i = 0; i < 2; i++) expect(() => parseSasToken('SharedAccessSignature sr=a&se=1')).toThrow(UnauthorizedError);
+  });
+});
+
 describe('isSasExpired', () => {
   it('treats se at or before now as expired', () => {
     const t = parseSasToken('SharedAccessSignature sr=a&sig=b&se=100');

@@ -38,6 +38,30 @@ function safeDecode(s: string, what: string): string {
  * UnauthorizedError (401) for anything malformed; never returns a partial token.
  */
 export function parseSasToken(token: string): SasToken {
+  const seen = typeof token === 'string' ? parsed.get(token) : undefined;
+  if (seen) return seen;
+  const t = parseFresh(token);
+  remember(parsed, token, t);
+  return t;
+}
+
+/**
+ * Tokens parsed and signatures verified lately. Clients send the same token with every request
+ * and connection until it expires, and the HMACs were ~10 % of the gateway's CPU per direct
+ * method call. Only successes are kept, keyed by everything that decides them (the key material
+ * included: a regenerated key never matches what the old one verified); expiry is still checked
+ * by the caller on every use. Bounded: the oldest entry goes first.
+ */
+const MAX_REMEMBERED = 10_000;
+const parsed = new Map<string, SasToken>();
+const verified = new Set<string>();
+
+function remember<K, V>(m: Map<K, V>, k: K, v: V): void {
+  if (m.size >= MAX_REMEMBERED) m.delete(m.keys().next().value!);
+  m.set(k, v);
+}
+
+function parseFresh(token: string): SasToken {
   if (typeof token !== 'string' || !token.startsWith(PREFIX)) {
     throw new UnauthorizedError('Malformed SAS token: it must start with "SharedAccessSignature ".');
   }
@@ -83,6 +107,15 @@ export function computeSignature(keyBase64: string, sr: string, se: number): str
  * Comparison is constant-time.
  */
 export function verifySasSignature(token: SasToken, keyBase64: string, keyBytes: 'base64' | 'utf8' = 'base64'): boolean {
+  const memo = `${keyBytes}\n${keyBase64}\n${token.sr}\n${token.se}\n${token.sig}`;
+  if (verified.has(memo)) return true;
+  if (!verifyFresh(token, keyBase64, keyBytes)) return false;
+  if (verified.size >= MAX_REMEMBERED) verified.delete(verified.values().next().value!);
+  verified.add(memo);
+  return true;
+}
+
+function verifyFresh(token: SasToken, keyBase64: string, keyBytes: 'base64' | 'utf8'): boolean {
   let given: Buffer;
   try {
     given = Buffer.from(token.sig, 'base64');

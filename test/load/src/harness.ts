@@ -262,6 +262,30 @@ export async function closedLoop(seconds: number, concurrency: number, op: (i: n
 }
 
 /**
+ * Start `op` at `rate` per second for `seconds`, whether earlier calls have finished or not (an
+ * open loop), and time each from when it was due, so a stall shows in the latencies instead of
+ * slowing the load (no coordinated omission). Latencies in ms, sorted.
+ */
+export async function openLoop(seconds: number, rate: number, op: (i: number) => Promise<void>): Promise<{ count: number; latencies: number[]; failed: number }> {
+  const start = performance.now();
+  const total = Math.round(seconds * rate);
+  const latencies: number[] = [];
+  const running: Promise<void>[] = [];
+  let failed = 0;
+  for (let i = 0; i < total; ) {
+    const now = performance.now();
+    for (; i < total && start + (i * 1000) / rate <= now; i++) {
+      const due = start + (i * 1000) / rate;
+      running.push(op(i).then(() => void latencies.push(performance.now() - due), () => void failed++));
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(running);
+  latencies.sort((a, b) => a - b);
+  return { count: latencies.length, latencies, failed };
+}
+
+/**
  * The load schedule of the MQTT benchmarks: each client keeps `inFlight` publishes outstanding
  * (or, with `rate`, sends what a schedule of `rate` msg/s over all clients says, every 5 ms) for
  * `seconds`; resolves when every publish has been answered. `publish` sends one message and calls

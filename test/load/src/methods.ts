@@ -3,15 +3,16 @@
  * devices connected to the first of two gateway processes: REST calls to the gateway holding the
  * device (answered in that process), and REST calls to the other gateway (over NATS to the holder);
  * beside a raw NATS request/reply loop with the same concurrency in the same run.
- * Env: DEVICES (1000), SECONDS (10), CONCURRENCY (50).
+ * Env: DEVICES (1000), SECONDS (10), CONCURRENCY (50), RATE (5000: the paced phase's calls/s, the
+ * target rate; its p99 is the latency at that rate rather than at saturation).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectNats } from '@openiothub/bus';
-import { closedLoop, connectDevice, inBatches, int, log, registerDevices, restClient, root, startBenchHub, urls } from './harness.js';
+import { closedLoop, connectDevice, openLoop, inBatches, int, log, registerDevices, restClient, root, startBenchHub, urls } from './harness.js';
 import { percentile, processUsage, table } from './stats.js';
 
-const cfg = { devices: int('DEVICES', 1000), seconds: int('SECONDS', 10), concurrency: int('CONCURRENCY', 50) };
+const cfg = { devices: int('DEVICES', 1000), seconds: int('SECONDS', 10), concurrency: int('CONCURRENCY', 50), rate: int('RATE', 5000) };
 
 async function rawNats() {
   const nc = await connectNats(urls.natsUrl, 'bench-methods-baseline');
@@ -51,6 +52,9 @@ async function main() {
     const u0 = await processUsage(h.gatewayPid);
     const hub = await closedLoop(cfg.seconds, cfg.concurrency, call);
     const u1 = await processUsage(h.gatewayPid);
+    log(`paced at ${cfg.rate}/s`);
+    const paced = await openLoop(cfg.seconds, cfg.rate, call);
+    const u2 = await processUsage(h.gatewayPid);
     rest.close();
     log('through the other gateway');
     rest = restClient(h, token, h.gateways[1]!.httpsPort);
@@ -65,6 +69,7 @@ async function main() {
     const rate = (n: number) => Math.round(n / cfg.seconds);
     const rows = [
       { path: `method round trip: REST → the gateway holding the device → MQTT device → back (${cfg.concurrency} in flight, ${cfg.devices} devices)`, 'calls/s': rate(hub.count), 'p50 ms': percentile(hub.latencies, 50), 'p99 ms': percentile(hub.latencies, 99), 'gateway CPU %': ((u1.cpuSeconds - u0.cpuSeconds) / cfg.seconds) * 100, 'vs raw NATS': (hub.count / baseline.count).toFixed(2) },
+      { path: `… paced at ${cfg.rate} calls/s (open loop, latency from each call's due time${paced.failed ? `, ${paced.failed} failed` : ''})`, 'calls/s': rate(paced.count), 'p50 ms': percentile(paced.latencies, 50), 'p99 ms': percentile(paced.latencies, 99), 'gateway CPU %': ((u2.cpuSeconds - u1.cpuSeconds) / cfg.seconds) * 100, 'vs raw NATS': '' },
       { path: `… REST → another gateway → NATS → the gateway holding the device → back (CPU: both gateways)`, 'calls/s': rate(remote.count), 'p50 ms': percentile(remote.latencies, 50), 'p99 ms': percentile(remote.latencies, 99), 'gateway CPU %': ((v1.cpuSeconds - v0.cpuSeconds + (w1.cpuSeconds - w0.cpuSeconds)) / cfg.seconds) * 100, 'vs raw NATS': (remote.count / baseline.count).toFixed(2) },
       { path: `raw NATS request/reply, responder in the load process (${cfg.concurrency} in flight)`, 'calls/s': rate(baseline.count), 'p50 ms': percentile(baseline.latencies, 50), 'p99 ms': percentile(baseline.latencies, 99), 'gateway CPU %': '', 'vs raw NATS': '1.00' },
     ];
