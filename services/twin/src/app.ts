@@ -58,7 +58,7 @@ export async function createTwinApp(config: TwinConfig, ctx: ServiceContext): Pr
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[twinV1.TwinServiceService, twinHandlers(service, queries, configurations)]],
+    services: [[twinV1.TwinServiceService, twinHandlers(service, queries, configurations, log)]],
     lifecycle,
     log,
   });

@@ -86,6 +86,26 @@ describe('twin service against Postgres and the registry', () => {
     expect(t.properties.reported['bad.key']).toBeUndefined();
   });
 
+  it('answers a batch of reported patches item by item, in order, across devices', async () => {
+    const ids = [uniqueName('pb'), uniqueName('pb')];
+    const devices = [];
+    for (const id of ids) {
+      const d = (await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) })).device!;
+      devices.push({ key: key(id), generationId: d.generationId, modelId: '' });
+    }
+    const r = await twin.patchReportedBatch({
+      items: [
+        { device: devices[0], patchJson: '{"a":1}' },
+        { device: devices[1], patchJson: '{"x":1}' },
+        { device: devices[0], patchJson: '{"bad.key":1}' },
+        { device: devices[0], patchJson: '{"b":2}' },
+      ],
+    });
+    expect(r.results.map((x) => x.error?.code ?? x.reportedVersion)).toEqual([2, 2, 'ArgumentInvalid', 3]);
+    expect((await twinOf(ids[0]!)).properties.reported).toMatchObject({ a: 1, b: 2, $version: 3 });
+    expect((await twinOf(ids[1]!)).properties.reported).toMatchObject({ x: 1, $version: 2 });
+  });
+
   it('publishes twin-change events and pushes desired patches over NATS', async () => {
     const id = uniqueName('evt');
     await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) });

@@ -1,5 +1,5 @@
 import { type twinV1, unaryHandler } from '@openiothub/proto';
-import { ArgumentInvalidError } from '@openiothub/errors';
+import { ArgumentInvalidError, toDomainError } from '@openiothub/errors';
 import type { TwinKey, TwinService } from '../domain/twin-service.js';
 import type { TwinQueryEngine } from '../query/engine.js';
 import type { ConfigurationService } from '../configurations/service.js';
@@ -15,7 +15,7 @@ function deviceOf(d: twinV1.DeviceContext | undefined) {
 }
 
 /** The gRPC TwinService implementation: translate, call the domain, translate back. */
-export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configurations: ConfigurationService): twinV1.TwinServiceServer {
+export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configurations: ConfigurationService, log?: { error(obj: object, msg: string): void }): twinV1.TwinServiceServer {
   const hubOf = (hub: string) => {
     if (!hub) throw new ArgumentInvalidError('hub is required.');
     return hub;
@@ -39,6 +39,20 @@ export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configu
     }),
     getDeviceTwin: unaryHandler(async (req) => ({ twinJson: JSON.stringify(await svc.getDeviceTwin(deviceOf(req.device))) })),
     patchReported: unaryHandler(async (req) => ({ reportedVersion: await svc.patchReported(deviceOf(req.device), req.patchJson) })),
+    // every item answered alone: one device's bad patch fails only its own request
+    patchReportedBatch: unaryHandler(async (req) => ({
+      results: await Promise.all(
+        req.items.map(async (item) => {
+          try {
+            return { reportedVersion: await svc.patchReported(deviceOf(item.device), item.patchJson) };
+          } catch (err) {
+            const e = toDomainError(err);
+            if (e.code === 'ServerError') log?.error({ err, method: 'patchReportedBatch' }, 'gRPC request failed');
+            return { reportedVersion: 0, error: { code: e.code, message: e.message } };
+          }
+        }),
+      ),
+    })),
     query: unaryHandler(async (req) => {
       const page = await queries.query(hubOf(req.hub), req.query, req.pageSize, req.continuation);
       return { itemsJson: JSON.stringify(page.items), continuation: page.continuation, itemType: page.itemType };

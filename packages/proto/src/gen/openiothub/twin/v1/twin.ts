@@ -73,6 +73,26 @@ export interface PatchReportedResponse {
   reportedVersion: number;
 }
 
+export interface PatchReportedBatchRequest {
+  items: PatchReportedRequest[];
+}
+
+/** An item's failure inside a batch answer: the IoT Hub error code name and its message. */
+export interface ItemError {
+  code: string;
+  message: string;
+}
+
+export interface PatchReportedResult {
+  reportedVersion: number;
+  error?: ItemError | undefined;
+}
+
+export interface PatchReportedBatchResponse {
+  /** one per item, in the items' order */
+  results: PatchReportedResult[];
+}
+
 export interface QueryRequest {
   hub: string;
   query: string;
@@ -1032,6 +1052,324 @@ export const PatchReportedResponse: MessageFns<PatchReportedResponse> = {
   fromPartial<I extends Exact<DeepPartial<PatchReportedResponse>, I>>(object: I): PatchReportedResponse {
     const message = createBasePatchReportedResponse();
     message.reportedVersion = object.reportedVersion ?? 0;
+    return message;
+  },
+};
+
+function createBasePatchReportedBatchRequest(): PatchReportedBatchRequest {
+  return { items: [] };
+}
+
+export const PatchReportedBatchRequest: MessageFns<PatchReportedBatchRequest> = {
+  encode(message: PatchReportedBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      PatchReportedRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PatchReportedBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePatchReportedBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(PatchReportedRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PatchReportedBatchRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items)
+        ? object.items.map((e: any) => PatchReportedRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PatchReportedBatchRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => PatchReportedRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PatchReportedBatchRequest>, I>>(base?: I): PatchReportedBatchRequest {
+    return PatchReportedBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PatchReportedBatchRequest>, I>>(object: I): PatchReportedBatchRequest {
+    const message = createBasePatchReportedBatchRequest();
+    message.items = object.items?.map((e) => PatchReportedRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseItemError(): ItemError {
+  return { code: "", message: "" };
+}
+
+export const ItemError: MessageFns<ItemError> = {
+  encode(message: ItemError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ItemError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseItemError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ItemError {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ItemError): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ItemError>, I>>(base?: I): ItemError {
+    return ItemError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ItemError>, I>>(object: I): ItemError {
+    const message = createBaseItemError();
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBasePatchReportedResult(): PatchReportedResult {
+  return { reportedVersion: 0, error: undefined };
+}
+
+export const PatchReportedResult: MessageFns<PatchReportedResult> = {
+  encode(message: PatchReportedResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reportedVersion !== 0) {
+      writer.uint32(8).int64(message.reportedVersion);
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PatchReportedResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePatchReportedResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.reportedVersion = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PatchReportedResult {
+    return {
+      reportedVersion: isSet(object.reportedVersion)
+        ? globalThis.Number(object.reportedVersion)
+        : isSet(object.reported_version)
+        ? globalThis.Number(object.reported_version)
+        : 0,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: PatchReportedResult): unknown {
+    const obj: any = {};
+    if (message.reportedVersion !== 0) {
+      obj.reportedVersion = Math.round(message.reportedVersion);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PatchReportedResult>, I>>(base?: I): PatchReportedResult {
+    return PatchReportedResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PatchReportedResult>, I>>(object: I): PatchReportedResult {
+    const message = createBasePatchReportedResult();
+    message.reportedVersion = object.reportedVersion ?? 0;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePatchReportedBatchResponse(): PatchReportedBatchResponse {
+  return { results: [] };
+}
+
+export const PatchReportedBatchResponse: MessageFns<PatchReportedBatchResponse> = {
+  encode(message: PatchReportedBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      PatchReportedResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PatchReportedBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePatchReportedBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(PatchReportedResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PatchReportedBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => PatchReportedResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PatchReportedBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => PatchReportedResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PatchReportedBatchResponse>, I>>(base?: I): PatchReportedBatchResponse {
+    return PatchReportedBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PatchReportedBatchResponse>, I>>(object: I): PatchReportedBatchResponse {
+    const message = createBasePatchReportedBatchResponse();
+    message.results = object.results?.map((e) => PatchReportedResult.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2102,6 +2440,21 @@ export const TwinServiceService = {
     responseDeserialize: (value: Buffer): PatchReportedResponse => PatchReportedResponse.decode(value),
   },
   /**
+   * Several devices' reported patches in one call (a gateway sends what arrived while its earlier
+   * calls ran): applied in order, each answered alone with its $version or its error.
+   */
+  patchReportedBatch: {
+    path: "/openiothub.twin.v1.TwinService/PatchReportedBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PatchReportedBatchRequest): Buffer =>
+      Buffer.from(PatchReportedBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PatchReportedBatchRequest => PatchReportedBatchRequest.decode(value),
+    responseSerialize: (value: PatchReportedBatchResponse): Buffer =>
+      Buffer.from(PatchReportedBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PatchReportedBatchResponse => PatchReportedBatchResponse.decode(value),
+  },
+  /**
    * One page of a twin query (FROM devices or devices.modules; devguide §16). Results are read
    * from Postgres at the moment of the call: no index lag.
    */
@@ -2190,6 +2543,11 @@ export interface TwinServiceServer extends UntypedServiceImplementation {
   getDeviceTwin: handleUnaryCall<DeviceTwinRequest, DeviceTwinResponse>;
   /** Merge-patch reported properties from the device. */
   patchReported: handleUnaryCall<PatchReportedRequest, PatchReportedResponse>;
+  /**
+   * Several devices' reported patches in one call (a gateway sends what arrived while its earlier
+   * calls ran): applied in order, each answered alone with its $version or its error.
+   */
+  patchReportedBatch: handleUnaryCall<PatchReportedBatchRequest, PatchReportedBatchResponse>;
   /**
    * One page of a twin query (FROM devices or devices.modules; devguide §16). Results are read
    * from Postgres at the moment of the call: no index lag.
@@ -2303,6 +2661,25 @@ export interface TwinServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PatchReportedResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Several devices' reported patches in one call (a gateway sends what arrived while its earlier
+   * calls ran): applied in order, each answered alone with its $version or its error.
+   */
+  patchReportedBatch(
+    request: PatchReportedBatchRequest,
+    callback: (error: ServiceError | null, response: PatchReportedBatchResponse) => void,
+  ): ClientUnaryCall;
+  patchReportedBatch(
+    request: PatchReportedBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PatchReportedBatchResponse) => void,
+  ): ClientUnaryCall;
+  patchReportedBatch(
+    request: PatchReportedBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PatchReportedBatchResponse) => void,
   ): ClientUnaryCall;
   /**
    * One page of a twin query (FROM devices or devices.modules; devguide §16). Results are read
