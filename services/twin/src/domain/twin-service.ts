@@ -153,13 +153,18 @@ export class TwinService {
   async patchReported(ctx: TwinKey & { generationId: string; modelId: string }, patchJson: string): Promise<number> {
     const patch = parse(patchJson, 'reported properties patch');
     const at = this.#now().toISOString();
-    const state = await this.#store.modify(ctx, at, (s) => {
-      const change = applyReported(s, patch, at);
-      if (ctx.modelId) s.modelId = ctx.modelId;
-      return [this.#event(ctx, change, s, at)];
-    });
+    const reportedVersion = await this.#store.modify(
+      ctx,
+      at,
+      (s) => {
+        const change = applyReported(s, patch, at);
+        if (ctx.modelId) s.modelId = ctx.modelId;
+        return [this.#event(ctx, change, s, at)];
+      },
+      { view: (s) => s.reportedVersion },
+    );
     this.#onWrite(ctx.hub);
-    return state.reportedVersion;
+    return reportedVersion;
   }
 
   #event(key: TwinKey, change: TwinChange, state: TwinState, at: string): OutboxEvent {

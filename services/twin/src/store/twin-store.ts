@@ -21,7 +21,9 @@ interface Pending {
   readonly fn: TwinMutation;
   /** Read from the database, not from what this process remembers (reads must see other processes' writes). */
   readonly fresh: boolean;
-  resolve(state: TwinState): void;
+  /** What the caller gets: computed right after its own write, before later writes in the batch. */
+  readonly view: (state: TwinState) => unknown;
+  resolve(value: unknown): void;
   reject(err: unknown): void;
 }
 
@@ -33,7 +35,7 @@ interface Known {
 }
 
 type Row = Record<string, unknown>;
-type Outcome = { ok: true; state: TwinState } | { ok: false; err: unknown };
+type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
 
 const keyOf = (r: { hub: string; deviceId: string; moduleId: string }) => `${r.hub}\n${r.deviceId}\n${r.moduleId}`;
 const rowKey = (r: Row) => keyOf({ hub: r['hub'] as string, deviceId: r['device_id'] as string, moduleId: r['module_id'] as string });
@@ -100,14 +102,17 @@ export class TwinStore {
     return this.modify(ref, at, () => undefined, { fresh: true });
   }
 
+
+
   /**
    * Read-modify-write of one twin; a throw from `fn` leaves the twin as it was. `fn` may run more
    * than once (when another process wrote the twin in between): it must only change the state.
-   * `fresh` starts from the database rather than from what this process remembers.
+   * `fresh` starts from the database rather than from what this process remembers. Resolves
+   * `view` of the state after this write (default: a copy of the whole state).
    */
-  modify(ref: TwinRef, at: string, fn: TwinMutation, opts: { fresh?: boolean } = {}): Promise<TwinState> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ ref, key: keyOf(ref), at, fn, fresh: opts.fresh ?? false, resolve, reject });
+  modify<T = TwinState>(ref: TwinRef, at: string, fn: TwinMutation, opts: { fresh?: boolean; view?: (state: TwinState) => T } = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ ref, key: keyOf(ref), at, fn, fresh: opts.fresh ?? false, view: opts.view ?? structuredClone, resolve: resolve as (v: unknown) => void, reject });
       this.#pump();
     });
   }
@@ -245,53 +250,44 @@ export class TwinStore {
    */
   async #write(c: Pool | PoolClient, refs: Map<string, TwinRef>, start: Map<string, Known>, dirty: Set<string>, events: KeyedEvent[]): Promise<Map<string, number>> {
     if (dirty.size === 0) return new Map();
-    const keys = [...dirty];
-    const col = <T>(f: (s: TwinState, r: TwinRef) => T) => keys.map((k) => f(start.get(k)!.state, refs.get(k)!));
+    // rows and events as one JSON document each: pg escapes array parameters element by element
+    // in JavaScript, JSON.stringify is native
+    const rows = [...dirty].map((k) => {
+      const { state: s, rev } = start.get(k)!;
+      const r = refs.get(k)!;
+      return {
+        hub: r.hub, device_id: r.deviceId, module_id: r.moduleId, generation_id: r.generationId, rev, model_id: s.modelId,
+        tags: s.tags, desired: s.desired, desired_meta: s.desiredMeta, desired_version: s.desiredVersion,
+        reported: s.reported, reported_meta: s.reportedMeta, reported_version: s.reportedVersion,
+        version: s.version, etag_version: s.etagVersion, configurations: s.configurations, config_paths: s.configPaths,
+      };
+    });
+    const evs = events.map((e, n) => {
+      const r = refs.get(e.key)!;
+      return { n, hub: r.hub, device_id: r.deviceId, module_id: r.moduleId, subject: e.event.subject, headers: e.event.headers, body: e.event.body.toString('base64') };
+    });
     const res = await c.query({
       name: 'twin-write-batch',
-      text: `WITH u AS (
+      text: `WITH v AS (
+               SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(hub text, device_id text, module_id text, generation_id text, rev bigint, model_id text,
+                 tags jsonb, desired jsonb, desired_meta jsonb, desired_version bigint, reported jsonb, reported_meta jsonb, reported_version bigint,
+                 version bigint, etag_version bigint, configurations jsonb, config_paths jsonb)),
+             u AS (
                UPDATE twin.twins t SET model_id = v.model_id, tags = v.tags, desired = v.desired, desired_meta = v.desired_meta,
                       desired_version = v.desired_version, reported = v.reported, reported_meta = v.reported_meta,
                       reported_version = v.reported_version, version = v.version, etag_version = v.etag_version,
                       configurations = v.configurations, config_paths = v.config_paths, rev = t.rev + 1
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::bigint[],
-                             $9::jsonb[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::bigint[], $14::jsonb[], $15::jsonb[], $16::bigint[], $17::text[])
-                   AS v(hub, device_id, module_id, model_id, tags, desired, desired_meta, desired_version, reported, reported_meta,
-                        reported_version, version, etag_version, configurations, config_paths, rev, generation_id)
+                 FROM v
                 WHERE t.hub = v.hub AND t.device_id = v.device_id AND t.module_id = v.module_id AND t.rev = v.rev AND t.generation_id = v.generation_id
                RETURNING t.hub, t.device_id, t.module_id, t.rev),
              o AS (
                INSERT INTO twin.outbox (event_id, subject, headers, body)
-               SELECT gen_random_uuid(), e.s, e.h, e.b
-                 FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::jsonb[], $23::bytea[]) WITH ORDINALITY AS e(hub, device_id, module_id, s, h, b, n)
+               SELECT gen_random_uuid(), e.subject, e.headers, decode(e.body, 'base64')
+                 FROM jsonb_to_recordset($2::jsonb) AS e(n int, hub text, device_id text, module_id text, subject text, headers jsonb, body text)
                  JOIN u ON u.hub = e.hub AND u.device_id = e.device_id AND u.module_id = e.module_id
                 ORDER BY e.n)
              SELECT hub, device_id, module_id, rev FROM u`,
-      values: [
-        col((_s, r) => r.hub),
-        col((_s, r) => r.deviceId),
-        col((_s, r) => r.moduleId),
-        col((s) => s.modelId),
-        col((s) => JSON.stringify(s.tags)),
-        col((s) => JSON.stringify(s.desired)),
-        col((s) => JSON.stringify(s.desiredMeta)),
-        col((s) => s.desiredVersion),
-        col((s) => JSON.stringify(s.reported)),
-        col((s) => JSON.stringify(s.reportedMeta)),
-        col((s) => s.reportedVersion),
-        col((s) => s.version),
-        col((s) => s.etagVersion),
-        col((s) => JSON.stringify(s.configurations)),
-        col((s) => JSON.stringify(s.configPaths)),
-        keys.map((k) => start.get(k)!.rev),
-        col((_s, r) => r.generationId),
-        events.map((e) => refs.get(e.key)!.hub),
-        events.map((e) => refs.get(e.key)!.deviceId),
-        events.map((e) => refs.get(e.key)!.moduleId),
-        events.map((e) => e.event.subject),
-        events.map((e) => JSON.stringify(e.event.headers)),
-        events.map((e) => e.event.body),
-      ],
+      values: [JSON.stringify(rows), JSON.stringify(evs)],
     });
     return new Map((res.rows as Row[]).map((r) => [rowKey(r), Number(r['rev'])]));
   }
@@ -322,7 +318,7 @@ function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<
         dirty.add(op.key);
         for (const event of produced) events.push({ key: op.key, event });
       }
-      outcomes.set(op, { ok: true, state: structuredClone(known.state) });
+      outcomes.set(op, { ok: true, value: op.view(known.state) });
     } catch (err) {
       start.set(op.key, { ...known, state: before }); // undo this write only
       outcomes.set(op, { ok: false, err });
@@ -332,6 +328,6 @@ function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<
 }
 
 function settle(op: Pending, o: Outcome): void {
-  if (o.ok) op.resolve(o.state);
+  if (o.ok) op.resolve(o.value);
   else op.reject(o.err);
 }
