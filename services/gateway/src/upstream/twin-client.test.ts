@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { grpc, twinV1, unaryHandler } from '@openiothub/proto';
+import { DomainError } from '@openiothub/errors';
+import { createTwinClient } from './twin-client.js';
+
+/** A twin service on a free port implementing only the given calls (the rest answer UNIMPLEMENTED). */
+async function twinServer(impl: Partial<twinV1.TwinServiceServer>): Promise<{ url: string; stop(): void }> {
+  const server = new grpc.Server();
+  server.addService(twinV1.TwinServiceService, impl as twinV1.TwinServiceServer);
+  const port = await new Promise<number>((ok, fail) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p))));
+  return { url: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
+}
+
+const device = (deviceId: string) => ({ key: { hub: 'h', deviceId, moduleId: '' }, generationId: 'g', modelId: '' });
+const stops: Array<() => void> = [];
+afterEach(() => {
+  for (const s of stops.splice(0)) s();
+});
+
+describe('twin client: reported patches', () => {
+  it('go in batches, each answered alone: a failed item rejects only its caller', async () => {
+    const batches: number[] = [];
+    const srv = await twinServer({
+      patchReportedBatch: unaryHandler(async (req: twinV1.PatchReportedBatchRequest) => {
+        batches.push(req.items.length);
+        return { results: req.items.map((i, n) => (i.patchJson === 'bad' ? { reportedVersion: 0, error: { code: 'ArgumentInvalid', message: 'bad patch' } } : { reportedVersion: n + 2 })) };
+      }),
+    });
+    stops.push(srv.stop);
+    const twin = createTwinClient(srv.url);
+    stops.push(() => twin.close());
+    const calls = ['{"a":1}', 'bad', '{"b":1}', '{"c":1}', '{"d":1}', '{"e":1}'].map((patchJson, i) => twin.patchReported({ device: device(`d${i}`), patchJson }));
+    const settled = await Promise.allSettled(calls);
+    expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: 'ArgumentInvalid' } });
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(5);
+    // all six in one call: they were made in the same tick
+    expect(batches).toEqual([6]);
+  });
+
+  it('fall back to one call per patch against a twin service that has no batch call (a rolling upgrade)', async () => {
+    let unary = 0;
+    const srv = await twinServer({
+      patchReported: unaryHandler(async (req: twinV1.PatchReportedRequest) => {
+        unary++;
+        if (req.patchJson === 'bad') throw new DomainError('ArgumentInvalid', 'bad patch');
+        return { reportedVersion: 7 };
+      }),
+    });
+    stops.push(srv.stop);
+    const twin = createTwinClient(srv.url);
+    stops.push(() => twin.close());
+    const settled = await Promise.allSettled(['{"a":1}', 'bad', '{"b":1}'].map((patchJson, i) => twin.patchReported({ device: device(`u${i}`), patchJson })));
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(settled[0]).toMatchObject({ value: { reportedVersion: 7 } });
+    expect(unary).toBe(3);
+    // and later patches go straight to the unary call
+    await expect(twin.patchReported({ device: device('u9'), patchJson: '{}' })).resolves.toMatchObject({ reportedVersion: 7 });
+    expect(unary).toBe(4);
+  });
+});
