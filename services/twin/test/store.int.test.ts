@@ -51,6 +51,21 @@ describe('twin store (optimistic writes from what a process remembers)', () => {
     expect(await outboxOf(r.deviceId)).toEqual([1, 2, 3]);
   });
 
+  it('notices a writer that does not know the row revision (an older twin service mid-upgrade) by the twin version', async () => {
+    const a = new TwinStore(pool, () => undefined);
+    const r = ref(uniqueName('old'));
+    await report(a, r, { fromA: 1 }, 1);
+    // what the previous version of the store wrote: sections and versions, rev untouched
+    await pool.query(
+      `UPDATE twin.twins SET reported = reported || '{"fromOld":1}', reported_version = reported_version + 1, version = version + 1
+        WHERE hub = $1 AND device_id = $2 AND module_id = ''`,
+      [hub, r.deviceId],
+    );
+    const s = await report(a, r, { fromA: 2 }, 2);
+    expect(s.reported).toMatchObject({ fromA: 2, fromOld: 1 });
+    expect(s.reportedVersion).toBe(4);
+  });
+
   it('reads see what another process wrote', async () => {
     const a = new TwinStore(pool, () => undefined);
     const b = new TwinStore(pool, () => undefined);

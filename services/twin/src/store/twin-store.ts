@@ -167,8 +167,8 @@ export class TwinStore {
     }
     const missing = [...refs.entries()].filter(([k]) => !start.has(k)).map(([, r]) => r);
     if (missing.length > 0) for (const [k, v] of await this.#load(this.#pool, missing, batch[0]!.at, false)) start.set(k, v);
-    const { outcomes, dirty, events } = applyAll(batch, start);
-    const written = await this.#write(this.#pool, refs, start, dirty, events);
+    const { outcomes, dirty, events, base } = applyAll(batch, start);
+    const written = await this.#write(this.#pool, refs, start, base, dirty, events);
     const missed = new Set([...dirty].filter((k) => !written.has(k)));
     for (const [k, known] of start) if (!missed.has(k)) this.#remember(k, written.has(k) ? { ...known, rev: written.get(k)! } : known);
     if (events.some((e) => !missed.has(e.key))) this.#onEvents();
@@ -186,7 +186,7 @@ export class TwinStore {
     const { start, outcomes, events, written } = await withTransaction(this.#pool, async (c) => {
       const start = await this.#load(c, [...refs.values()], batch[0]!.at, true);
       const applied = applyAll(batch, start);
-      return { start, ...applied, written: await this.#write(c, refs, start, applied.dirty, applied.events) };
+      return { start, ...applied, written: await this.#write(c, refs, start, applied.base, applied.dirty, applied.events) };
     });
     for (const [k, known] of start) this.#remember(k, written.has(k) ? { ...known, rev: written.get(k)! } : known);
     if (events.length > 0) this.#onEvents();
@@ -248,7 +248,7 @@ export class TwinStore {
    * Update the changed rows whose revision is still the one they were read at, and insert the
    * events of the rows updated, in one statement; resolves the new revision of each row written.
    */
-  async #write(c: Pool | PoolClient, refs: Map<string, TwinRef>, start: Map<string, Known>, dirty: Set<string>, events: KeyedEvent[]): Promise<Map<string, number>> {
+  async #write(c: Pool | PoolClient, refs: Map<string, TwinRef>, start: Map<string, Known>, base: Map<string, number>, dirty: Set<string>, events: KeyedEvent[]): Promise<Map<string, number>> {
     if (dirty.size === 0) return new Map();
     // rows and events as one JSON document each: pg escapes array parameters element by element
     // in JavaScript, JSON.stringify is native
@@ -256,7 +256,7 @@ export class TwinStore {
       const { state: s, rev } = start.get(k)!;
       const r = refs.get(k)!;
       return {
-        hub: r.hub, device_id: r.deviceId, module_id: r.moduleId, generation_id: r.generationId, rev, model_id: s.modelId,
+        hub: r.hub, device_id: r.deviceId, module_id: r.moduleId, generation_id: r.generationId, rev, base_version: base.get(k), model_id: s.modelId,
         tags: s.tags, desired: s.desired, desired_meta: s.desiredMeta, desired_version: s.desiredVersion,
         reported: s.reported, reported_meta: s.reportedMeta, reported_version: s.reportedVersion,
         version: s.version, etag_version: s.etagVersion, configurations: s.configurations, config_paths: s.configPaths,
@@ -269,7 +269,7 @@ export class TwinStore {
     const res = await c.query({
       name: 'twin-write-batch',
       text: `WITH v AS (
-               SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(hub text, device_id text, module_id text, generation_id text, rev bigint, model_id text,
+               SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(hub text, device_id text, module_id text, generation_id text, rev bigint, base_version bigint, model_id text,
                  tags jsonb, desired jsonb, desired_meta jsonb, desired_version bigint, reported jsonb, reported_meta jsonb, reported_version bigint,
                  version bigint, etag_version bigint, configurations jsonb, config_paths jsonb)),
              u AS (
@@ -278,7 +278,7 @@ export class TwinStore {
                       reported_version = v.reported_version, version = v.version, etag_version = v.etag_version,
                       configurations = v.configurations, config_paths = v.config_paths, rev = t.rev + 1
                  FROM v
-                WHERE t.hub = v.hub AND t.device_id = v.device_id AND t.module_id = v.module_id AND t.rev = v.rev AND t.generation_id = v.generation_id
+                WHERE t.hub = v.hub AND t.device_id = v.device_id AND t.module_id = v.module_id AND t.rev = v.rev AND t.version = v.base_version AND t.generation_id = v.generation_id
                RETURNING t.hub, t.device_id, t.module_id, t.rev),
              o AS (
                INSERT INTO twin.outbox (event_id, subject, headers, body)
@@ -305,12 +305,16 @@ function refsOf(batch: Pending[]): Map<string, TwinRef> {
 }
 
 /** Apply each operation in order to its twin's state (in place); a throwing one is undone alone. */
-function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<Pending, Outcome>; dirty: Set<string>; events: KeyedEvent[] } {
+function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<Pending, Outcome>; dirty: Set<string>; events: KeyedEvent[]; base: Map<string, number> } {
   const outcomes = new Map<Pending, Outcome>();
+  // each twin's version before the batch: the write also checks it, so a writer that does not
+  // bump rev (an older twin service during a rolling upgrade) is still noticed
+  const base = new Map<string, number>();
   const dirty = new Set<string>();
   const events: KeyedEvent[] = [];
   for (const op of batch) {
     const known = start.get(op.key)!;
+    if (!base.has(op.key)) base.set(op.key, known.state.version);
     const before = structuredClone(known.state);
     try {
       const produced = op.fn(known.state);
@@ -324,7 +328,7 @@ function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<
       outcomes.set(op, { ok: false, err });
     }
   }
-  return { outcomes, dirty, events };
+  return { outcomes, dirty, events, base };
 }
 
 function settle(op: Pending, o: Outcome): void {
