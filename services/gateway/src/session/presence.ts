@@ -116,6 +116,7 @@ export class Presence {
     if (!held) return undefined;
     return new Promise<MethodReply | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), timeoutMs);
+      timer.unref(); // a shutdown closes the connection, which answers every request it holds
       held.claimant.deliver(
         subject.slice(dot + 1),
         new LocalRequest(subject, request, (reply) => {
