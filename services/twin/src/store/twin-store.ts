@@ -27,10 +27,15 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-/** A twin as this process last wrote or read it: its state and row revision. */
+/**
+ * A twin as this process last wrote or read it: its state, and the row's revision and twin version
+ * at that moment (the state is changed in place by a batch; `rev` and `version` stay what the row
+ * had, for the write to check).
+ */
 interface Known {
   readonly state: TwinState;
   readonly rev: number;
+  readonly version: number;
   readonly generationId: string;
 }
 
@@ -102,8 +107,6 @@ export class TwinStore {
     return this.modify(ref, at, () => undefined, { fresh: true });
   }
 
-
-
   /**
    * Read-modify-write of one twin; a throw from `fn` leaves the twin as it was. `fn` may run more
    * than once (when another process wrote the twin in between): it must only change the state.
@@ -149,8 +152,10 @@ export class TwinStore {
       for (let attempt = 0; attempt < this.#optimisticAttempts && left.length > 0; attempt++) left = await this.#runOptimistic(left, attempt > 0);
       if (left.length > 0) await this.#runLocked(left);
     } catch (err) {
-      for (const op of left) this.#forget(op.key);
-      for (const op of left) op.reject(err);
+      for (const op of left) {
+        this.#known.delete(op.key);
+        op.reject(err);
+      }
     }
   }
 
@@ -167,10 +172,10 @@ export class TwinStore {
     }
     const missing = [...refs.entries()].filter(([k]) => !start.has(k)).map(([, r]) => r);
     if (missing.length > 0) for (const [k, v] of await this.#load(this.#pool, missing, batch[0]!.at, false)) start.set(k, v);
-    const { outcomes, dirty, events, base } = applyAll(batch, start);
-    const written = await this.#write(this.#pool, refs, start, base, dirty, events);
+    const { outcomes, dirty, events } = applyAll(batch, start);
+    const written = await this.#write(this.#pool, refs, start, dirty, events);
     const missed = new Set([...dirty].filter((k) => !written.has(k)));
-    for (const [k, known] of start) if (!missed.has(k)) this.#remember(k, written.has(k) ? { ...known, rev: written.get(k)! } : known);
+    this.#rememberAll(start, written, missed);
     if (events.some((e) => !missed.has(e.key))) this.#onEvents();
     const again: Pending[] = [];
     for (const op of batch) {
@@ -186,21 +191,22 @@ export class TwinStore {
     const { start, outcomes, events, written } = await withTransaction(this.#pool, async (c) => {
       const start = await this.#load(c, [...refs.values()], batch[0]!.at, true);
       const applied = applyAll(batch, start);
-      return { start, ...applied, written: await this.#write(c, refs, start, applied.base, applied.dirty, applied.events) };
+      return { start, ...applied, written: await this.#write(c, refs, start, applied.dirty, applied.events) };
     });
-    for (const [k, known] of start) this.#remember(k, written.has(k) ? { ...known, rev: written.get(k)! } : known);
+    this.#rememberAll(start, written, new Set());
     if (events.length > 0) this.#onEvents();
     for (const op of batch) settle(op, outcomes.get(op)!);
   }
 
-  #remember(key: string, known: Known): void {
-    this.#known.delete(key);
-    this.#known.set(key, known);
-    if (this.#known.size > this.#maxKnown) this.#known.delete(this.#known.keys().next().value!);
-  }
-
-  #forget(key: string): void {
-    this.#known.delete(key);
+  /** Remember the batch's twins as it left them (a written row at its new revision), except those another process wrote (`missed`). */
+  #rememberAll(start: Map<string, Known>, written: Map<string, number>, missed: Set<string>): void {
+    for (const [key, known] of start) {
+      if (missed.has(key)) continue;
+      const rev = written.get(key);
+      this.#known.delete(key);
+      this.#known.set(key, rev === undefined ? known : { ...known, rev, version: known.state.version });
+      if (this.#known.size > this.#maxKnown) this.#known.delete(this.#known.keys().next().value!);
+    }
   }
 
   /** Current rows of `list` (locked with `lock`), creating or resetting rows for a new generation first. */
@@ -239,24 +245,24 @@ export class TwinStore {
         const r = rows.get(keyOf(ref));
         // deleted again between the insert and the select: the next pass (or the locked path) sees it
         if (!r) throw new Error(`twin ${ref.deviceId} vanished while being written`);
-        return [keyOf(ref), { state: toState(r), rev: Number(r['rev']), generationId: r['generation_id'] as string }];
+        return [keyOf(ref), { state: toState(r), rev: Number(r['rev']), version: Number(r['version']), generationId: r['generation_id'] as string }];
       }),
     );
   }
 
   /**
-   * Update the changed rows whose revision is still the one they were read at, and insert the
-   * events of the rows updated, in one statement; resolves the new revision of each row written.
+   * Update the changed rows whose revision and twin version are still the ones they were read at
+   * (an older twin service mid-upgrade bumps only the version), and insert the events of the rows updated, in one statement; resolves the new revision of each row written.
    */
-  async #write(c: Pool | PoolClient, refs: Map<string, TwinRef>, start: Map<string, Known>, base: Map<string, number>, dirty: Set<string>, events: KeyedEvent[]): Promise<Map<string, number>> {
+  async #write(c: Pool | PoolClient, refs: Map<string, TwinRef>, start: Map<string, Known>, dirty: Set<string>, events: KeyedEvent[]): Promise<Map<string, number>> {
     if (dirty.size === 0) return new Map();
     // rows and events as one JSON document each: pg escapes array parameters element by element
     // in JavaScript, JSON.stringify is native
     const rows = [...dirty].map((k) => {
-      const { state: s, rev } = start.get(k)!;
+      const { state: s, rev, version: baseVersion } = start.get(k)!;
       const r = refs.get(k)!;
       return {
-        hub: r.hub, device_id: r.deviceId, module_id: r.moduleId, generation_id: r.generationId, rev, base_version: base.get(k), model_id: s.modelId,
+        hub: r.hub, device_id: r.deviceId, module_id: r.moduleId, generation_id: r.generationId, rev, base_version: baseVersion, model_id: s.modelId,
         tags: s.tags, desired: s.desired, desired_meta: s.desiredMeta, desired_version: s.desiredVersion,
         reported: s.reported, reported_meta: s.reportedMeta, reported_version: s.reportedVersion,
         version: s.version, etag_version: s.etagVersion, configurations: s.configurations, config_paths: s.configPaths,
@@ -305,16 +311,12 @@ function refsOf(batch: Pending[]): Map<string, TwinRef> {
 }
 
 /** Apply each operation in order to its twin's state (in place); a throwing one is undone alone. */
-function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<Pending, Outcome>; dirty: Set<string>; events: KeyedEvent[]; base: Map<string, number> } {
+function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<Pending, Outcome>; dirty: Set<string>; events: KeyedEvent[] } {
   const outcomes = new Map<Pending, Outcome>();
-  // each twin's version before the batch: the write also checks it, so a writer that does not
-  // bump rev (an older twin service during a rolling upgrade) is still noticed
-  const base = new Map<string, number>();
   const dirty = new Set<string>();
   const events: KeyedEvent[] = [];
   for (const op of batch) {
     const known = start.get(op.key)!;
-    if (!base.has(op.key)) base.set(op.key, known.state.version);
     const before = structuredClone(known.state);
     try {
       const produced = op.fn(known.state);
@@ -328,7 +330,7 @@ function applyAll(batch: Pending[], start: Map<string, Known>): { outcomes: Map<
       outcomes.set(op, { ok: false, err });
     }
   }
-  return { outcomes, dirty, events, base };
+  return { outcomes, dirty, events };
 }
 
 function settle(op: Pending, o: Outcome): void {
