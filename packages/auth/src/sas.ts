@@ -54,7 +54,7 @@ export function parseSasToken(token: string): SasToken {
  */
 const MAX_REMEMBERED = 10_000;
 const parsed = new Map<string, SasToken>();
-const verified = new Set<string>();
+const verified = new Map<string, true>();
 
 function remember<K, V>(m: Map<K, V>, k: K, v: V): void {
   if (m.size >= MAX_REMEMBERED) m.delete(m.keys().next().value!);
@@ -110,8 +110,7 @@ export function verifySasSignature(token: SasToken, keyBase64: string, keyBytes:
   const memo = `${keyBytes}\n${keyBase64}\n${token.sr}\n${token.se}\n${token.sig}`;
   if (verified.has(memo)) return true;
   if (!verifyFresh(token, keyBase64, keyBytes)) return false;
-  if (verified.size >= MAX_REMEMBERED) verified.delete(verified.values().next().value!);
-  verified.add(memo);
+  remember(verified, memo, true);
   return true;
 }
 

@@ -18,15 +18,15 @@ export function tcpReachable(host: string, port: number, timeoutMs = 1000): Prom
 /** Ports this process handed out already: two children of one test must never be given the same. */
 const handedOut = new Set<number>();
 
-/** The kernel's range for outgoing connections' local ports (Linux), which a listener must stay out of. */
-function ephemeralRange(): readonly [number, number] {
+/** Where the kernel's range for outgoing connections' local ports starts (Linux); a listener must stay below it. */
+function ephemeralLow(): number {
   try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (lo && hi) return [lo, hi];
+    const lo = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (lo) return lo;
   } catch {
-    // not Linux: use the IANA dynamic range
+    // not Linux: the IANA dynamic range
   }
-  return [49152, 65535];
+  return 49152;
 }
 
 async function listenable(port: number): Promise<number | undefined> {
@@ -48,7 +48,7 @@ async function listenable(port: number): Promise<number | undefined> {
  * and never twice in one process.
  */
 export async function freePort(): Promise<number> {
-  const [lo] = ephemeralRange();
+  const lo = ephemeralLow();
   const base = 10_000;
   if (lo - base >= 1_000) {
     for (let tries = 0; tries < 100; tries += 1) {

@@ -10,16 +10,16 @@ export type DeviceMessage = Pick<Msg, 'subject' | 'data' | 'headers' | 'json'> &
 /** A request for a device this process holds, answered in this process. */
 class LocalRequest implements DeviceMessage {
   readonly headers = undefined;
-  readonly data: Uint8Array;
   constructor(
     readonly subject: string,
-    request: string,
+    private readonly request: string,
     private readonly onReply: (reply: MethodReply) => void,
-  ) {
-    this.data = Buffer.from(request, 'utf8');
+  ) {}
+  get data(): Uint8Array {
+    return Buffer.from(this.request, 'utf8');
   }
   json<T>(): T {
-    return JSON.parse(Buffer.from(this.data).toString('utf8')) as T;
+    return JSON.parse(this.request) as T;
   }
   respond(data: string): boolean {
     this.onReply(JSON.parse(data) as MethodReply);
