@@ -73,6 +73,29 @@ describe('direct methods: failures', () => {
     await device.close();
   });
 
+  it('within the connect timeout, waits for a connected device to subscribe to methods', async () => {
+    const d = await createDevice('subscribes-late');
+    const device = DeviceClient.fromConnectionString(d.connectionString, Mqtt);
+    await device.open(); // connected, not yet subscribed: asked now, the gateway answers "not subscribed"
+    const pending = service().invokeDeviceMethod(d.deviceId, { methodName: 'hello', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 20 });
+    await new Promise((r) => setTimeout(r, 1500));
+    device.onDeviceMethod('hello', (_req, res) => void res.send(200, 'late'));
+    expect((await pending).result).toEqual({ status: 200, payload: 'late' });
+    await device.close();
+  });
+
+  it('answers 404 once the connect timeout passes without the device subscribing', async () => {
+    const d = await createDevice('never-subscribes');
+    const device = DeviceClient.fromConnectionString(d.connectionString, Mqtt);
+    await device.open();
+    const t0 = Date.now();
+    const res = await hubFetch(`/twins/${d.deviceId}/methods`, { method: 'POST', body: JSON.stringify({ methodName: 'x', responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 2 }) });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { Message: string }).Message).toMatch(/^ErrorCode:DeviceNotOnline;/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+    await device.close();
+  });
+
   it('rejects bad invocations with 400 and needs ServiceConnect', async () => {
     const d = await createDevice('badinv');
     for (const body of ['{', JSON.stringify({}), JSON.stringify({ methodName: 'a b' }), JSON.stringify({ methodName: 'm', responseTimeoutInSeconds: 301 })]) {

@@ -92,30 +92,41 @@ async function askDevice(
   const connectDeadline = Date.now() + inv.connectTimeoutInSeconds * 1000;
   const who = target.moduleId ? `Module ${target.moduleId} on device ${target.deviceId}` : `Device ${target.deviceId}`;
   const timedOut = () => new DomainError('GatewayTimeout', `${who} did not answer ${what === 'direct methods' ? 'method' : 'stream'} ${inv.methodName} within ${inv.responseTimeoutInSeconds} s.`);
-  const answered = (reply: MethodReply) => {
-    if ('error' in reply) throw domainErrorFromCode(reply.error, reply.message);
+  const notOnline = () => new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to ${what}.`);
+  // within the connect timeout, "not online" and "connected but not subscribed yet" are both asked
+  // again; a device that disconnected after it was asked is not (it may have run the method)
+  const waitForDevice = async () => {
+    if (Date.now() >= connectDeadline) return false;
+    await new Promise((r) => setTimeout(r, Math.min(500, connectDeadline - Date.now())));
+    return true;
+  };
+  const answered = async (reply: MethodReply) => {
+    if ('error' in reply) {
+      if (reply.notAsked && (await waitForDevice())) return undefined;
+      throw domainErrorFromCode(reply.error, reply.message);
+    }
     return { status: reply.status, payload: reply.payload };
   };
   for (;;) {
     const here = local?.(subject, request, timeoutMs);
+    let reply: MethodReply;
     if (here) {
-      const reply = await here;
-      if (!reply) throw timedOut();
-      return answered(reply);
-    }
-    try {
-      const msg = await nc.request(subject, request, { timeout: timeoutMs });
-      return answered(msg.json<MethodReply>());
-    } catch (err) {
-      if (isNoResponders(err)) {
-        if (Date.now() < connectDeadline) {
-          await new Promise((r) => setTimeout(r, Math.min(500, connectDeadline - Date.now())));
-          continue;
+      const r = await here;
+      if (!r) throw timedOut();
+      reply = r;
+    } else {
+      try {
+        reply = (await nc.request(subject, request, { timeout: timeoutMs })).json<MethodReply>();
+      } catch (err) {
+        if (isNoResponders(err)) {
+          if (await waitForDevice()) continue;
+          throw notOnline();
         }
-        throw new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to ${what}.`);
+        if (isTimeout(err)) throw timedOut();
+        throw err;
       }
-      if (isTimeout(err)) throw timedOut();
-      throw err;
     }
+    const result = await answered(reply);
+    if (result) return result;
   }
 }

@@ -13,4 +13,9 @@ export interface MethodRequest {
 /** The device's answer, or a hub error code when the device could not be asked. */
 export type MethodReply =
   | { readonly status: number; readonly payload: unknown }
-  | { readonly error: string; readonly message: string };
+  | {
+      readonly error: string;
+      readonly message: string;
+      /** The device was not asked (connected but not subscribed): a caller with a connect timeout may ask again. */
+      readonly notAsked?: boolean;
+    };

@@ -25,7 +25,7 @@ export class PendingMethods {
 
   /** Answer a request the device cannot be asked (not subscribed, link missing). */
   static notOnline(msg: DeviceMessage, why: string): void {
-    answer(msg, { error: 'DeviceNotOnline', message: why });
+    answer(msg, { error: 'DeviceNotOnline', message: why, notAsked: true });
   }
 
   /** Remember a request sent to the device; the requester stops waiting after its timeout, so forget it a little later. */
