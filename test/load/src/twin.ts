@@ -3,7 +3,8 @@
  * pushes (service REST → device) per second with p50/p99, over DEVICES (1000) connected devices,
  * beside a raw Postgres JSONB update loop with the same concurrency in the same run.
  * Env: DEVICES (1000), SECONDS (10), CONCURRENCY (200 reported), REST_CONCURRENCY (50 desired),
- * TWIN_POOL (the twin service's Postgres pool, 20), PROFILE=twin,gateway for CPU profiles.
+ * TWIN_POOL (the twin service's Postgres pool, 20), PROFILE=twin,gateway for CPU profiles,
+ * PHASES (reported,desired: which to run, e.g. PHASES=desired to profile that path alone).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import { createPool } from '@openiothub/postgres';
 import { closedLoop, connectDevice, inBatches, int, log, registerDevices, restClient, root, startBenchHub, urls } from './harness.js';
 import { percentile, processUsage, table } from './stats.js';
 
-const cfg = { devices: int('DEVICES', 1000), seconds: int('SECONDS', 10), concurrency: int('CONCURRENCY', 200), restConcurrency: int('REST_CONCURRENCY', 50) };
+const cfg = { devices: int('DEVICES', 1000), seconds: int('SECONDS', 10), concurrency: int('CONCURRENCY', 200), restConcurrency: int('REST_CONCURRENCY', 50), phases: (process.env['PHASES'] ?? 'reported,desired').split(',') };
+const skipped = { count: 0, latencies: [] as number[] };
 
 async function rawPostgres(devices: number) {
   const pool = createPool(urls.databaseUrl, 'bench-twin-baseline', cfg.concurrency > 50 ? 50 : cfg.concurrency);
@@ -56,12 +58,12 @@ async function main() {
     // CPU of the gateway, the twin service and this load generator, phase by phase
     const usage = async () => ({ gateway: (await processUsage(h.gatewayPid)).cpuSeconds, twin: (await processUsage(h.twinPid!)).cpuSeconds, load: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 });
     const u0 = await usage();
-    const reported = await closedLoop(cfg.seconds, cfg.concurrency, (i) => reportedOnce(clients[i % clients.length]!, `r${i}`, JSON.stringify({ temperature: i, battery: 50 })));
+    const reported = !cfg.phases.includes('reported') ? skipped : await closedLoop(cfg.seconds, cfg.concurrency, (i) => reportedOnce(clients[i % clients.length]!, `r${i}`, JSON.stringify({ temperature: i, battery: 50 })));
     const u1 = await usage();
 
     const rest = restClient(h, await h.ownerToken());
     // one desired patch per device at a time: latency from the REST call to the push at the device
-    const desired = await closedLoop(cfg.seconds, cfg.restConcurrency, async (i) => {
+    const desired = !cfg.phases.includes('desired') ? skipped : await closedLoop(cfg.seconds, cfg.restConcurrency, async (i) => {
       const idx = i % clients.length;
       while (desiredWaiters.has(idx)) await new Promise((r) => setImmediate(r));
       const pushed = new Promise<void>((resolve) => desiredWaiters.set(idx, () => {
