@@ -1,3 +1,5 @@
+import { DomainError } from '@openiothub/errors';
+import * as grpc from '@grpc/grpc-js';
 /**
  * Turns many small calls into few batched ones: a call goes out at once when fewer than
  * `maxInFlight` batches are running, else it waits and goes with everything else that arrived
@@ -61,4 +63,31 @@ export class CallBatcher<Req, Res> {
         });
     }
   }
+}
+
+/** How long a service that does not know a batch call (an older version, mid-upgrade) is asked one item at a time. */
+const UNBATCHED_FOR_MS = 60_000;
+
+const unimplemented = (err: unknown) => err instanceof DomainError && (err.cause as { code?: number } | undefined)?.code === grpc.status.UNIMPLEMENTED;
+
+/**
+ * A {@link CallBatcher} over a batch RPC, with the unary RPC as the fallback: when the server
+ * answers the batch call UNIMPLEMENTED (an older release during a rolling upgrade), items go one
+ * by one for a minute, then the batch call is tried again. `batch` answers each item in order
+ * with its result or an Error.
+ */
+export function batchedCall<Req, Res>(batch: (items: Req[]) => Promise<Array<Res | Error>>, one: (item: Req) => Promise<Res>): (item: Req) => Promise<Res> {
+  let unbatchedUntil = 0;
+  const oneByOne = (items: Req[]) => Promise.all(items.map((item) => one(item).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+  const batcher = new CallBatcher<Req, Res>(async (items) => {
+    if (Date.now() < unbatchedUntil) return oneByOne(items);
+    try {
+      return await batch(items);
+    } catch (err) {
+      if (!unimplemented(err)) throw err;
+      unbatchedUntil = Date.now() + UNBATCHED_FOR_MS;
+      return oneByOne(items);
+    }
+  });
+  return (item) => batcher.call(item);
 }

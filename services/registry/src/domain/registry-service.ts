@@ -1,6 +1,6 @@
 import { defaultPolicies, generateSymmetricKey } from '@openiothub/auth';
 import { ArgumentInvalidError, DeviceNotFoundError, DomainError } from '@openiothub/errors';
-import type { ActivityEntry, ConnectionReport, Expected, HubOptions, HubRow, PolicyRow, RegistryStore, Statistics } from '../store/registry-store.js';
+import type { ActivityEntry, ConnectionReport, Expected, HubOptions, HubRow, IdentityRef, PolicyRow, RegistryStore, Statistics } from '../store/registry-store.js';
 import { connectionEvent, lifecycleEvent } from './events.js';
 import {
   MAX_LIST,
@@ -17,6 +17,8 @@ import {
   type ModuleIdentity,
   type ModuleInput,
 } from './identity.js';
+
+const moduleNotFound = (deviceId: string, moduleId: string) => new DomainError('ModuleNotFound', `Module ${moduleId} on device ${deviceId} not found.`);
 
 /** IoT Hub: bulk registry operations take 1 to 100 devices. */
 export const MAX_BULK = 100;
@@ -172,6 +174,16 @@ export class RegistryService {
     return d;
   }
 
+  /** Devices (and modules) by id in one round trip: each the identity pair, or DeviceNotFound / ModuleNotFound. */
+  async getIdentities(refs: readonly IdentityRef[]): Promise<Array<{ device: DeviceIdentity; module: ModuleIdentity | undefined } | DomainError>> {
+    return (await this.#store.getIdentities(refs)).map(({ device, module }, i) => {
+      const { deviceId, moduleId } = refs[i]!;
+      if (!device) return new DeviceNotFoundError(deviceId);
+      if (moduleId && !module) return moduleNotFound(deviceId, moduleId);
+      return { device, module };
+    });
+  }
+
   async deleteDevice(hub: string, deviceId: string, ifMatch: string | undefined): Promise<void> {
     const expected: Expected = parseIfMatch(ifMatch) ?? '*';
     const at = this.#now();
@@ -270,7 +282,7 @@ export class RegistryService {
 
   async getModule(hub: string, deviceId: string, moduleId: string): Promise<ModuleIdentity> {
     const m = await this.#store.getModule(hub, deviceId, moduleId);
-    if (!m) throw new DomainError('ModuleNotFound', `Module ${moduleId} on device ${deviceId} not found.`);
+    if (!m) throw moduleNotFound(deviceId, moduleId);
     return m;
   }
 

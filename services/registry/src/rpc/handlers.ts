@@ -46,6 +46,11 @@ export function registryHandlers(svc: RegistryService, certificates: CaCertifica
       return { device: deviceToProto(device), created };
     }),
     getDevice: unaryHandler(async (req) => ({ device: deviceToProto(await svc.getDevice(req.hub, req.deviceId)) })),
+    getIdentities: unaryHandler(async (req) => ({
+      results: (await svc.getIdentities(req.items)).map((r) =>
+        r instanceof Error ? { error: { code: r.code, message: r.message } } : { device: deviceToProto(r.device), ...(r.module ? { module: moduleToProto(r.module) } : {}) },
+      ),
+    })),
     deleteDevice: unaryHandler(async (req) => {
       await svc.deleteDevice(req.hub, req.deviceId, req.ifMatch);
       return {};

@@ -2,7 +2,7 @@ import { DomainError, DeviceNotFoundError, PreconditionFailedError } from '@open
 import { isForeignKeyViolation, isUniqueViolation, withTransaction, writeOutbox, type Pool, type PoolClient } from '@openiothub/postgres';
 import type { DeviceIdentity, ModuleIdentity } from '../domain/identity.js';
 import type { OutboxEvent } from '../domain/events.js';
-import type { ActivityEntry, ConnectionReport, Expected, HubOptions, HubRow, NewDevice, NewModule, PolicyRow, RegistryStore, Statistics } from './registry-store.js';
+import type { ActivityEntry, ConnectionReport, Expected, HubOptions, HubRow, IdentityRef, NewDevice, NewModule, PolicyRow, RegistryStore, Statistics } from './registry-store.js';
 
 const DEVICE_COLUMNS = `device_id, generation_id, version, status, status_reason, status_updated_time, auth_type,
   primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, device_scope, parent_scopes,
@@ -216,6 +216,30 @@ export class PgRegistryStore implements RegistryStore {
   async getDevice(hub: string, deviceId: string): Promise<DeviceIdentity | undefined> {
     const r = await this.#pool.query(`SELECT ${DEVICE_COLUMNS} FROM registry.devices WHERE hub = $1 AND device_id = $2`, [hub, deviceId]);
     return r.rows[0] ? toDevice(r.rows[0]) : undefined;
+  }
+
+  async getIdentities(refs: readonly IdentityRef[]): Promise<Array<{ device: DeviceIdentity | undefined; module: ModuleIdentity | undefined }>> {
+    const key = (hub: string, deviceId: string, moduleId = '') => `${hub}\u0000${deviceId}\u0000${moduleId}`;
+    const withModule = refs.filter((r) => r.moduleId);
+    const [devices, modules] = await Promise.all([
+      this.#pool.query(
+        `SELECT k.hub, ${DEVICE_COLUMNS} FROM registry.devices JOIN unnest($1::text[], $2::text[]) AS k(hub, device_id) USING (hub, device_id)`,
+        [refs.map((r) => r.hub), refs.map((r) => r.deviceId)],
+      ),
+      withModule.length === 0
+        ? undefined
+        : this.#pool.query(
+            `SELECT k.hub, ${MODULE_COLUMNS} FROM registry.modules JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(hub, device_id, module_id) USING (hub, device_id, module_id)`,
+            [withModule.map((r) => r.hub), withModule.map((r) => r.deviceId), withModule.map((r) => r.moduleId)],
+          ),
+    ]);
+    const found = new Map<string, DeviceIdentity | ModuleIdentity>();
+    for (const row of devices.rows) found.set(key(row.hub as string, row.device_id as string), toDevice(row));
+    for (const row of modules?.rows ?? []) found.set(key(row.hub as string, row.device_id as string, row.module_id as string), toModule(row));
+    return refs.map((r) => ({
+      device: found.get(key(r.hub, r.deviceId)) as DeviceIdentity | undefined,
+      module: r.moduleId ? (found.get(key(r.hub, r.deviceId, r.moduleId)) as ModuleIdentity | undefined) : undefined,
+    }));
   }
 
   async listDevices(hub: string, top: number, afterDeviceId = ''): Promise<DeviceIdentity[]> {

@@ -70,6 +70,8 @@ export interface RegistryStore {
    */
   deleteDevice(hub: string, deviceId: string, expected: Expected, events: (d: DeviceIdentity, connected: ReadonlyArray<{ moduleId: string; connectionId: string }>) => OutboxEvent[]): Promise<DeviceIdentity>;
   getDevice(hub: string, deviceId: string): Promise<DeviceIdentity | undefined>;
+  /** Devices and modules by id, in one round trip; each answer in the order asked, undefined where absent. */
+  getIdentities(refs: readonly IdentityRef[]): Promise<Array<{ device: DeviceIdentity | undefined; module: ModuleIdentity | undefined }>>;
   /** Devices in id order, after `afterDeviceId` ('' for the first page). */
   listDevices(hub: string, top: number, afterDeviceId?: string): Promise<DeviceIdentity[]>;
   statistics(hub: string): Promise<Statistics>;
@@ -84,4 +86,11 @@ export interface RegistryStore {
   /** Advance lastActivityTime (never backwards) for many identities of one hub. */
   recordActivity(hub: string, entries: readonly ActivityEntry[]): Promise<void>;
   listModules(hub: string, deviceId: string): Promise<ModuleIdentity[]>;
+}
+
+/** A device (`moduleId` '') or one of its modules. */
+export interface IdentityRef {
+  readonly hub: string;
+  readonly deviceId: string;
+  readonly moduleId: string;
 }

@@ -1,17 +1,30 @@
-import { connectClient, registryV1 } from '@openiothub/proto';
+import { domainErrorFromCode } from '@openiothub/errors';
+import { batchedCall, connectClient, registryV1 } from '@openiothub/proto';
 import type { IdentityInfo, IdentitySource } from '../domain/twin-service.js';
 
 const NEVER = '0001-01-01T00:00:00Z';
 const iso = (d: Date | undefined) => (d ? d.toISOString() : NEVER);
 
-/** Identities from the registry's gRPC API. */
+type Pair = { device: registryV1.Device; module: registryV1.Module | undefined };
+
+/**
+ * Identities from the registry's gRPC API. Every twin write needs one: they travel batched
+ * (`GetIdentities`, one SQL query per batch); a registry without that call (an older version,
+ * mid-upgrade) is asked with GetDevice / GetModule.
+ */
 export function registryIdentities(url: string): IdentitySource & { close(): void } {
   const client = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, url);
+  const lookup = batchedCall<registryV1.IdentityRef, Pair>(
+    async (items) => (await client.getIdentities({ items })).results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : { device: r.device!, module: r.module })),
+    async ({ hub, deviceId, moduleId }) => ({
+      device: (await client.getDevice({ hub, deviceId })).device!,
+      module: moduleId ? (await client.getModule({ hub, deviceId, moduleId })).module! : undefined,
+    }),
+  );
   return {
     close: () => client.close(),
     async get(hub, deviceId, moduleId): Promise<IdentityInfo> {
-      const device = (await client.getDevice({ hub, deviceId })).device!;
-      const module = moduleId ? (await client.getModule({ hub, deviceId, moduleId })).module! : undefined;
+      const { device, module } = await lookup({ hub, deviceId, moduleId });
       const src = module ?? device;
       const auth = src.authentication;
       return {

@@ -237,6 +237,37 @@ export interface GetDeviceResponse {
   device?: Device | undefined;
 }
 
+export interface IdentityRef {
+  hub: string;
+  deviceId: string;
+  /** empty: the device alone */
+  moduleId: string;
+}
+
+export interface GetIdentitiesRequest {
+  items: IdentityRef[];
+}
+
+/** An item's failure inside a batch answer: the IoT Hub error code name and its message. */
+export interface ItemError {
+  code: string;
+  message: string;
+}
+
+export interface IdentityResult {
+  device?:
+    | Device
+    | undefined;
+  /** set when the item named a module */
+  module?: Module | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface GetIdentitiesResponse {
+  /** one per item, in the items' order */
+  results: IdentityResult[];
+}
+
 export interface DeleteDeviceRequest {
   hub: string;
   deviceId: string;
@@ -3797,6 +3828,447 @@ export const GetDeviceResponse: MessageFns<GetDeviceResponse> = {
   },
 };
 
+function createBaseIdentityRef(): IdentityRef {
+  return { hub: "", deviceId: "", moduleId: "" };
+}
+
+export const IdentityRef: MessageFns<IdentityRef> = {
+  encode(message: IdentityRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hub !== "") {
+      writer.uint32(10).string(message.hub);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.moduleId !== "") {
+      writer.uint32(26).string(message.moduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IdentityRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIdentityRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hub = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.moduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IdentityRef {
+    return {
+      hub: isSet(object.hub) ? globalThis.String(object.hub) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      moduleId: isSet(object.moduleId)
+        ? globalThis.String(object.moduleId)
+        : isSet(object.module_id)
+        ? globalThis.String(object.module_id)
+        : "",
+    };
+  },
+
+  toJSON(message: IdentityRef): unknown {
+    const obj: any = {};
+    if (message.hub !== "") {
+      obj.hub = message.hub;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.moduleId !== "") {
+      obj.moduleId = message.moduleId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IdentityRef>, I>>(base?: I): IdentityRef {
+    return IdentityRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IdentityRef>, I>>(object: I): IdentityRef {
+    const message = createBaseIdentityRef();
+    message.hub = object.hub ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.moduleId = object.moduleId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetIdentitiesRequest(): GetIdentitiesRequest {
+  return { items: [] };
+}
+
+export const GetIdentitiesRequest: MessageFns<GetIdentitiesRequest> = {
+  encode(message: GetIdentitiesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      IdentityRef.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetIdentitiesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetIdentitiesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(IdentityRef.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetIdentitiesRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => IdentityRef.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetIdentitiesRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => IdentityRef.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetIdentitiesRequest>, I>>(base?: I): GetIdentitiesRequest {
+    return GetIdentitiesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetIdentitiesRequest>, I>>(object: I): GetIdentitiesRequest {
+    const message = createBaseGetIdentitiesRequest();
+    message.items = object.items?.map((e) => IdentityRef.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseItemError(): ItemError {
+  return { code: "", message: "" };
+}
+
+export const ItemError: MessageFns<ItemError> = {
+  encode(message: ItemError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ItemError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseItemError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ItemError {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ItemError): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ItemError>, I>>(base?: I): ItemError {
+    return ItemError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ItemError>, I>>(object: I): ItemError {
+    const message = createBaseItemError();
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseIdentityResult(): IdentityResult {
+  return { device: undefined, module: undefined, error: undefined };
+}
+
+export const IdentityResult: MessageFns<IdentityResult> = {
+  encode(message: IdentityResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.device !== undefined) {
+      Device.encode(message.device, writer.uint32(10).fork()).join();
+    }
+    if (message.module !== undefined) {
+      Module.encode(message.module, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IdentityResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIdentityResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.device = Device.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.module = Module.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IdentityResult {
+    return {
+      device: isSet(object.device) ? Device.fromJSON(object.device) : undefined,
+      module: isSet(object.module) ? Module.fromJSON(object.module) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: IdentityResult): unknown {
+    const obj: any = {};
+    if (message.device !== undefined) {
+      obj.device = Device.toJSON(message.device);
+    }
+    if (message.module !== undefined) {
+      obj.module = Module.toJSON(message.module);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IdentityResult>, I>>(base?: I): IdentityResult {
+    return IdentityResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IdentityResult>, I>>(object: I): IdentityResult {
+    const message = createBaseIdentityResult();
+    message.device = (object.device !== undefined && object.device !== null)
+      ? Device.fromPartial(object.device)
+      : undefined;
+    message.module = (object.module !== undefined && object.module !== null)
+      ? Module.fromPartial(object.module)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetIdentitiesResponse(): GetIdentitiesResponse {
+  return { results: [] };
+}
+
+export const GetIdentitiesResponse: MessageFns<GetIdentitiesResponse> = {
+  encode(message: GetIdentitiesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      IdentityResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetIdentitiesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetIdentitiesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(IdentityResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetIdentitiesResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => IdentityResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetIdentitiesResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => IdentityResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetIdentitiesResponse>, I>>(base?: I): GetIdentitiesResponse {
+    return GetIdentitiesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetIdentitiesResponse>, I>>(object: I): GetIdentitiesResponse {
+    const message = createBaseGetIdentitiesResponse();
+    message.results = object.results?.map((e) => IdentityResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseDeleteDeviceRequest(): DeleteDeviceRequest {
   return { hub: "", deviceId: "", ifMatch: undefined };
 }
@@ -6202,6 +6674,20 @@ export const RegistryServiceService = {
     responseSerialize: (value: GetDeviceResponse): Buffer => Buffer.from(GetDeviceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetDeviceResponse => GetDeviceResponse.decode(value),
   },
+  /**
+   * Many devices (and modules) in one call, each answered alone: the twin service needs one per
+   * twin write and asks for them together under load.
+   */
+  getIdentities: {
+    path: "/openiothub.registry.v1.RegistryService/GetIdentities" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetIdentitiesRequest): Buffer => Buffer.from(GetIdentitiesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetIdentitiesRequest => GetIdentitiesRequest.decode(value),
+    responseSerialize: (value: GetIdentitiesResponse): Buffer =>
+      Buffer.from(GetIdentitiesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIdentitiesResponse => GetIdentitiesResponse.decode(value),
+  },
   deleteDevice: {
     path: "/openiothub.registry.v1.RegistryService/DeleteDevice" as const,
     requestStream: false as const,
@@ -6431,6 +6917,11 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   regeneratePolicyKey: handleUnaryCall<RegeneratePolicyKeyRequest, RegeneratePolicyKeyResponse>;
   putDevice: handleUnaryCall<PutDeviceRequest, PutDeviceResponse>;
   getDevice: handleUnaryCall<GetDeviceRequest, GetDeviceResponse>;
+  /**
+   * Many devices (and modules) in one call, each answered alone: the twin service needs one per
+   * twin write and asks for them together under load.
+   */
+  getIdentities: handleUnaryCall<GetIdentitiesRequest, GetIdentitiesResponse>;
   deleteDevice: handleUnaryCall<DeleteDeviceRequest, DeleteDeviceResponse>;
   listDevices: handleUnaryCall<ListDevicesRequest, ListDevicesResponse>;
   bulkDevices: handleUnaryCall<BulkDevicesRequest, BulkDevicesResponse>;
@@ -6573,6 +7064,25 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetDeviceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Many devices (and modules) in one call, each answered alone: the twin service needs one per
+   * twin write and asks for them together under load.
+   */
+  getIdentities(
+    request: GetIdentitiesRequest,
+    callback: (error: ServiceError | null, response: GetIdentitiesResponse) => void,
+  ): ClientUnaryCall;
+  getIdentities(
+    request: GetIdentitiesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetIdentitiesResponse) => void,
+  ): ClientUnaryCall;
+  getIdentities(
+    request: GetIdentitiesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetIdentitiesResponse) => void,
   ): ClientUnaryCall;
   deleteDevice(
     request: DeleteDeviceRequest,
