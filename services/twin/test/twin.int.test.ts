@@ -106,6 +106,28 @@ describe('twin service against Postgres and the registry', () => {
     expect((await twinOf(ids[1]!)).properties.reported).toMatchObject({ x: 1, $version: 2 });
   });
 
+  it('applies a batch of service twin patches in order, each answered alone with its twin or error', async () => {
+    const ids = [uniqueName('ub'), uniqueName('ub')];
+    for (const id of ids) await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) });
+    const etag0 = (await twin.getTwin({ key: key(ids[0]!) })).etag;
+    const r = await twin.updateTwinBatch({
+      items: [
+        { key: key(ids[0]!), patchJson: '{"properties":{"desired":{"a":1}}}', ifMatch: `"${etag0}"` },
+        { key: key(ids[1]!), patchJson: '{"tags":{"t":1}}' },
+        { key: key(ids[0]!), patchJson: '{"properties":{"desired":{"b":1}}}', ifMatch: `"${etag0}"` }, // stale after the first
+        { key: key(uniqueName('none')), patchJson: '{"tags":{"t":1}}' },
+        { key: key(ids[1]!), patchJson: 'not json' },
+        { key: key(ids[0]!), patchJson: '{"properties":{"desired":{"c":1}}}' },
+      ],
+    });
+    expect(r.results.map((x) => x.error?.code ?? 'ok')).toEqual(['ok', 'ok', 'PreconditionFailed', 'DeviceNotFound', 'ArgumentInvalid', 'ok']);
+    const last = JSON.parse(r.results[5]!.twinJson) as Loose;
+    expect(last.properties.desired).toMatchObject({ a: 1, c: 1, $version: 3 });
+    expect(last.properties.desired).not.toHaveProperty('b');
+    expect(r.results[5]!.etag).toBe((await twin.getTwin({ key: key(ids[0]!) })).etag);
+    expect((JSON.parse(r.results[1]!.twinJson) as { tags: unknown }).tags).toEqual({ t: 1 });
+  });
+
   it('publishes twin-change events and pushes desired patches over NATS', async () => {
     const id = uniqueName('evt');
     await registry.putDevice({ hub, device: registryV1.Device.fromPartial({ deviceId: id }) });

@@ -58,3 +58,25 @@ describe('twin client: reported patches', () => {
     expect(unary).toBe(4);
   });
 });
+
+describe('twin client: service twin patches', () => {
+  it('go in batches, each answered with its own twin or error', async () => {
+    const batches: number[] = [];
+    const srv = await twinServer({
+      updateTwinBatch: unaryHandler(async (req: twinV1.UpdateTwinBatchRequest) => {
+        batches.push(req.items.length);
+        return { results: req.items.map((i) => (i.ifMatch === '"stale"' ? { twinJson: '', etag: '', error: { code: 'PreconditionFailed', message: 'etag' } } : { twinJson: `{"deviceId":"${i.key!.deviceId}"}`, etag: 'e1' })) };
+      }),
+    });
+    stops.push(srv.stop);
+    const twin = createTwinClient(srv.url);
+    stops.push(() => twin.close());
+    const key = (deviceId: string) => ({ hub: 'h', deviceId, moduleId: '' });
+    const settled = await Promise.allSettled([twin.updateTwin({ key: key('a'), patchJson: '{}' }), twin.updateTwin({ key: key('b'), patchJson: '{}', ifMatch: '"stale"' }), twin.updateTwin({ key: key('c'), patchJson: '{}' })]);
+    expect(batches).toEqual([3]);
+    expect(settled[0]).toMatchObject({ status: 'fulfilled', value: { twinJson: '{"deviceId":"a"}', etag: 'e1' } });
+    expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: 'PreconditionFailed' } });
+    expect(settled[2]).toMatchObject({ status: 'fulfilled', value: { twinJson: '{"deviceId":"c"}' } });
+  });
+});
+

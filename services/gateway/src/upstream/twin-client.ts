@@ -5,9 +5,10 @@ export type TwinClient = PromiseClient<twinV1.TwinServiceClient>;
 
 /**
  * A promise-returning client of the twin service's gRPC API; `close()` releases the channel.
- * Reported patches — every device's most frequent twin request — travel batched
- * (`PatchReportedBatch`): alone when the twin service keeps up, together when it does not. A twin
- * service without that call (an older version during a rolling upgrade) gets them one by one.
+ * Reported patches — every device's most frequent twin request — and service twin patches travel
+ * batched (`PatchReportedBatch`, `UpdateTwinBatch`): alone when the twin service keeps up, together
+ * when it does not. A twin service without those calls (an older version during a rolling
+ * upgrade) gets them one by one.
  */
 export function createTwinClient(url: string): TwinClient & { close(): void } {
   const client = connectClient(twinV1.TwinServiceClient, twinV1.TwinServiceService, url);
@@ -15,5 +16,9 @@ export function createTwinClient(url: string): TwinClient & { close(): void } {
     async (items) => (await client.patchReportedBatch({ items })).results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : { reportedVersion: r.reportedVersion })),
     client.patchReported,
   );
-  return Object.assign(client, { patchReported });
+  const updateTwin = batchedCall<twinV1.UpdateTwinRequest, twinV1.TwinResponse>(
+    async (items) => (await client.updateTwinBatch({ items })).results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : { twinJson: r.twinJson, etag: r.etag })),
+    client.updateTwin,
+  );
+  return Object.assign(client, { patchReported, updateTwin });
 }

@@ -16,6 +16,19 @@ function deviceOf(d: twinV1.DeviceContext | undefined) {
 
 /** The gRPC TwinService implementation: translate, call the domain, translate back. */
 export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configurations: ConfigurationService, log?: { error(obj: object, msg: string): void }): twinV1.TwinServiceServer {
+  // every item of a batch answered alone: one device's bad patch fails only its own request
+  const eachAlone = <Item, Result>(method: string, items: Item[], run: (item: Item) => Promise<Result>, failed: Result) =>
+    Promise.all(
+      items.map(async (item) => {
+        try {
+          return await run(item);
+        } catch (err) {
+          const e = toDomainError(err);
+          if (e.code === 'ServerError') log?.error({ err, method }, 'gRPC request failed');
+          return { ...failed, error: { code: e.code, message: e.message } };
+        }
+      }),
+    );
   const hubOf = (hub: string) => {
     if (!hub) throw new ArgumentInvalidError('hub is required.');
     return hub;
@@ -39,18 +52,18 @@ export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configu
     }),
     getDeviceTwin: unaryHandler(async (req) => ({ twinJson: JSON.stringify(await svc.getDeviceTwin(deviceOf(req.device))) })),
     patchReported: unaryHandler(async (req) => ({ reportedVersion: await svc.patchReported(deviceOf(req.device), req.patchJson) })),
-    // every item answered alone: one device's bad patch fails only its own request
     patchReportedBatch: unaryHandler(async (req) => ({
-      results: await Promise.all(
-        req.items.map(async (item) => {
-          try {
-            return { reportedVersion: await svc.patchReported(deviceOf(item.device), item.patchJson) };
-          } catch (err) {
-            const e = toDomainError(err);
-            if (e.code === 'ServerError') log?.error({ err, method: 'patchReportedBatch' }, 'gRPC request failed');
-            return { reportedVersion: 0, error: { code: e.code, message: e.message } };
-          }
-        }),
+      results: await eachAlone('patchReportedBatch', req.items, async (item) => ({ reportedVersion: await svc.patchReported(deviceOf(item.device), item.patchJson) }), { reportedVersion: 0 }),
+    })),
+    updateTwinBatch: unaryHandler(async (req) => ({
+      results: await eachAlone(
+        'updateTwinBatch',
+        req.items,
+        async (item) => {
+          const r = await svc.updateTwin(keyOf(item.key), item.patchJson, item.ifMatch);
+          return { twinJson: JSON.stringify(r.twin), etag: r.etag };
+        },
+        { twinJson: '', etag: '' },
       ),
     })),
     query: unaryHandler(async (req) => {

@@ -1,3 +1,4 @@
+import { JSON_CONTENT_TYPE } from '@openiothub/errors';
 import type { ServiceAuthorizer } from '../../auth/service-auth.js';
 import type { TwinClient } from '../../upstream/twin-client.js';
 import { readBody } from '../body.js';
@@ -12,7 +13,8 @@ export function registerTwinRoutes(router: Router, deps: { twin: TwinClient; aut
   const keyOf = (ctx: RequestContext) => ({ hub: ctx.hub, deviceId: ctx.params['deviceId'] as string, moduleId: ctx.params['moduleId'] ?? '' });
   const authorize = (ctx: RequestContext, permission: 'RegistryRead' | 'ServiceConnect') =>
     deps.auth.authorizeRequest(ctx, permission === 'RegistryRead' ? ['RegistryRead', 'ServiceConnect'] : 'ServiceConnect');
-  const reply = (r: { twinJson: string; etag: string }) => ({ status: 200, body: JSON.parse(r.twinJson) as unknown, headers: { etag: `"${r.etag}"` } });
+  // the twin service's JSON goes out as it came: no parse and re-serialize per request
+  const reply = (r: { twinJson: string; etag: string }) => ({ status: 200, raw: Buffer.from(r.twinJson, 'utf8'), headers: { etag: `"${r.etag}"`, 'content-type': JSON_CONTENT_TYPE } });
 
   const get: Handler = async (ctx) => {
     await authorize(ctx, 'RegistryRead');

@@ -45,6 +45,21 @@ export interface UpdateTwinRequest {
   ifMatch?: string | undefined;
 }
 
+export interface UpdateTwinBatchRequest {
+  items: UpdateTwinRequest[];
+}
+
+export interface TwinResult {
+  twinJson: string;
+  etag: string;
+  error?: ItemError | undefined;
+}
+
+export interface TwinBatchResponse {
+  /** one per item, in the items' order */
+  results: TwinResult[];
+}
+
 export interface ReplaceTwinRequest {
   key?: TwinKey | undefined;
   twinJson: string;
@@ -548,6 +563,251 @@ export const UpdateTwinRequest: MessageFns<UpdateTwinRequest> = {
     message.key = (object.key !== undefined && object.key !== null) ? TwinKey.fromPartial(object.key) : undefined;
     message.patchJson = object.patchJson ?? "";
     message.ifMatch = object.ifMatch ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateTwinBatchRequest(): UpdateTwinBatchRequest {
+  return { items: [] };
+}
+
+export const UpdateTwinBatchRequest: MessageFns<UpdateTwinBatchRequest> = {
+  encode(message: UpdateTwinBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      UpdateTwinRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTwinBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateTwinBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(UpdateTwinRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateTwinBatchRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => UpdateTwinRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: UpdateTwinBatchRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => UpdateTwinRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTwinBatchRequest>, I>>(base?: I): UpdateTwinBatchRequest {
+    return UpdateTwinBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTwinBatchRequest>, I>>(object: I): UpdateTwinBatchRequest {
+    const message = createBaseUpdateTwinBatchRequest();
+    message.items = object.items?.map((e) => UpdateTwinRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTwinResult(): TwinResult {
+  return { twinJson: "", etag: "", error: undefined };
+}
+
+export const TwinResult: MessageFns<TwinResult> = {
+  encode(message: TwinResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.twinJson !== "") {
+      writer.uint32(10).string(message.twinJson);
+    }
+    if (message.etag !== "") {
+      writer.uint32(18).string(message.etag);
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TwinResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTwinResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.twinJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.etag = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TwinResult {
+    return {
+      twinJson: isSet(object.twinJson)
+        ? globalThis.String(object.twinJson)
+        : isSet(object.twin_json)
+        ? globalThis.String(object.twin_json)
+        : "",
+      etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: TwinResult): unknown {
+    const obj: any = {};
+    if (message.twinJson !== "") {
+      obj.twinJson = message.twinJson;
+    }
+    if (message.etag !== "") {
+      obj.etag = message.etag;
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TwinResult>, I>>(base?: I): TwinResult {
+    return TwinResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TwinResult>, I>>(object: I): TwinResult {
+    const message = createBaseTwinResult();
+    message.twinJson = object.twinJson ?? "";
+    message.etag = object.etag ?? "";
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTwinBatchResponse(): TwinBatchResponse {
+  return { results: [] };
+}
+
+export const TwinBatchResponse: MessageFns<TwinBatchResponse> = {
+  encode(message: TwinBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      TwinResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TwinBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTwinBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(TwinResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TwinBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => TwinResult.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TwinBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => TwinResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TwinBatchResponse>, I>>(base?: I): TwinBatchResponse {
+    return TwinBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TwinBatchResponse>, I>>(object: I): TwinBatchResponse {
+    const message = createBaseTwinBatchResponse();
+    message.results = object.results?.map((e) => TwinResult.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2398,6 +2658,20 @@ export const TwinServiceService = {
     responseSerialize: (value: TwinResponse): Buffer => Buffer.from(TwinResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TwinResponse => TwinResponse.decode(value),
   },
+  /**
+   * Many service-side twin patches in one call, each answered alone (the gateway sends them
+   * together when the twin service is busy).
+   */
+  updateTwinBatch: {
+    path: "/openiothub.twin.v1.TwinService/UpdateTwinBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateTwinBatchRequest): Buffer =>
+      Buffer.from(UpdateTwinBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateTwinBatchRequest => UpdateTwinBatchRequest.decode(value),
+    responseSerialize: (value: TwinBatchResponse): Buffer => Buffer.from(TwinBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TwinBatchResponse => TwinBatchResponse.decode(value),
+  },
   /** Replace tags and properties.desired (service PUT /twins/{id}). */
   replaceTwin: {
     path: "/openiothub.twin.v1.TwinService/ReplaceTwin" as const,
@@ -2535,6 +2809,11 @@ export interface TwinServiceServer extends UntypedServiceImplementation {
   getTwin: handleUnaryCall<GetTwinRequest, TwinResponse>;
   /** Merge-patch tags and/or properties.desired (service PATCH /twins/{id}). */
   updateTwin: handleUnaryCall<UpdateTwinRequest, TwinResponse>;
+  /**
+   * Many service-side twin patches in one call, each answered alone (the gateway sends them
+   * together when the twin service is busy).
+   */
+  updateTwinBatch: handleUnaryCall<UpdateTwinBatchRequest, TwinBatchResponse>;
   /** Replace tags and properties.desired (service PUT /twins/{id}). */
   replaceTwin: handleUnaryCall<ReplaceTwinRequest, TwinResponse>;
   /** Bulk import: replace tags, desired and reported (each if present), keeping imported $metadata. */
@@ -2597,6 +2876,25 @@ export interface TwinServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TwinResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Many service-side twin patches in one call, each answered alone (the gateway sends them
+   * together when the twin service is busy).
+   */
+  updateTwinBatch(
+    request: UpdateTwinBatchRequest,
+    callback: (error: ServiceError | null, response: TwinBatchResponse) => void,
+  ): ClientUnaryCall;
+  updateTwinBatch(
+    request: UpdateTwinBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TwinBatchResponse) => void,
+  ): ClientUnaryCall;
+  updateTwinBatch(
+    request: UpdateTwinBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TwinBatchResponse) => void,
   ): ClientUnaryCall;
   /** Replace tags and properties.desired (service PUT /twins/{id}). */
   replaceTwin(
