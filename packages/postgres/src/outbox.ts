@@ -88,15 +88,17 @@ export class OutboxRelay {
 
   async #drain(): Promise<void> {
     for (;;) {
+      // taken and deleted in one statement; the delete commits only after every publish succeeded
       const moved = await withTransaction(this.#pool, async (c) => {
-        const rows = await c.query<{ id: string; event_id: string; subject: string; headers: Record<string, string>; body: Buffer }>(
-          `SELECT id, event_id, subject, headers, body FROM ${this.#table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        const { rows } = await c.query<{ id: string; event_id: string; subject: string; headers: Record<string, string>; body: Buffer }>(
+          `DELETE FROM ${this.#table} WHERE id IN (SELECT id FROM ${this.#table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, event_id, subject, headers, body`,
           [this.#batch],
         );
-        if (rows.rows.length === 0) return 0;
-        await Promise.all(rows.rows.map((r) => this.#publish(r.subject, r.headers, r.body, r.event_id)));
-        await c.query(`DELETE FROM ${this.#table} WHERE id = ANY($1::bigint[])`, [rows.rows.map((r) => r.id)]);
-        return rows.rows.length;
+        // RETURNING has no order: publish in the order written
+        rows.sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : 1));
+        await Promise.all(rows.map((r) => this.#publish(r.subject, r.headers, r.body, r.event_id)));
+        return rows.length;
       });
       if (moved < this.#batch) return;
     }
