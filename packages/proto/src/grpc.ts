@@ -40,6 +40,30 @@ export function unaryHandler<Req, Res>(
   };
 }
 
+/**
+ * The items of a batch call, each answered alone (in order): one item's failure becomes its own
+ * result — `failed` of its IoT Hub error — never the batch's. Internal errors are logged as a
+ * unary call's would be.
+ */
+export function answerEach<Item, Result>(
+  items: readonly Item[],
+  run: (item: Item) => Promise<Result>,
+  failed: (error: { code: string; message: string }) => Result,
+  log?: { error(obj: object, msg: string): void },
+): Promise<Result[]> {
+  return Promise.all(
+    items.map(async (item) => {
+      try {
+        return await run(item);
+      } catch (err) {
+        const e = toDomainError(err);
+        if (e.code === 'ServerError') log?.error({ err }, 'gRPC batch item failed');
+        return failed({ code: e.code, message: e.message });
+      }
+    }),
+  );
+}
+
 type UnaryMethod<Req, Res> = (
   req: Req,
   metadata: grpc.Metadata,

@@ -87,7 +87,7 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
   const grpcPort = await serveGrpc({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    services: [[messagingV1.MessagingServiceService, messagingHandlers(service, new ConsumerGroups(pool), files, new HubMetrics(ctx.metrics))]],
+    services: [[messagingV1.MessagingServiceService, messagingHandlers(service, new ConsumerGroups(pool), files, new HubMetrics(ctx.metrics), log)]],
     lifecycle,
     log,
   });

@@ -145,6 +145,37 @@ describe('C2D queues against Postgres and Redis', () => {
     expect(fb.records).toEqual([{ originalMessageId: 'a', description: 'Success', statusCode: 'Success', deviceId, deviceGenerationId: generationId, enqueuedTimeUtc: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string }]);
   });
 
+  it('sends, receives and settles for many queues in one batch call each, every item answered alone', async () => {
+    const a = await setup();
+    const b = await setup();
+    const sent = await messaging.sendBatch({
+      items: [
+        { key: a.key, message: msg({ messageId: 'a1' }) },
+        { key: { ...a.key, deviceId: uniqueName('nodev') }, message: msg() },
+        { key: b.key, message: msg({ messageId: 'b1' }) },
+        { key: a.key, message: msg({ messageId: 'a2', ack: 'bogus' }) },
+      ],
+    });
+    expect(sent.results.map((r) => r.error?.code ?? r.response?.messageId)).toEqual(['a1', 'DeviceNotFound', 'b1', 'ArgumentInvalid']);
+    // two receives of one queue in a batch: one lock, the other told to wait
+    const got = await messaging.receiveBatch({ items: [{ key: a.key, generationId: a.generationId }, { key: b.key, generationId: b.generationId }, { key: a.key, generationId: a.generationId }] });
+    expect(got.results[1]!.response!.message!.messageId).toBe('b1');
+    const forA = [got.results[0]!.response!, got.results[2]!.response!];
+    expect(forA.filter((r) => r.message?.messageId === 'a1')).toHaveLength(1);
+    expect(forA.filter((r) => !r.message && r.retryAfterMs > 0)).toHaveLength(1);
+    const tokenA = forA.find((r) => r.message)!.message!.lockToken;
+    const settled = await messaging.settleBatch({
+      items: [
+        { key: a.key, lockToken: tokenA, outcome: Outcome.OUTCOME_COMPLETE },
+        { key: b.key, lockToken: '00000000-0000-4000-8000-000000000000', outcome: Outcome.OUTCOME_COMPLETE },
+        { key: b.key, lockToken: got.results[1]!.response!.message!.lockToken, outcome: Outcome.OUTCOME_REJECT },
+      ],
+    });
+    expect(settled.results.map((r) => r.error?.code ?? r.response?.remaining)).toEqual([0, 'DeviceMessageLockLost', 0]);
+    expect((await messaging.count({ key: a.key })).count).toBe(0);
+    expect((await messaging.count({ key: b.key })).count).toBe(0);
+  });
+
   it('abandon puts a message back, reject dead-letters it with negative feedback (116, 117, 128)', async () => {
     const { hub, deviceId, key, generationId } = await setup();
     await messaging.send({ key, message: msg({ messageId: 'x', ack: 'negative' }) });

@@ -1,6 +1,6 @@
 import type { HubMetrics } from '@openiothub/runtime';
 import { ArgumentInvalidError } from '@openiothub/errors';
-import { messagingV1, unaryHandler } from '@openiothub/proto';
+import { answerEach, messagingV1, unaryHandler } from '@openiothub/proto';
 import type { C2DService } from '../domain/c2d-service.js';
 import type { ConsumerGroups } from '../domain/consumer-groups.js';
 import type { AckMode, QueueKey } from '../domain/types.js';
@@ -25,7 +25,54 @@ function lockToken(v: string): string {
 }
 
 /** The gRPC MessagingService implementation: translate, call the domain, translate back. */
-export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files: FileUploadService, hubMetrics?: HubMetrics): messagingV1.MessagingServiceServer {
+export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files: FileUploadService, hubMetrics?: HubMetrics, log?: { error(obj: object, msg: string): void }): messagingV1.MessagingServiceServer {
+  const send = async (req: messagingV1.SendRequest): Promise<messagingV1.SendResponse> => {
+    const m = req.message;
+    if (!m) throw new ArgumentInvalidError('message is required.');
+    const r = await svc.send(keyOf(req.key), {
+      body: m.body,
+      messageId: m.messageId,
+      correlationId: m.correlationId,
+      userId: m.userId,
+      ack: (m.ack || 'none') as AckMode,
+      contentType: m.contentType,
+      contentEncoding: m.contentEncoding,
+      properties: m.properties,
+      expiryTime: m.expiryTime,
+      inputName: m.inputName,
+    });
+    return r;
+  };
+  const receive = async (req: messagingV1.ReceiveRequest): Promise<messagingV1.ReceiveResponse> => {
+    const key = keyOf(req.key);
+    const r = await svc.receive(key, req.generationId);
+    const m = r.message;
+    if (!m) return { retryAfterMs: r.retryAfterMs };
+    const to = key.moduleId ? `/devices/${key.deviceId}/modules/${key.moduleId}/inputs/${m.inputName}` : `/devices/${key.deviceId}/messages/devicebound`;
+    return { retryAfterMs: 0, message: { ...m, to, expiryTime: m.expiryTime, enqueuedTime: m.enqueuedTime } };
+  };
+  const settle = async (req: messagingV1.SettleRequest): Promise<messagingV1.SettleResponse> => {
+    const key = keyOf(req.key);
+    const token = lockToken(req.lockToken);
+    // Azure's C2D egress metrics (protocols-ops §7.1), counted once the settlement took
+    const settled = (outcome: 'complete' | 'reject' | 'abandon') => hubMetrics?.count(`c2d.commands.egress.${outcome}.success`, key.hub);
+    if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) {
+      const remaining = await svc.complete(key, token);
+      settled('complete');
+      return { remaining };
+    }
+    if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) {
+      const remaining = await svc.reject(key, token);
+      settled('reject');
+      return { remaining };
+    }
+    if (req.outcome === messagingV1.Outcome.OUTCOME_ABANDON) {
+      await svc.abandon(key, token);
+      settled('abandon');
+      return {};
+    }
+    throw new ArgumentInvalidError('outcome must be COMPLETE, REJECT or ABANDON.');
+  };
   return {
     listConsumerGroups: unaryHandler(async (req) => ({ groups: await groups.list(required(req.hub, 'hub')) })),
     createConsumerGroup: unaryHandler(async (req) => groups.create(required(req.hub, 'hub'), req.name)),
@@ -33,53 +80,13 @@ export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files
       await groups.delete(required(req.hub, 'hub'), req.name);
       return { groups: await groups.list(req.hub) };
     }),
-    send: unaryHandler(async (req) => {
-      const m = req.message;
-      if (!m) throw new ArgumentInvalidError('message is required.');
-      const r = await svc.send(keyOf(req.key), {
-        body: m.body,
-        messageId: m.messageId,
-        correlationId: m.correlationId,
-        userId: m.userId,
-        ack: (m.ack || 'none') as AckMode,
-        contentType: m.contentType,
-        contentEncoding: m.contentEncoding,
-        properties: m.properties,
-        expiryTime: m.expiryTime,
-        inputName: m.inputName,
-      });
-      return r;
-    }),
-    receive: unaryHandler(async (req) => {
-      const key = keyOf(req.key);
-      const r = await svc.receive(key, req.generationId);
-      const m = r.message;
-      if (!m) return { retryAfterMs: r.retryAfterMs };
-      const to = key.moduleId ? `/devices/${key.deviceId}/modules/${key.moduleId}/inputs/${m.inputName}` : `/devices/${key.deviceId}/messages/devicebound`;
-      return { retryAfterMs: 0, message: { ...m, to, expiryTime: m.expiryTime, enqueuedTime: m.enqueuedTime } };
-    }),
-    settle: unaryHandler(async (req) => {
-      const key = keyOf(req.key);
-      const token = lockToken(req.lockToken);
-      // Azure's C2D egress metrics (protocols-ops §7.1), counted once the settlement took
-      const settled = (outcome: 'complete' | 'reject' | 'abandon') => hubMetrics?.count(`c2d.commands.egress.${outcome}.success`, key.hub);
-      if (req.outcome === messagingV1.Outcome.OUTCOME_COMPLETE) {
-        const remaining = await svc.complete(key, token);
-        settled('complete');
-        return { remaining };
-      }
-      if (req.outcome === messagingV1.Outcome.OUTCOME_REJECT) {
-        const remaining = await svc.reject(key, token);
-        settled('reject');
-        return { remaining };
-      }
-      if (req.outcome === messagingV1.Outcome.OUTCOME_ABANDON) {
-        await svc.abandon(key, token);
-        settled('abandon');
-        return {};
-      }
-      throw new ArgumentInvalidError('outcome must be COMPLETE, REJECT or ABANDON.');
-    }),
+    send: unaryHandler(send),
+    receive: unaryHandler(receive),
+    settle: unaryHandler(settle),
+    // one device's failure answers only its own item
+    sendBatch: unaryHandler(async (req) => ({ results: await answerEach<messagingV1.SendRequest, messagingV1.SendResult>(req.items, async (item) => ({ response: await send(item) }), (error) => ({ error }), log) })),
+    receiveBatch: unaryHandler(async (req) => ({ results: await answerEach<messagingV1.ReceiveRequest, messagingV1.ReceiveResult>(req.items, async (item) => ({ response: await receive(item) }), (error) => ({ error }), log) })),
+    settleBatch: unaryHandler(async (req) => ({ results: await answerEach<messagingV1.SettleRequest, messagingV1.SettleResult>(req.items, async (item) => ({ response: await settle(item) }), (error) => ({ error }), log) })),
     purge: unaryHandler(async (req) => ({ totalMessagesPurged: await svc.purge(keyOf(req.key)) })),
     count: unaryHandler(async (req) => ({ count: await svc.count(keyOf(req.key)) })),
     receiveFeedback: unaryHandler(async (req) => {

@@ -1,5 +1,5 @@
-import { type twinV1, unaryHandler } from '@openiothub/proto';
-import { ArgumentInvalidError, toDomainError } from '@openiothub/errors';
+import { answerEach, type twinV1, unaryHandler } from '@openiothub/proto';
+import { ArgumentInvalidError } from '@openiothub/errors';
 import type { TwinKey, TwinService } from '../domain/twin-service.js';
 import type { TwinQueryEngine } from '../query/engine.js';
 import type { ConfigurationService } from '../configurations/service.js';
@@ -16,19 +16,6 @@ function deviceOf(d: twinV1.DeviceContext | undefined) {
 
 /** The gRPC TwinService implementation: translate, call the domain, translate back. */
 export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configurations: ConfigurationService, log?: { error(obj: object, msg: string): void }): twinV1.TwinServiceServer {
-  // every item of a batch answered alone: one device's bad patch fails only its own request
-  const eachAlone = <Item, Result>(method: string, items: Item[], run: (item: Item) => Promise<Result>, failed: Result) =>
-    Promise.all(
-      items.map(async (item) => {
-        try {
-          return await run(item);
-        } catch (err) {
-          const e = toDomainError(err);
-          if (e.code === 'ServerError') log?.error({ err, method }, 'gRPC request failed');
-          return { ...failed, error: { code: e.code, message: e.message } };
-        }
-      }),
-    );
   const hubOf = (hub: string) => {
     if (!hub) throw new ArgumentInvalidError('hub is required.');
     return hub;
@@ -53,17 +40,17 @@ export function twinHandlers(svc: TwinService, queries: TwinQueryEngine, configu
     getDeviceTwin: unaryHandler(async (req) => ({ twinJson: JSON.stringify(await svc.getDeviceTwin(deviceOf(req.device))) })),
     patchReported: unaryHandler(async (req) => ({ reportedVersion: await svc.patchReported(deviceOf(req.device), req.patchJson) })),
     patchReportedBatch: unaryHandler(async (req) => ({
-      results: await eachAlone('patchReportedBatch', req.items, async (item) => ({ reportedVersion: await svc.patchReported(deviceOf(item.device), item.patchJson) }), { reportedVersion: 0 }),
+      results: await answerEach(req.items, async (item) => ({ reportedVersion: await svc.patchReported(deviceOf(item.device), item.patchJson) }), (error) => ({ reportedVersion: 0, error }), log),
     })),
     updateTwinBatch: unaryHandler(async (req) => ({
-      results: await eachAlone(
-        'updateTwinBatch',
+      results: await answerEach(
         req.items,
         async (item) => {
           const r = await svc.updateTwin(keyOf(item.key), item.patchJson, item.ifMatch);
           return { twinJson: JSON.stringify(r.twin), etag: r.etag };
         },
-        { twinJson: '', etag: '' },
+        (error) => ({ twinJson: '', etag: '', error }),
+        log,
       ),
     })),
     query: unaryHandler(async (req) => {

@@ -190,6 +190,52 @@ export interface SettleResponse {
   remaining?: number | undefined;
 }
 
+/** An item's failure inside a batch answer: the IoT Hub error code name and its message. */
+export interface ItemError {
+  code: string;
+  message: string;
+}
+
+/** Each batch answers one result per item, in the items' order: the response, or the error. */
+export interface SendBatchRequest {
+  items: SendRequest[];
+}
+
+export interface SendResult {
+  response?: SendResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface SendBatchResponse {
+  results: SendResult[];
+}
+
+export interface ReceiveBatchRequest {
+  items: ReceiveRequest[];
+}
+
+export interface ReceiveResult {
+  response?: ReceiveResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface ReceiveBatchResponse {
+  results: ReceiveResult[];
+}
+
+export interface SettleBatchRequest {
+  items: SettleRequest[];
+}
+
+export interface SettleResult {
+  response?: SettleResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface SettleBatchResponse {
+  results: SettleResult[];
+}
+
 export interface PurgeRequest {
   key?: QueueKey | undefined;
 }
@@ -1706,6 +1752,776 @@ export const SettleResponse: MessageFns<SettleResponse> = {
   fromPartial<I extends Exact<DeepPartial<SettleResponse>, I>>(object: I): SettleResponse {
     const message = createBaseSettleResponse();
     message.remaining = object.remaining ?? undefined;
+    return message;
+  },
+};
+
+function createBaseItemError(): ItemError {
+  return { code: "", message: "" };
+}
+
+export const ItemError: MessageFns<ItemError> = {
+  encode(message: ItemError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ItemError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseItemError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ItemError {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ItemError): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ItemError>, I>>(base?: I): ItemError {
+    return ItemError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ItemError>, I>>(object: I): ItemError {
+    const message = createBaseItemError();
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseSendBatchRequest(): SendBatchRequest {
+  return { items: [] };
+}
+
+export const SendBatchRequest: MessageFns<SendBatchRequest> = {
+  encode(message: SendBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      SendRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(SendRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SendBatchRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => SendRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: SendBatchRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => SendRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SendBatchRequest>, I>>(base?: I): SendBatchRequest {
+    return SendBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendBatchRequest>, I>>(object: I): SendBatchRequest {
+    const message = createBaseSendBatchRequest();
+    message.items = object.items?.map((e) => SendRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSendResult(): SendResult {
+  return { response: undefined, error: undefined };
+}
+
+export const SendResult: MessageFns<SendResult> = {
+  encode(message: SendResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      SendResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = SendResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SendResult {
+    return {
+      response: isSet(object.response) ? SendResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: SendResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = SendResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SendResult>, I>>(base?: I): SendResult {
+    return SendResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendResult>, I>>(object: I): SendResult {
+    const message = createBaseSendResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? SendResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSendBatchResponse(): SendBatchResponse {
+  return { results: [] };
+}
+
+export const SendBatchResponse: MessageFns<SendBatchResponse> = {
+  encode(message: SendBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      SendResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(SendResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SendBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => SendResult.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: SendBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => SendResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SendBatchResponse>, I>>(base?: I): SendBatchResponse {
+    return SendBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendBatchResponse>, I>>(object: I): SendBatchResponse {
+    const message = createBaseSendBatchResponse();
+    message.results = object.results?.map((e) => SendResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReceiveBatchRequest(): ReceiveBatchRequest {
+  return { items: [] };
+}
+
+export const ReceiveBatchRequest: MessageFns<ReceiveBatchRequest> = {
+  encode(message: ReceiveBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      ReceiveRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(ReceiveRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveBatchRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => ReceiveRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ReceiveBatchRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => ReceiveRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveBatchRequest>, I>>(base?: I): ReceiveBatchRequest {
+    return ReceiveBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveBatchRequest>, I>>(object: I): ReceiveBatchRequest {
+    const message = createBaseReceiveBatchRequest();
+    message.items = object.items?.map((e) => ReceiveRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReceiveResult(): ReceiveResult {
+  return { response: undefined, error: undefined };
+}
+
+export const ReceiveResult: MessageFns<ReceiveResult> = {
+  encode(message: ReceiveResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      ReceiveResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = ReceiveResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveResult {
+    return {
+      response: isSet(object.response) ? ReceiveResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: ReceiveResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = ReceiveResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveResult>, I>>(base?: I): ReceiveResult {
+    return ReceiveResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveResult>, I>>(object: I): ReceiveResult {
+    const message = createBaseReceiveResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? ReceiveResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReceiveBatchResponse(): ReceiveBatchResponse {
+  return { results: [] };
+}
+
+export const ReceiveBatchResponse: MessageFns<ReceiveBatchResponse> = {
+  encode(message: ReceiveBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      ReceiveResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(ReceiveResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => ReceiveResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReceiveBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => ReceiveResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveBatchResponse>, I>>(base?: I): ReceiveBatchResponse {
+    return ReceiveBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveBatchResponse>, I>>(object: I): ReceiveBatchResponse {
+    const message = createBaseReceiveBatchResponse();
+    message.results = object.results?.map((e) => ReceiveResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSettleBatchRequest(): SettleBatchRequest {
+  return { items: [] };
+}
+
+export const SettleBatchRequest: MessageFns<SettleBatchRequest> = {
+  encode(message: SettleBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      SettleRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SettleBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSettleBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(SettleRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SettleBatchRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => SettleRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: SettleBatchRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => SettleRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SettleBatchRequest>, I>>(base?: I): SettleBatchRequest {
+    return SettleBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SettleBatchRequest>, I>>(object: I): SettleBatchRequest {
+    const message = createBaseSettleBatchRequest();
+    message.items = object.items?.map((e) => SettleRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSettleResult(): SettleResult {
+  return { response: undefined, error: undefined };
+}
+
+export const SettleResult: MessageFns<SettleResult> = {
+  encode(message: SettleResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      SettleResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SettleResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSettleResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = SettleResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SettleResult {
+    return {
+      response: isSet(object.response) ? SettleResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: SettleResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = SettleResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SettleResult>, I>>(base?: I): SettleResult {
+    return SettleResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SettleResult>, I>>(object: I): SettleResult {
+    const message = createBaseSettleResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? SettleResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSettleBatchResponse(): SettleBatchResponse {
+  return { results: [] };
+}
+
+export const SettleBatchResponse: MessageFns<SettleBatchResponse> = {
+  encode(message: SettleBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      SettleResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SettleBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSettleBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(SettleResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SettleBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => SettleResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SettleBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => SettleResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SettleBatchResponse>, I>>(base?: I): SettleBatchResponse {
+    return SettleBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SettleBatchResponse>, I>>(object: I): SettleBatchResponse {
+    const message = createBaseSettleBatchResponse();
+    message.results = object.results?.map((e) => SettleResult.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3373,6 +4189,38 @@ export const MessagingServiceService = {
     responseSerialize: (value: SettleResponse): Buffer => Buffer.from(SettleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SettleResponse => SettleResponse.decode(value),
   },
+  /**
+   * Send, Receive and Settle for many queues in one call, each item answered alone (a gateway
+   * sends what its devices asked for while its earlier calls ran).
+   */
+  sendBatch: {
+    path: "/openiothub.messaging.v1.MessagingService/SendBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SendBatchRequest): Buffer => Buffer.from(SendBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SendBatchRequest => SendBatchRequest.decode(value),
+    responseSerialize: (value: SendBatchResponse): Buffer => Buffer.from(SendBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendBatchResponse => SendBatchResponse.decode(value),
+  },
+  receiveBatch: {
+    path: "/openiothub.messaging.v1.MessagingService/ReceiveBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReceiveBatchRequest): Buffer => Buffer.from(ReceiveBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReceiveBatchRequest => ReceiveBatchRequest.decode(value),
+    responseSerialize: (value: ReceiveBatchResponse): Buffer =>
+      Buffer.from(ReceiveBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReceiveBatchResponse => ReceiveBatchResponse.decode(value),
+  },
+  settleBatch: {
+    path: "/openiothub.messaging.v1.MessagingService/SettleBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SettleBatchRequest): Buffer => Buffer.from(SettleBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SettleBatchRequest => SettleBatchRequest.decode(value),
+    responseSerialize: (value: SettleBatchResponse): Buffer => Buffer.from(SettleBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SettleBatchResponse => SettleBatchResponse.decode(value),
+  },
   /** Delete every message of a queue (feedback Purged where asked for). */
   purge: {
     path: "/openiothub.messaging.v1.MessagingService/Purge" as const,
@@ -3528,6 +4376,13 @@ export interface MessagingServiceServer extends UntypedServiceImplementation {
   receive: handleUnaryCall<ReceiveRequest, ReceiveResponse>;
   /** Complete, reject or abandon a locked message (DeviceMessageLockLost when the lock is gone). */
   settle: handleUnaryCall<SettleRequest, SettleResponse>;
+  /**
+   * Send, Receive and Settle for many queues in one call, each item answered alone (a gateway
+   * sends what its devices asked for while its earlier calls ran).
+   */
+  sendBatch: handleUnaryCall<SendBatchRequest, SendBatchResponse>;
+  receiveBatch: handleUnaryCall<ReceiveBatchRequest, ReceiveBatchResponse>;
+  settleBatch: handleUnaryCall<SettleBatchRequest, SettleBatchResponse>;
   /** Delete every message of a queue (feedback Purged where asked for). */
   purge: handleUnaryCall<PurgeRequest, PurgeResponse>;
   /** Messages waiting in a queue (the device's cloudToDeviceMessageCount). */
@@ -3604,6 +4459,55 @@ export interface MessagingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SettleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Send, Receive and Settle for many queues in one call, each item answered alone (a gateway
+   * sends what its devices asked for while its earlier calls ran).
+   */
+  sendBatch(
+    request: SendBatchRequest,
+    callback: (error: ServiceError | null, response: SendBatchResponse) => void,
+  ): ClientUnaryCall;
+  sendBatch(
+    request: SendBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SendBatchResponse) => void,
+  ): ClientUnaryCall;
+  sendBatch(
+    request: SendBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendBatchResponse) => void,
+  ): ClientUnaryCall;
+  receiveBatch(
+    request: ReceiveBatchRequest,
+    callback: (error: ServiceError | null, response: ReceiveBatchResponse) => void,
+  ): ClientUnaryCall;
+  receiveBatch(
+    request: ReceiveBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReceiveBatchResponse) => void,
+  ): ClientUnaryCall;
+  receiveBatch(
+    request: ReceiveBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReceiveBatchResponse) => void,
+  ): ClientUnaryCall;
+  settleBatch(
+    request: SettleBatchRequest,
+    callback: (error: ServiceError | null, response: SettleBatchResponse) => void,
+  ): ClientUnaryCall;
+  settleBatch(
+    request: SettleBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SettleBatchResponse) => void,
+  ): ClientUnaryCall;
+  settleBatch(
+    request: SettleBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SettleBatchResponse) => void,
   ): ClientUnaryCall;
   /** Delete every message of a queue (feedback Purged where asked for). */
   purge(
