@@ -43,7 +43,7 @@ export async function createMessagingApp(config: MessagingConfig, ctx: ServiceCo
   const { pool, applied } = await openDatabase({ url: config.DATABASE_URL, name: 'openiothub-messaging', schema: 'messaging', migrations: MIGRATIONS, poolSize: config.DATABASE_POOL_SIZE, lifecycle });
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
   const nc = await openBus({ url: config.NATS_URL, name: 'openiothub-messaging', streams: [], lifecycle });
-  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false, enableAutoPipelining: true });
   await redis.connect();
   lifecycle.onStop('redis', async () => void (await redis.quit()));
   lifecycle.addReadinessCheck('redis', () => redis.status === 'ready');
