@@ -119,6 +119,31 @@ describe('C2D queues against Postgres and Redis', () => {
     expect((await messaging.count({ key })).count).toBe(50);
   });
 
+  it('takes a batch of sends for several queues in one go: several for one queue, a full queue refused alone', async () => {
+    const a = await setup();
+    const b = await setup();
+    const full = await setup();
+    for (let i = 0; i < 50; i++) await messaging.send({ key: full.key, message: msg() });
+    const expiry = new Date(Date.now() + 120_000);
+    const r = await messaging.sendBatch({
+      items: [
+        { key: a.key, message: msg({ messageId: 'a1', properties: { k: 'v' } }) },
+        { key: a.key, message: msg({ messageId: 'a2' }) },
+        { key: full.key, message: msg({ messageId: 'f' }) },
+        { key: b.key, message: msg({ messageId: 'b1', expiryTime: expiry, ack: 'full', body: Buffer.from([0, 255, 1]) }) },
+        { key: a.key, message: msg({ messageId: 'a3' }) },
+      ],
+    });
+    expect(r.results.map((x) => x.error?.code ?? x.response?.messageId)).toEqual(['a1', 'a2', 'DeviceMaximumQueueDepthExceeded', 'b1', 'a3']);
+    expect((await messaging.count({ key: a.key })).count).toBe(3);
+    expect((await messaging.count({ key: full.key })).count).toBe(50);
+    const got = (await messaging.receive({ key: b.key, generationId: b.generationId })).message!;
+    expect(got).toMatchObject({ messageId: 'b1', ack: 'full', body: Buffer.from([0, 255, 1]) });
+    expect(got.expiryTime!.getTime()).toBe(expiry.getTime());
+    const first = (await messaging.receive({ key: a.key, generationId: a.generationId })).message!;
+    expect(first).toMatchObject({ messageId: 'a1', properties: { k: 'v' } });
+  });
+
   it('locks one delivery per queue; complete removes it and gives positive feedback (114, 115, 127)', async () => {
     const { hub, deviceId, key, generationId } = await setup();
     const nudges = nc.subscribe(subjects.c2d(subjects.identity(hub, deviceId)), { max: 1 });

@@ -44,6 +44,17 @@ const QUEUE = 'hub = $1 AND device_id = $2 AND module_id = $3';
 
 const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
 
+/** A send: a message for a queue of the identity's current generation. */
+interface Enqueue {
+  readonly key: QueueKey;
+  readonly generationId: string;
+  readonly msg: OutgoingMessage;
+  readonly defaultTtlMs: number;
+}
+
+const queueFull = (key: QueueKey) =>
+  new DomainError('DeviceMaximumQueueDepthExceeded', `The queue of ${key.moduleId ? `module ${key.moduleId} on ` : ''}device ${key.deviceId} already holds ${MAX_QUEUE_DEPTH} messages.`);
+
 /** A receive's lock of the head of its queue. */
 interface LockRequest {
   readonly key: QueueKey;
@@ -76,6 +87,33 @@ const ENQUEUE = {
                 ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
                 RETURNING seq)
          SELECT (SELECT seq FROM ins) AS seq, (SELECT s FROM free) AS slot`,
+};
+
+/**
+ * {@link ENQUEUE} for many queues at once (one message per queue; $1 the items' indexes, then one
+ * array per column): each message takes the lowest free slot of its queue. One row per item:
+ * `slot` null = the queue is full; `seq` null with a slot = it lost that slot (try again alone).
+ */
+const ENQUEUE_MANY = {
+  name: 'c2d-enqueue-many',
+  text: `WITH k AS MATERIALIZED (
+              SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[], $15::timestamptz[], $16::bigint[])
+                AS k(i, hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, expires_at, ttl_ms)),
+            stale AS (DELETE FROM messaging.c2d c USING k WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id <> k.generation_id),
+            free AS MATERIALIZED (
+              SELECT k.i, (SELECT s FROM generate_series(0, ${MAX_QUEUE_DEPTH - 1}) s
+                           WHERE s NOT IN (SELECT slot FROM messaging.c2d c WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id = k.generation_id)
+                           ORDER BY s LIMIT 1) AS slot
+              FROM k),
+            ins AS (
+              INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
+              SELECT k.hub, k.device_id, k.module_id, free.slot, k.generation_id, k.input_name, k.message_id, k.correlation_id, k.user_id, k.ack, k.content_type, k.content_encoding, k.properties::jsonb, k.body,
+                     now(), COALESCE(k.expires_at, now() + k.ttl_ms * interval '1 millisecond')
+              FROM k JOIN free USING (i) WHERE free.slot IS NOT NULL
+              ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
+              RETURNING hub, device_id, module_id, slot, seq)
+         SELECT free.i, free.slot, ins.seq
+         FROM free JOIN k USING (i) LEFT JOIN ins ON ins.hub = k.hub AND ins.device_id = k.device_id AND ins.module_id = k.module_id AND ins.slot = free.slot`,
 };
 
 /**
@@ -145,6 +183,7 @@ function toLocked(r: C2DRow): LockedMessage {
  */
 export class C2DStore {
   readonly #pool: Pool;
+  readonly #enqueues = new CallBatcher<Enqueue, { seq: string | null; full: boolean }>((items) => this.#enqueueMany(items), { maxBatch: 64 });
   readonly #locks = new CallBatcher<LockRequest, { row: C2DRow | undefined }>((items) => this.#lockHeads(items));
   readonly #removals = new CallBatcher<Removal, { remaining: number | undefined }>((items) => this.#removeMany(items));
 
@@ -184,15 +223,59 @@ export class C2DStore {
    * (or to a stale row this statement is deleting) tries again.
    */
   async enqueue(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
+    // sends made together (a gateway's SendBatch) go as one statement; a slot lost to a concurrent
+    // send, or a second message for a queue already in that statement, goes alone
+    const first = await this.#enqueues.call({ key, generationId, msg, defaultTtlMs });
+    if (first.seq !== null) return { sequenceNumber: Number(first.seq) };
+    if (first.full) throw queueFull(key);
+    return this.#enqueueAlone(key, generationId, msg, defaultTtlMs);
+  }
+
+  async #enqueueAlone(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const r = await this.#pool.query<{ seq: string | null; slot: number | null }>({ ...ENQUEUE, values: [...queueParams(key), generationId, msg.inputName, msg.messageId, msg.correlationId, msg.userId, msg.ack, msg.contentType, msg.contentEncoding, JSON.stringify(msg.properties), msg.body, msg.expiryTime ?? null, defaultTtlMs] });
       const row = r.rows[0]!;
       if (row.seq !== null) return { sequenceNumber: Number(row.seq) };
-      if (row.slot === null) {
-        throw new DomainError('DeviceMaximumQueueDepthExceeded', `The queue of ${key.moduleId ? `module ${key.moduleId} on ` : ''}device ${key.deviceId} already holds ${MAX_QUEUE_DEPTH} messages.`);
-      }
+      if (row.slot === null) throw queueFull(key);
     }
     throw new DomainError('ServiceUnavailable', 'The queue is too busy to take the message; try again.');
+  }
+
+  async #enqueueMany(items: Enqueue[]): Promise<Array<{ seq: string | null; full: boolean }>> {
+    // one message per queue in the statement: they would all see the same free slot
+    const queues = new Set<string>();
+    const batch: number[] = [];
+    items.forEach((e, i) => {
+      const q = JSON.stringify([e.key.hub, e.key.deviceId, e.key.moduleId]);
+      if (queues.has(q)) return;
+      queues.add(q);
+      batch.push(i);
+    });
+    const col = <T>(f: (e: Enqueue) => T) => batch.map((i) => f(items[i]!));
+    const r = await this.#pool.query<{ i: number; slot: number | null; seq: string | null }>({
+      ...ENQUEUE_MANY,
+      values: [
+        batch,
+        col((e) => e.key.hub),
+        col((e) => e.key.deviceId),
+        col((e) => e.key.moduleId),
+        col((e) => e.generationId),
+        col((e) => e.msg.inputName),
+        col((e) => e.msg.messageId),
+        col((e) => e.msg.correlationId),
+        col((e) => e.msg.userId),
+        col((e) => e.msg.ack),
+        col((e) => e.msg.contentType),
+        col((e) => e.msg.contentEncoding),
+        col((e) => JSON.stringify(e.msg.properties)),
+        col((e) => e.msg.body),
+        col((e) => e.msg.expiryTime ?? null),
+        col((e) => e.defaultTtlMs),
+      ],
+    });
+    const out: Array<{ seq: string | null; full: boolean }> = items.map(() => ({ seq: null, full: false }));
+    for (const row of r.rows) out[row.i] = { seq: row.seq, full: row.slot === null };
+    return out;
   }
 
   /**
