@@ -199,3 +199,14 @@ export async function serveGrpc(opts: {
   opts.lifecycle.onStop('grpc-server', () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
   return port;
 }
+
+/**
+ * A server on a free local port that implements only `impl`; every other call answers
+ * UNIMPLEMENTED, as an older release's would (for tests of clients during rolling upgrades).
+ */
+export async function servePartial<S>(definition: grpc.ServiceDefinition, impl: Partial<S>): Promise<{ url: string; stop(): void }> {
+  const server = new grpc.Server();
+  server.addService(definition, impl as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((ok, fail) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p))));
+  return { url: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
+}

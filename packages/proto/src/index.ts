@@ -5,7 +5,7 @@ export * as messagingV1 from './gen/openiothub/messaging/v1/messaging.js';
 export * as streamsV1 from './gen/openiothub/streams/v1/streams.js';
 export * as routingV1 from './gen/openiothub/routing/v1/routing.js';
 export * as provisioningV1 from './gen/openiothub/provisioning/v1/provisioning.js';
-export { toGrpcError, fromGrpcError, unaryHandler, answerEach, callUnary, promiseClient, connectClient, serveGrpc, ERROR_CODE_METADATA, grpc } from './grpc.js';
+export { toGrpcError, fromGrpcError, unaryHandler, answerEach, callUnary, promiseClient, connectClient, serveGrpc, servePartial, ERROR_CODE_METADATA, grpc } from './grpc.js';
 export type { PromiseClient } from './grpc.js';
 export { deviceFromJson, deviceToJson, moduleFromJson, moduleToJson } from './identity-json.js';
 export { CallBatcher, batchedCall } from './call-batcher.js';

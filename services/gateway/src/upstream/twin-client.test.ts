@@ -1,15 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { grpc, twinV1, unaryHandler } from '@openiothub/proto';
+import { servePartial, twinV1, unaryHandler } from '@openiothub/proto';
 import { DomainError } from '@openiothub/errors';
 import { createTwinClient } from './twin-client.js';
 
-/** A twin service on a free port implementing only the given calls (the rest answer UNIMPLEMENTED). */
-async function twinServer(impl: Partial<twinV1.TwinServiceServer>): Promise<{ url: string; stop(): void }> {
-  const server = new grpc.Server();
-  server.addService(twinV1.TwinServiceService, impl as twinV1.TwinServiceServer);
-  const port = await new Promise<number>((ok, fail) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p))));
-  return { url: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
-}
 
 const device = (deviceId: string) => ({ key: { hub: 'h', deviceId, moduleId: '' }, generationId: 'g', modelId: '' });
 const stops: Array<() => void> = [];
@@ -20,7 +13,7 @@ afterEach(() => {
 describe('twin client: reported patches', () => {
   it('go in batches, each answered alone: a failed item rejects only its caller', async () => {
     const batches: number[] = [];
-    const srv = await twinServer({
+    const srv = await servePartial<twinV1.TwinServiceServer>(twinV1.TwinServiceService, {
       patchReportedBatch: unaryHandler(async (req: twinV1.PatchReportedBatchRequest) => {
         batches.push(req.items.length);
         return { results: req.items.map((i, n) => (i.patchJson === 'bad' ? { reportedVersion: 0, error: { code: 'ArgumentInvalid', message: 'bad patch' } } : { reportedVersion: n + 2 })) };
@@ -39,7 +32,7 @@ describe('twin client: reported patches', () => {
 
   it('fall back to one call per patch against a twin service that has no batch call (a rolling upgrade)', async () => {
     let unary = 0;
-    const srv = await twinServer({
+    const srv = await servePartial<twinV1.TwinServiceServer>(twinV1.TwinServiceService, {
       patchReported: unaryHandler(async (req: twinV1.PatchReportedRequest) => {
         unary++;
         if (req.patchJson === 'bad') throw new DomainError('ArgumentInvalid', 'bad patch');
@@ -62,7 +55,7 @@ describe('twin client: reported patches', () => {
 describe('twin client: service twin patches', () => {
   it('go in batches, each answered with its own twin or error', async () => {
     const batches: number[] = [];
-    const srv = await twinServer({
+    const srv = await servePartial<twinV1.TwinServiceServer>(twinV1.TwinServiceService, {
       updateTwinBatch: unaryHandler(async (req: twinV1.UpdateTwinBatchRequest) => {
         batches.push(req.items.length);
         return { results: req.items.map((i) => (i.ifMatch === '"stale"' ? { twinJson: '', etag: '', error: { code: 'PreconditionFailed', message: 'etag' } } : { twinJson: `{"deviceId":"${i.key!.deviceId}"}`, etag: 'e1' })) };

@@ -1,15 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { grpc, registryV1, unaryHandler } from '@openiothub/proto';
+import { servePartial, registryV1, unaryHandler } from '@openiothub/proto';
 import { DeviceNotFoundError, DomainError } from '@openiothub/errors';
 import { registryIdentities } from './registry-identities.js';
 
-/** A registry on a free port implementing only the given calls (the rest answer UNIMPLEMENTED). */
-async function registryServer(impl: Partial<registryV1.RegistryServiceServer>): Promise<{ url: string; stop(): void }> {
-  const server = new grpc.Server();
-  server.addService(registryV1.RegistryServiceService, impl as registryV1.RegistryServiceServer);
-  const port = await new Promise<number>((ok, fail) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p))));
-  return { url: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
-}
 
 const device = (deviceId: string) => registryV1.Device.fromPartial({ deviceId, generationId: `gen-${deviceId}`, status: 'enabled', connectionState: 'Disconnected' });
 const module = (deviceId: string, moduleId: string) => registryV1.Module.fromPartial({ deviceId, moduleId, generationId: `gen-${deviceId}-${moduleId}`, connectionState: 'Connected' });
@@ -21,7 +14,7 @@ afterEach(() => {
 describe('twin identities from the registry', () => {
   it('asks for the identities of writes made together in one GetIdentities call; a missing one fails only its own write', async () => {
     const batches: number[] = [];
-    const srv = await registryServer({
+    const srv = await servePartial<registryV1.RegistryServiceServer>(registryV1.RegistryServiceService, {
       getIdentities: unaryHandler(async (req: registryV1.GetIdentitiesRequest) => {
         batches.push(req.items.length);
         return {
@@ -44,7 +37,7 @@ describe('twin identities from the registry', () => {
 
   it('falls back to GetDevice / GetModule against a registry without GetIdentities (a rolling upgrade)', async () => {
     const calls: string[] = [];
-    const srv = await registryServer({
+    const srv = await servePartial<registryV1.RegistryServiceServer>(registryV1.RegistryServiceService, {
       getDevice: unaryHandler(async (req: registryV1.GetDeviceRequest) => {
         calls.push(`device ${req.deviceId}`);
         if (req.deviceId === 'gone') throw new DeviceNotFoundError('gone');
