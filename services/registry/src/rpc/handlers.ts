@@ -3,7 +3,7 @@ import type { CaCertificates } from '../domain/ca-certificates.js';
 import type { HubSettings } from '../domain/hub-settings.js';
 import type { RegistryService } from '../domain/registry-service.js';
 import type { HubRow } from '../store/registry-store.js';
-import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyToProto } from './mapping.js';
+import { deviceFromProto, deviceToProto, moduleFromProto, moduleToProto, policyToProto, withoutKeys } from './mapping.js';
 
 const hubJson = (h: HubRow): registryV1.Hub => ({ name: h.name, createdTime: h.createdAt, partitionCount: h.partitionCount, retentionDays: h.retentionDays, skuName: h.skuName, skuUnits: h.skuUnits });
 
@@ -48,7 +48,7 @@ export function registryHandlers(svc: RegistryService, certificates: CaCertifica
     getDevice: unaryHandler(async (req) => ({ device: deviceToProto(await svc.getDevice(req.hub, req.deviceId)) })),
     getIdentities: unaryHandler(async (req) => ({
       results: (await svc.getIdentities(req.items)).map((r) =>
-        r instanceof Error ? { error: { code: r.code, message: r.message } } : { device: deviceToProto(r.device), ...(r.module ? { module: moduleToProto(r.module) } : {}) },
+        r instanceof Error ? { error: { code: r.code, message: r.message } } : { device: withoutKeys(deviceToProto(r.device)), ...(r.module ? { module: withoutKeys(moduleToProto(r.module)) } : {}) },
       ),
     })),
     deleteDevice: unaryHandler(async (req) => {

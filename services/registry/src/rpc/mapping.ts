@@ -23,6 +23,11 @@ function authFromProto(a: registryV1.Authentication | undefined): Partial<Authen
   };
 }
 
+/** An identity as a service that needs no credentials sees it: without its symmetric keys. */
+export function withoutKeys<T extends { authentication?: registryV1.Authentication | undefined }>(identity: T): T {
+  return identity.authentication ? { ...identity, authentication: { ...identity.authentication, symmetricKey: undefined } } : identity;
+}
+
 export function deviceToProto(d: DeviceIdentity): registryV1.Device {
   return {
     deviceId: d.deviceId,

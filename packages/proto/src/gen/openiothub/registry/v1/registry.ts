@@ -6676,7 +6676,7 @@ export const RegistryServiceService = {
   },
   /**
    * Many devices (and modules) in one call, each answered alone: the twin service needs one per
-   * twin write and asks for them together under load.
+   * twin write and asks for them together under load. Answers without the symmetric keys.
    */
   getIdentities: {
     path: "/openiothub.registry.v1.RegistryService/GetIdentities" as const,
@@ -6919,7 +6919,7 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   getDevice: handleUnaryCall<GetDeviceRequest, GetDeviceResponse>;
   /**
    * Many devices (and modules) in one call, each answered alone: the twin service needs one per
-   * twin write and asks for them together under load.
+   * twin write and asks for them together under load. Answers without the symmetric keys.
    */
   getIdentities: handleUnaryCall<GetIdentitiesRequest, GetIdentitiesResponse>;
   deleteDevice: handleUnaryCall<DeleteDeviceRequest, DeleteDeviceResponse>;
@@ -7067,7 +7067,7 @@ export interface RegistryServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Many devices (and modules) in one call, each answered alone: the twin service needs one per
-   * twin write and asks for them together under load.
+   * twin write and asks for them together under load. Answers without the symmetric keys.
    */
   getIdentities(
     request: GetIdentitiesRequest,
