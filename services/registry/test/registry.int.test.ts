@@ -167,42 +167,6 @@ describe('modules', () => {
     expect((await client.listModules({ hub, deviceId: id })).modules).toHaveLength(0);
   });
 
-  it('answers many devices and modules in one GetIdentities call, each item alone and in order', async () => {
-    const a = uniqueName('ida');
-    const b = uniqueName('idb');
-    const otherHub = uniqueName('hub');
-    await client.ensureHub({ hub: otherHub });
-    await client.putDevice({ hub, device: device(a) });
-    await client.putDevice({ hub, device: device(b, { status: 'disabled' }) });
-    await client.putModule({ hub, module: registryV1.Module.fromPartial({ deviceId: a, moduleId: 'm1' }) });
-    await client.putDevice({ hub: otherHub, device: device(a) }); // the same id in another hub is another device
-    const { results } = await client.getIdentities({
-      items: [
-        { hub, deviceId: b, moduleId: '' },
-        { hub, deviceId: a, moduleId: 'm1' },
-        { hub, deviceId: uniqueName('none'), moduleId: '' },
-        { hub, deviceId: a, moduleId: 'nomodule' },
-        { hub: otherHub, deviceId: a, moduleId: '' },
-        { hub, deviceId: a, moduleId: '' },
-      ],
-    });
-    expect(results).toHaveLength(6);
-    expect(results[0]).toMatchObject({ device: { deviceId: b, status: 'disabled' } });
-    expect(results[0]!.module).toBeUndefined();
-    expect(results[1]).toMatchObject({ device: { deviceId: a }, module: { deviceId: a, moduleId: 'm1' } });
-    expect(results[2]!.error?.code).toBe('DeviceNotFound');
-    expect(results[3]!.error?.code).toBe('ModuleNotFound');
-    const inOther = (await client.getDevice({ hub: otherHub, deviceId: a })).device!;
-    const inHub = (await client.getDevice({ hub, deviceId: a })).device!;
-    expect(inOther.generationId).not.toBe(inHub.generationId);
-    const keyless = (d: registryV1.Device) => ({ ...d, authentication: { ...d.authentication!, symmetricKey: undefined } });
-    expect(inHub.authentication?.symmetricKey?.primaryKey).toBeTruthy();
-    expect(results[4]!.device).toEqual(keyless(inOther));
-    expect(results[5]!.device).toEqual(keyless(inHub));
-    // the twin service needs no credentials: none travel
-    for (const r of results) expect([r.device?.authentication?.symmetricKey, r.module?.authentication?.symmetricKey]).toEqual([undefined, undefined]);
-  });
-
   it('looks up credentials for devices and modules, with the device status', async () => {
     const id = uniqueName('dev');
     const d = (await client.putDevice({ hub, device: device(id, { status: 'disabled' }) })).device!;
