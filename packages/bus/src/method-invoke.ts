@@ -92,20 +92,12 @@ async function askDevice(
   const connectDeadline = Date.now() + inv.connectTimeoutInSeconds * 1000;
   const who = target.moduleId ? `Module ${target.moduleId} on device ${target.deviceId}` : `Device ${target.deviceId}`;
   const timedOut = () => new DomainError('GatewayTimeout', `${who} did not answer ${what === 'direct methods' ? 'method' : 'stream'} ${inv.methodName} within ${inv.responseTimeoutInSeconds} s.`);
-  const notOnline = () => new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to ${what}.`);
   // within the connect timeout, "not online" and "connected but not subscribed yet" are both asked
   // again; a device that disconnected after it was asked is not (it may have run the method)
   const waitForDevice = async () => {
     if (Date.now() >= connectDeadline) return false;
     await new Promise((r) => setTimeout(r, Math.min(500, connectDeadline - Date.now())));
     return true;
-  };
-  const answered = async (reply: MethodReply) => {
-    if ('error' in reply) {
-      if (reply.notAsked && (await waitForDevice())) return undefined;
-      throw domainErrorFromCode(reply.error, reply.message);
-    }
-    return { status: reply.status, payload: reply.payload };
   };
   for (;;) {
     const here = local?.(subject, request, timeoutMs);
@@ -120,13 +112,14 @@ async function askDevice(
       } catch (err) {
         if (isNoResponders(err)) {
           if (await waitForDevice()) continue;
-          throw notOnline();
+          throw new DomainError('DeviceNotOnline', `${who} is not online or has not subscribed to ${what}.`);
         }
         if (isTimeout(err)) throw timedOut();
         throw err;
       }
     }
-    const result = await answered(reply);
-    if (result) return result;
+    if (!('error' in reply)) return { status: reply.status, payload: reply.payload };
+    if (reply.notAsked && (await waitForDevice())) continue;
+    throw domainErrorFromCode(reply.error, reply.message);
   }
 }
