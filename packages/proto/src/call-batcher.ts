@@ -1,5 +1,6 @@
-import { DomainError } from '@openiothub/errors';
+import { DomainError, domainErrorFromCode } from '@openiothub/errors';
 import * as grpc from '@grpc/grpc-js';
+
 /**
  * Turns many small calls into few batched ones: a call goes out at once when fewer than
  * `maxInFlight` batches are running, else it waits and goes with everything else that arrived
@@ -90,4 +91,12 @@ export function batchedCall<Req, Res>(batch: (items: Req[]) => Promise<Array<Res
     }
   });
   return (item) => batcher.call(item);
+}
+
+/**
+ * A batch answer's results as {@link batchedCall} takes them: each result's value, or the IoT Hub
+ * error it carries (the client's side of `answerEach`).
+ */
+export function itemsOf<R extends { error?: { code: string; message: string } | undefined }, T>(results: readonly R[], value: (r: R) => T): Array<T | DomainError> {
+  return results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : value(r)));
 }

@@ -8,4 +8,4 @@ export * as provisioningV1 from './gen/openiothub/provisioning/v1/provisioning.j
 export { toGrpcError, fromGrpcError, unaryHandler, answerEach, callUnary, promiseClient, connectClient, serveGrpc, servePartial, ERROR_CODE_METADATA, grpc } from './grpc.js';
 export type { PromiseClient } from './grpc.js';
 export { deviceFromJson, deviceToJson, moduleFromJson, moduleToJson } from './identity-json.js';
-export { CallBatcher, batchedCall } from './call-batcher.js';
+export { CallBatcher, batchedCall, itemsOf } from './call-batcher.js';

@@ -1,10 +1,6 @@
-import { domainErrorFromCode } from '@openiothub/errors';
-import { batchedCall, connectClient, messagingV1, type PromiseClient } from '@openiothub/proto';
+import { batchedCall, connectClient, itemsOf, messagingV1, type PromiseClient } from '@openiothub/proto';
 
 export type MessagingClient = PromiseClient<messagingV1.MessagingServiceClient>;
-
-type Result<Res> = { response?: Res | undefined; error?: { code: string; message: string } | undefined };
-const unwrap = <Res>(results: Array<Result<Res>>) => results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : r.response!));
 
 /**
  * A promise-returning client of the messaging service's gRPC API; `close()` releases the channel.
@@ -15,8 +11,8 @@ const unwrap = <Res>(results: Array<Result<Res>>) => results.map((r) => (r.error
  */
 export function createMessagingClient(url: string): MessagingClient & { close(): void } {
   const client = connectClient(messagingV1.MessagingServiceClient, messagingV1.MessagingServiceService, url);
-  const send = batchedCall(async (items: messagingV1.SendRequest[]) => unwrap((await client.sendBatch({ items })).results), client.send);
-  const receive = batchedCall(async (items: messagingV1.ReceiveRequest[]) => unwrap((await client.receiveBatch({ items })).results), client.receive);
-  const settle = batchedCall(async (items: messagingV1.SettleRequest[]) => unwrap((await client.settleBatch({ items })).results), client.settle);
+  const send = batchedCall(async (items: messagingV1.SendRequest[]) => itemsOf((await client.sendBatch({ items })).results, (r) => r.response!), client.send);
+  const receive = batchedCall(async (items: messagingV1.ReceiveRequest[]) => itemsOf((await client.receiveBatch({ items })).results, (r) => r.response!), client.receive);
+  const settle = batchedCall(async (items: messagingV1.SettleRequest[]) => itemsOf((await client.settleBatch({ items })).results, (r) => r.response!), client.settle);
   return Object.assign(client, { send, receive, settle });
 }

@@ -3,7 +3,6 @@ import { servePartial, twinV1, unaryHandler } from '@openiothub/proto';
 import { DomainError } from '@openiothub/errors';
 import { createTwinClient } from './twin-client.js';
 
-
 const device = (deviceId: string) => ({ key: { hub: 'h', deviceId, moduleId: '' }, generationId: 'g', modelId: '' });
 const stops: Array<() => void> = [];
 afterEach(() => {

@@ -1,5 +1,4 @@
-import { domainErrorFromCode } from '@openiothub/errors';
-import { batchedCall, connectClient, twinV1, type PromiseClient } from '@openiothub/proto';
+import { batchedCall, connectClient, itemsOf, twinV1, type PromiseClient } from '@openiothub/proto';
 
 export type TwinClient = PromiseClient<twinV1.TwinServiceClient>;
 
@@ -13,11 +12,11 @@ export type TwinClient = PromiseClient<twinV1.TwinServiceClient>;
 export function createTwinClient(url: string): TwinClient & { close(): void } {
   const client = connectClient(twinV1.TwinServiceClient, twinV1.TwinServiceService, url);
   const patchReported = batchedCall<twinV1.PatchReportedRequest, twinV1.PatchReportedResponse>(
-    async (items) => (await client.patchReportedBatch({ items })).results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : { reportedVersion: r.reportedVersion })),
+    async (items) => itemsOf((await client.patchReportedBatch({ items })).results, (r) => ({ reportedVersion: r.reportedVersion })),
     client.patchReported,
   );
   const updateTwin = batchedCall<twinV1.UpdateTwinRequest, twinV1.TwinResponse>(
-    async (items) => (await client.updateTwinBatch({ items })).results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : { twinJson: r.twinJson, etag: r.etag })),
+    async (items) => itemsOf((await client.updateTwinBatch({ items })).results, (r) => ({ twinJson: r.twinJson, etag: r.etag })),
     client.updateTwin,
   );
   return Object.assign(client, { patchReported, updateTwin });

@@ -1,5 +1,4 @@
-import { domainErrorFromCode } from '@openiothub/errors';
-import { batchedCall, connectClient, registryV1 } from '@openiothub/proto';
+import { batchedCall, connectClient, itemsOf, registryV1 } from '@openiothub/proto';
 import type { IdentityInfo, IdentitySource } from '../domain/twin-service.js';
 
 const NEVER = '0001-01-01T00:00:00Z';
@@ -15,7 +14,7 @@ type Pair = { device: registryV1.Device; module: registryV1.Module | undefined }
 export function registryIdentities(url: string): IdentitySource & { close(): void } {
   const client = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, url);
   const lookup = batchedCall<registryV1.IdentityRef, Pair>(
-    async (items) => (await client.getIdentities({ items })).results.map((r) => (r.error ? domainErrorFromCode(r.error.code, r.error.message) : { device: r.device!, module: r.module })),
+    async (items) => itemsOf((await client.getIdentities({ items })).results, (r) => ({ device: r.device!, module: r.module })),
     async ({ hub, deviceId, moduleId }) => ({
       device: (await client.getDevice({ hub, deviceId })).device!,
       module: moduleId ? (await client.getModule({ hub, deviceId, moduleId })).module! : undefined,
