@@ -31,28 +31,16 @@ export const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
 // The hot statements are named, so each pool connection parses and plans them once: with the
 // planning gone bench:c2d went from 0.17–0.19 to 0.21 × its raw-SQL baseline.
 
-/** $1-$3 queue, $4 generation, $5.. the message, $15 default TTL ms: see `C2DStore.enqueue`. */
+/**
+ * Enqueue messages for one or many queues in one autocommit statement (one message per queue; $1
+ * the items' indexes, then one array per column): rows of an earlier generation of each identity
+ * are dropped, and each message takes the lowest free slot 0..49 of its queue — the unique
+ * (queue, slot) index makes a 51st message impossible even for concurrent sends. One row per item:
+ * `slot` null = the queue is full; `seq` null with a slot = it lost that slot to another send (or
+ * to a stale row this statement is deleting): try again.
+ */
 export const ENQUEUE = {
   name: 'c2d-enqueue',
-  text: `WITH stale AS (DELETE FROM messaging.c2d WHERE ${QUEUE} AND generation_id <> $4),
-              free AS (SELECT s FROM generate_series(0, ${MAX_QUEUE_DEPTH - 1}) s
-                       WHERE s NOT IN (SELECT slot FROM messaging.c2d WHERE ${QUEUE} AND generation_id = $4) ORDER BY s LIMIT 1),
-              ins AS (
-                INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
-                SELECT $1, $2, $3, free.s, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), COALESCE($14, now() + $15 * interval '1 millisecond')
-                FROM free
-                ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
-                RETURNING seq)
-         SELECT (SELECT seq FROM ins) AS seq, (SELECT s FROM free) AS slot`,
-};
-
-/**
- * {@link ENQUEUE} for many queues at once (one message per queue; $1 the items' indexes, then one
- * array per column): each message takes the lowest free slot of its queue. One row per item:
- * `slot` null = the queue is full; `seq` null with a slot = it lost that slot (try again alone).
- */
-export const ENQUEUE_MANY = {
-  name: 'c2d-enqueue-many',
   text: `WITH k AS MATERIALIZED (
               SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[], $15::timestamptz[], $16::bigint[])
                 AS k(i, hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, expires_at, ttl_ms)),

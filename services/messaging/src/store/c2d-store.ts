@@ -3,7 +3,7 @@ import { DomainError } from '@openiothub/errors';
 import { withTransaction, type Pool, type PoolClient } from '@openiothub/postgres';
 import { CallBatcher } from '@openiothub/proto';
 import { DEFAULT_SETTINGS, type C2DSettings } from '../domain/settings.js';
-import { ANY_MESSAGE, ENQUEUE, ENQUEUE_MANY, LOCK_HEADS, MAX_QUEUE_DEPTH, QUEUE, REMOVE_LOCKED, queueParams, toLocked, type C2DRow } from './c2d-sql.js';
+import { ANY_MESSAGE, ENQUEUE, LOCK_HEADS, MAX_QUEUE_DEPTH, QUEUE, REMOVE_LOCKED, queueParams, toLocked, type C2DRow } from './c2d-sql.js';
 import { ACK_MODES, wantsFeedback, type FeedbackRecord, type FeedbackStatus, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from '../domain/types.js';
 
 export { MAX_QUEUE_DEPTH } from './c2d-sql.js';
@@ -94,21 +94,13 @@ export class C2DStore {
    * (or to a stale row this statement is deleting) tries again.
    */
   async enqueue(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
+    const e: Enqueue = { key, generationId, msg, defaultTtlMs };
     // sends made together (a gateway's SendBatch) go as one statement; a slot lost to a concurrent
-    // send, or a second message for a queue already in that statement, goes alone
-    const first = await this.#enqueues.call({ key, generationId, msg, defaultTtlMs });
-    if (first.seq !== null) return { sequenceNumber: Number(first.seq) };
-    if (first.full) throw queueFull(key);
-    return this.#enqueueAlone(key, generationId, msg, defaultTtlMs);
-  }
-
-  async #enqueueAlone(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const r = await this.#pool.query<{ seq: string | null; slot: number | null }>({ ...ENQUEUE, values: [...queueParams(key), generationId, msg.inputName, msg.messageId, msg.correlationId, msg.userId, msg.ack, msg.contentType, msg.contentEncoding, JSON.stringify(msg.properties), msg.body, msg.expiryTime ?? null, defaultTtlMs] });
-      const row = r.rows[0]!;
-      if (row.seq !== null) return { sequenceNumber: Number(row.seq) };
-      if (row.slot === null) throw queueFull(key);
-    }
+    // send, or a second message for a queue already in that statement, goes again alone
+    let r = await this.#enqueues.call(e);
+    for (let attempt = 0; r.seq === null && !r.full && attempt < 20; attempt++) r = (await this.#enqueueMany([e]))[0]!;
+    if (r.seq !== null) return { sequenceNumber: Number(r.seq) };
+    if (r.full) throw queueFull(key);
     throw new DomainError('ServiceUnavailable', 'The queue is too busy to take the message; try again.');
   }
 
@@ -124,7 +116,7 @@ export class C2DStore {
     });
     const col = <T>(f: (e: Enqueue) => T) => batch.map((i) => f(items[i]!));
     const r = await this.#pool.query<{ i: number; slot: number | null; seq: string | null }>({
-      ...ENQUEUE_MANY,
+      ...ENQUEUE,
       values: [
         batch,
         col((e) => e.key.hub),
