@@ -233,13 +233,9 @@ export class PgRegistryStore implements RegistryStore {
             [withModule.map((r) => r.hub), withModule.map((r) => r.deviceId), withModule.map((r) => r.moduleId)],
           ),
     ]);
-    const found = new Map<string, DeviceIdentity | ModuleIdentity>();
-    for (const row of devices.rows) found.set(key(row.hub as string, row.device_id as string), toDevice(row));
-    for (const row of modules?.rows ?? []) found.set(key(row.hub as string, row.device_id as string, row.module_id as string), toModule(row));
-    return refs.map((r) => ({
-      device: found.get(key(r.hub, r.deviceId)) as DeviceIdentity | undefined,
-      module: r.moduleId ? (found.get(key(r.hub, r.deviceId, r.moduleId)) as ModuleIdentity | undefined) : undefined,
-    }));
+    const foundDevices = new Map(devices.rows.map((row) => [key(row.hub as string, row.device_id as string), toDevice(row)]));
+    const foundModules = new Map((modules?.rows ?? []).map((row) => [key(row.hub as string, row.device_id as string, row.module_id as string), toModule(row)]));
+    return refs.map((r) => ({ device: foundDevices.get(key(r.hub, r.deviceId)), module: r.moduleId ? foundModules.get(key(r.hub, r.deviceId, r.moduleId)) : undefined }));
   }
 
   async listDevices(hub: string, top: number, afterDeviceId = ''): Promise<DeviceIdentity[]> {
