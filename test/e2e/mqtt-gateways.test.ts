@@ -92,6 +92,47 @@ describe('direct methods across gateways', () => {
   });
 });
 
+describe('C2D across gateways', () => {
+  it('a message sent through the second gateway reaches the device held by the first after a nudge; through the first, it is handed over in process', async () => {
+    const d = await createDevice('xc2d');
+    const client = Client.fromConnectionString(d.connectionString, Mqtt);
+    const received: string[] = [];
+    let arrived: () => void = () => undefined;
+    client.on('message', (m: Message) => {
+      received.push(Buffer.from(m.data as Buffer).toString());
+      void client.complete(m).then(() => arrived());
+    });
+    await client.open();
+    // the SDK subscribes to C2D when the listener is added; wait until the hub sees the subscription
+    await poll(async () => (await fetch(`https://localhost:${hub().ports.https}/devices/${d.deviceId}/messages/devicebound?api-version=2021-04-12`, { method: 'POST', headers: { authorization: ownerToken() }, body: 'warm-up' })).status, (s) => s === 200, 5000, 'a first send');
+    await poll(async () => received.length, (n) => n === 1, 10_000, 'the warm-up message');
+    const nc = await connectNats(hub().backing.natsUrl, 'e2e-c2d-spy');
+    const nudges: string[] = [];
+    nc.subscribe(subjects.c2d(subjects.identity(hub().hub, d.deviceId)), { callback: (_e, m) => void nudges.push(m.subject) });
+    await nc.flush();
+    const send = async (port: number, body: string) => {
+      // the holder's delivery is idle once the messaging service answered the last settlement
+      // (the device's PUBACK); a send while it is busy is queued behind it and nudges instead
+      await new Promise((r) => setTimeout(r, 500));
+      const done = new Promise<void>((r) => (arrived = r));
+      const res = await fetch(`https://localhost:${port}/devices/${d.deviceId}/messages/devicebound?api-version=2021-04-12`, { method: 'POST', headers: { authorization: ownerToken() }, body });
+      expect(res.status).toBe(200);
+      await done;
+      await nc.flush();
+    };
+    try {
+      await send(secondHttpsPort, 'via the second gateway');
+      expect(nudges).toHaveLength(1);
+      await send(hub().ports.https, 'via the holder');
+      expect(nudges).toHaveLength(1);
+      expect(received).toEqual(['warm-up', 'via the second gateway', 'via the holder']);
+    } finally {
+      await nc.close();
+      await client.close();
+    }
+  });
+});
+
 describe('twins across gateways', () => {
   it('a desired patch sent through the second gateway reaches the device held by the first', async () => {
     const d = await createDevice('xtwin');

@@ -59,8 +59,6 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   lifecycle.onStop('registry-client', () => registry.close());
   const twin = createTwinClient(config.TWIN_GRPC_URL);
   lifecycle.onStop('twin-client', () => twin.close());
-  const messaging = createMessagingClient(config.MESSAGING_GRPC_URL);
-  lifecycle.onStop('messaging-client', () => messaging.close());
   const routing = createRoutingClient(config.ROUTING_GRPC_URL);
   lifecycle.onStop('routing-client', () => routing.close());
   const jobs = connectClient(jobsV1.JobsServiceClient, jobsV1.JobsServiceService, config.JOBS_GRPC_URL);
@@ -88,6 +86,9 @@ export async function createGatewayApp(config: GatewayConfig, ctx: ServiceContex
   const reporter = new ConnectionReporter({ registry, log, flushMs: config.ACTIVITY_FLUSH_MS, hubMetrics });
   lifecycle.onStop('connection-reporter', () => reporter.stop());
   const presence = new Presence(nc);
+  // a send to a device this process holds gets the message locked for its delivery here
+  const messaging = createMessagingClient(config.MESSAGING_GRPC_URL, (key) => presence.c2dOf(key.hub, key.deviceId, key.moduleId));
+  lifecycle.onStop('messaging-client', () => messaging.close());
   const connections = new MqttConnections();
 
   const ingest = new D2CIngest({ publisher, throttle, hubMetrics });

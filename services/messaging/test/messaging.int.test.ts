@@ -170,6 +170,47 @@ describe('C2D queues against Postgres and Redis', () => {
     expect(fb.records).toEqual([{ originalMessageId: 'a', description: 'Success', statusCode: 'Success', deviceId, deviceGenerationId: generationId, enqueuedTimeUtc: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string }]);
   });
 
+  it('locks a send for its holder when it is next in line and no delivery holds the queue; otherwise enqueues and nudges', async () => {
+    const { hub, deviceId, key, generationId } = await setup();
+    const nudged: string[] = [];
+    const sub = nc.subscribe(subjects.c2d(subjects.identity(hub, deviceId)), { callback: (_e, m) => void nudged.push(m.subject) });
+    const nudgesAfter = async (fn: () => Promise<unknown>) => {
+      nudged.length = 0;
+      await fn();
+      await nc.flush();
+      await sleep(100);
+      return nudged.length;
+    };
+    let a: messagingV1.SendResponse | undefined;
+    expect(await nudgesAfter(async () => (a = await messaging.send({ key, message: msg({ messageId: 'a', properties: { k: 'v' } }), holderGenerationId: generationId })))).toBe(0);
+    expect(a!.locked).toMatchObject({ messageId: 'a', properties: { k: 'v' }, body: Buffer.from('hello'), deliveryCount: 1, sequenceNumber: a!.sequenceNumber, to: `/devices/${deviceId}/messages/devicebound` });
+    expect(a!.locked!.expiryTime!.getTime() - a!.locked!.enqueuedTime!.getTime()).toBe(3600_000);
+    // the queue's delivery lock is the holder's: a receive waits for it
+    expect((await messaging.receive({ key, generationId })).retryAfterMs).toBeGreaterThan(0);
+
+    // a delivery is in flight: the next send is queued behind it and nudges
+    let b: messagingV1.SendResponse | undefined;
+    expect(await nudgesAfter(async () => (b = await messaging.send({ key, message: msg({ messageId: 'b' }), holderGenerationId: generationId })))).toBe(1);
+    expect(b!.locked).toBeUndefined();
+    expect((await messaging.settle({ key, lockToken: a!.locked!.lockToken, outcome: Outcome.OUTCOME_COMPLETE })).remaining).toBe(1);
+
+    // 'b' waits, so 'c' is not next: not locked, and the lock the send took is given back
+    const c = await messaging.send({ key, message: msg({ messageId: 'c' }), holderGenerationId: generationId });
+    expect(c.locked).toBeUndefined();
+    const next = (await messaging.receive({ key, generationId })).message!;
+    expect(next.messageId).toBe('b');
+    await messaging.settle({ key, lockToken: next.lockToken, outcome: Outcome.OUTCOME_COMPLETE });
+    const last = (await messaging.receive({ key, generationId })).message!;
+    expect(last.messageId).toBe('c');
+    await messaging.settle({ key, lockToken: last.lockToken, outcome: Outcome.OUTCOME_COMPLETE });
+
+    // a holder of an earlier generation, or a message already expired, gets nothing locked
+    expect((await messaging.send({ key, message: msg({ messageId: 'd' }), holderGenerationId: 'an-earlier-generation' })).locked).toBeUndefined();
+    await messaging.settle({ key, lockToken: (await messaging.receive({ key, generationId })).message!.lockToken, outcome: Outcome.OUTCOME_COMPLETE });
+    expect((await messaging.send({ key, message: msg({ messageId: 'e', expiryTime: new Date(Date.now() - 1000) }), holderGenerationId: generationId })).locked).toBeUndefined();
+    sub.unsubscribe();
+  });
+
   it('sends, receives and settles for many queues in one batch call each, every item answered alone', async () => {
     const a = await setup();
     const b = await setup();

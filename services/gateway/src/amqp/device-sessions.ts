@@ -108,6 +108,7 @@ export async function joinDevice(deps: SessionDeps, s: ConnState, auth: DeviceAu
       // device streams are signalled over MQTT only here: an AMQP device cannot be asked
       else if (kind === 'stream') PendingMethods.notOnline(msg, 'The device is connected over AMQP; device streams need its MQTT connection.');
     },
+    c2d: () => session.pump,
   });
   if (s.devices.get(key) !== session) {
     release();

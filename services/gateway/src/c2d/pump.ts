@@ -45,6 +45,29 @@ export class C2DPump {
     void this.#next();
   }
 
+  /** The identity generation this pump delivers to. */
+  get generationId(): string {
+    return this.#generationId;
+  }
+
+  /** Nothing in flight and no receive under way: a message handed over now ({@link offer}) goes out at once. */
+  get idle(): boolean {
+    return this.#state === 'idle';
+  }
+
+  /**
+   * A message the messaging service locked for this pump when it was sent (the pump was idle):
+   * deliver it as if received — or, when a delivery started meanwhile or the link ended, hand it
+   * back (abandon, which nudges whoever holds the device).
+   */
+  offer(m: messagingV1.C2DMessage): void {
+    if (this.#state !== 'idle') return this.#abandon(m.lockToken);
+    clearTimeout(this.#timer);
+    this.#state = 'busy';
+    this.#inFlight = m.lockToken;
+    this.#deliver(m);
+  }
+
   /** The device settled the delivery in flight (complete, reject or abandon); then the next one goes. */
   settle(lockToken: string, outcome: messagingV1.Outcome): void {
     if (this.#inFlight !== lockToken) return;

@@ -87,6 +87,7 @@ export async function handleConnect(conn: MqttConnection, p: IConnectPacket): Pr
       kick: () => conn.close('link-creation-conflict'),
       revoke: () => conn.close('device-disabled'),
       deliver: (kind, msg) => conn.deliver(kind, msg),
+      c2d: () => conn.c2d,
     });
   } catch (err) {
     deps.log.error({ category: 'Connections', err, hub }, 'presence unavailable (NATS)');

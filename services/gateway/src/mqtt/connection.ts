@@ -143,6 +143,11 @@ export class MqttConnection {
     return this.#packetIds;
   }
 
+  /** The C2D delivery, while the client is subscribed to C2D (devices) or inputs (modules). */
+  get c2d(): C2DPump | undefined {
+    return this.#c2d;
+  }
+
   /** A device-directed message from the bus (presence routes it here). */
   deliver(kind: string, msg: DeviceMessage): void {
     if (kind === 'method') deliverMethodRequest(this, msg);

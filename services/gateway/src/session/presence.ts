@@ -1,5 +1,6 @@
 import { subjects, type LocalDeviceRequester, type MethodReply, type NatsConnection } from '@openiothub/bus';
 import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { C2DPump } from '../c2d/pump.js';
 
 /**
  * A device-directed message: a bus message, or one made in this process for a device it holds
@@ -38,6 +39,8 @@ export interface Claimant {
   revoke(): void;
   /** A device-directed message for this identity (`method`, `desired`, …); `msg.respond` answers requests. */
   deliver(kind: string, msg: DeviceMessage): void;
+  /** The connection's C2D delivery, while the identity takes C2D messages (MQTT subscription, AMQP receiver link). */
+  c2d?(): C2DPump | undefined;
 }
 
 interface Announce {
@@ -126,6 +129,11 @@ export class Presence {
       );
     });
   };
+
+  /** The C2D delivery of an identity this process holds, if it takes C2D messages now. */
+  c2dOf(hub: string, deviceId: string, moduleId: string): C2DPump | undefined {
+    return this.#local.get(subjects.identity(hub, deviceId, moduleId || undefined))?.claimant.c2d?.();
+  }
 
   /** Live local connections of a device and its modules. */
   localOf(hub: string, deviceId: string): Claimant[] {

@@ -55,4 +55,37 @@ describe('messaging client: C2D calls', () => {
     await expect(messaging.receive({ key: key('a'), generationId: 'g' })).resolves.toMatchObject({ retryAfterMs: 5 });
     expect(calls.sort()).toEqual(['receive a', 'send a', 'send full']);
   });
+
+  it('asks for a send to an idle receiver in this process to come back locked, and hands it over; a busy one is not asked', async () => {
+    const asked: string[] = [];
+    const srv = await servePartial<messagingV1.MessagingServiceServer>(messagingV1.MessagingServiceService, {
+      sendBatch: unaryHandler(async (req: messagingV1.SendBatchRequest) => ({
+        results: req.items.map((i) => {
+          asked.push(`${i.key!.deviceId}:${i.holderGenerationId ?? ''}`);
+          if (i.key!.deviceId === 'broken') return { error: { code: 'ServiceUnavailable', message: 'down' } };
+          const locked = i.holderGenerationId ? { locked: { ...i.message!, lockToken: LOST, deliveryCount: 1 } } : {};
+          return { response: { messageId: i.message!.messageId, sequenceNumber: 1, ...locked } };
+        }),
+      })),
+    });
+    stops.push(srv.stop);
+    const offered: string[] = [];
+    const kicked: string[] = [];
+    const receiver = (deviceId: string, idle: boolean) => ({ idle, generationId: `g-${deviceId}`, offer: (m: messagingV1.C2DMessage) => offered.push(`${deviceId}:${m.messageId}`), kick: () => kicked.push(deviceId) });
+    const receivers = new Map([['idle', receiver('idle', true)], ['busy', receiver('busy', false)], ['broken', receiver('broken', true)]]);
+    const messaging = createMessagingClient(srv.url, (k) => receivers.get(k.deviceId));
+    stops.push(() => messaging.close());
+    const msg = (messageId: string) => messagingV1.C2DMessage.fromPartial({ body: Buffer.from('x'), messageId });
+
+    const r = await messaging.send({ key: key('idle'), message: msg('m1') });
+    expect(r).toEqual({ messageId: 'm1', sequenceNumber: 1 }); // the caller's answer as always
+    expect(offered).toEqual(['idle:m1']);
+    await messaging.send({ key: key('busy'), message: msg('m2') });
+    await messaging.send({ key: key('elsewhere'), message: msg('m3') });
+    // a failed send may have locked a message: the receiver looks for itself
+    await expect(messaging.send({ key: key('broken'), message: msg('m4') })).rejects.toMatchObject({ code: 'ServiceUnavailable' });
+    expect(asked).toEqual(['idle:g-idle', 'busy:', 'elsewhere:', 'broken:g-broken']);
+    expect(offered).toEqual(['idle:m1']);
+    expect(kicked).toEqual(['broken']);
+  });
 });

@@ -76,8 +76,13 @@ export class C2DService {
     return `c2d:lock:${JSON.stringify([key.hub, key.deviceId, key.moduleId])}`;
   }
 
-  /** Enqueue for an existing identity and tell the gateway holding it. */
-  async send(key: QueueKey, msg: OutgoingMessage): Promise<{ messageId: string; sequenceNumber: number }> {
+  /**
+   * Enqueue for an existing identity and tell the gateway holding it. `holderGenerationId` comes
+   * from a gateway that holds the identity (that generation) with no delivery in flight: when the
+   * message is the next to deliver and no delivery holds the queue, it is stored locked for that
+   * gateway — as a receive would lock it — and returned as `locked` instead of a nudge.
+   */
+  async send(key: QueueKey, msg: OutgoingMessage, holderGenerationId = ''): Promise<{ messageId: string; sequenceNumber: number; locked?: LockedMessage }> {
     if (!(ACK_MODES as readonly string[]).includes(msg.ack)) throw new ArgumentInvalidError(`The ack mode must be one of ${ACK_MODES.join(', ')}; got "${msg.ack}".`);
     if (key.moduleId && !msg.inputName) throw new ArgumentInvalidError('A message to a module needs an input name.');
     const size = messageSize(msg);
@@ -90,17 +95,33 @@ export class C2DService {
     }
     const settings = await this.#hubSettings(key.hub);
     const messageId = msg.messageId || randomUUID();
-    const { sequenceNumber } = await this.#store.enqueue(key, identity.generationId, { ...msg, messageId }, settings.defaultTtlMs);
+    const lockKey = C2DService.lockKey(key);
+    const token = holderGenerationId && holderGenerationId === identity.generationId ? await this.#lock(lockKey) : undefined;
+    let r: { sequenceNumber: number; locked?: LockedMessage };
+    try {
+      r = await this.#store.enqueue(key, identity.generationId, { ...msg, messageId }, settings.defaultTtlMs, token ? { token, lockMs: this.#lockMs } : undefined);
+    } catch (err) {
+      if (token) await this.#release(lockKey, token).catch(() => undefined);
+      throw err;
+    }
+    if (r.locked) return { messageId, sequenceNumber: r.sequenceNumber, locked: r.locked };
+    // older messages go first: the lock was not needed
+    if (token) await this.#release(lockKey, token);
     this.#nudge(key);
-    return { messageId, sequenceNumber };
+    return { messageId, sequenceNumber: r.sequenceNumber };
+  }
+
+  /** Take the queue's delivery lock; undefined when another delivery holds it. */
+  async #lock(lockKey: string): Promise<string | undefined> {
+    const token = randomUUID();
+    return (await this.#redis.set(lockKey, token, 'PX', this.#lockMs, 'NX')) === 'OK' ? token : undefined;
   }
 
   /** Lock the next message; `retryAfterMs` > 0 when another delivery holds the queue. */
   async receive(key: QueueKey, generationId: string): Promise<{ message?: LockedMessage; retryAfterMs: number }> {
     const lockKey = C2DService.lockKey(key);
-    const token = randomUUID();
-    const ok = await this.#redis.set(lockKey, token, 'PX', this.#lockMs, 'NX');
-    if (ok !== 'OK') {
+    const token = await this.#lock(lockKey);
+    if (!token) {
       const ttl = await this.#redis.pttl(lockKey);
       return { retryAfterMs: ttl > 0 ? ttl : 1 };
     }

@@ -3,7 +3,7 @@ import { ArgumentInvalidError } from '@openiothub/errors';
 import { answerEach, messagingV1, unaryHandler } from '@openiothub/proto';
 import type { C2DService } from '../domain/c2d-service.js';
 import type { ConsumerGroups } from '../domain/consumer-groups.js';
-import type { AckMode, QueueKey } from '../domain/types.js';
+import type { AckMode, LockedMessage, QueueKey } from '../domain/types.js';
 import type { FileUploadService } from '../file-upload/file-upload-service.js';
 
 function keyOf(k: messagingV1.QueueKey | undefined): QueueKey {
@@ -24,12 +24,19 @@ function lockToken(v: string): string {
   return v;
 }
 
+/** A locked message as a receiver gets it, addressed to the device's queue or the module's input. */
+function delivery(key: QueueKey, m: LockedMessage): messagingV1.C2DMessage {
+  const to = key.moduleId ? `/devices/${key.deviceId}/modules/${key.moduleId}/inputs/${m.inputName}` : `/devices/${key.deviceId}/messages/devicebound`;
+  return { ...m, to };
+}
+
 /** The gRPC MessagingService implementation: translate, call the domain, translate back. */
 export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files: FileUploadService, hubMetrics?: HubMetrics, log?: { error(obj: object, msg: string): void }): messagingV1.MessagingServiceServer {
   const send = async (req: messagingV1.SendRequest): Promise<messagingV1.SendResponse> => {
     const m = req.message;
     if (!m) throw new ArgumentInvalidError('message is required.');
-    const r = await svc.send(keyOf(req.key), {
+    const key = keyOf(req.key);
+    const r = await svc.send(key, {
       body: m.body,
       messageId: m.messageId,
       correlationId: m.correlationId,
@@ -40,16 +47,13 @@ export function messagingHandlers(svc: C2DService, groups: ConsumerGroups, files
       properties: m.properties,
       expiryTime: m.expiryTime,
       inputName: m.inputName,
-    });
-    return r;
+    }, req.holderGenerationId);
+    return { messageId: r.messageId, sequenceNumber: r.sequenceNumber, ...(r.locked ? { locked: delivery(key, r.locked) } : {}) };
   };
   const receive = async (req: messagingV1.ReceiveRequest): Promise<messagingV1.ReceiveResponse> => {
     const key = keyOf(req.key);
     const r = await svc.receive(key, req.generationId);
-    const m = r.message;
-    if (!m) return { retryAfterMs: r.retryAfterMs };
-    const to = key.moduleId ? `/devices/${key.deviceId}/modules/${key.moduleId}/inputs/${m.inputName}` : `/devices/${key.deviceId}/messages/devicebound`;
-    return { retryAfterMs: 0, message: { ...m, to, expiryTime: m.expiryTime, enqueuedTime: m.enqueuedTime } };
+    return r.message ? { retryAfterMs: 0, message: delivery(key, r.message) } : { retryAfterMs: r.retryAfterMs };
   };
   const settle = async (req: messagingV1.SettleRequest): Promise<messagingV1.SettleResponse> => {
     const key = keyOf(req.key);

@@ -37,27 +37,33 @@ export const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
  * are dropped, and each message takes the lowest free slot 0..49 of its queue — the unique
  * (queue, slot) index makes a 51st message impossible even for concurrent sends. One row per item:
  * `slot` null = the queue is full; `seq` null with a slot = it lost that slot to another send (or
- * to a stale row this statement is deleting): try again.
+ * to a stale row this statement is deleting): try again. An item with a lock token ($17, with its
+ * lock ms in $18; the caller holds the queue's Redis lock under it) is inserted locked — its first
+ * delivery counted — when it is the queue's only message and not already expired; `locked` says so.
  */
 export const ENQUEUE = {
   name: 'c2d-enqueue',
   text: `WITH k AS MATERIALIZED (
-              SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[], $15::timestamptz[], $16::bigint[])
-                AS k(i, hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, expires_at, ttl_ms)),
+              SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[], $15::timestamptz[], $16::bigint[], $17::uuid[], $18::int[])
+                AS k(i, hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, expires_at, ttl_ms, token, lock_ms)),
             stale AS (DELETE FROM messaging.c2d c USING k WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id <> k.generation_id),
             free AS MATERIALIZED (
               SELECT k.i, (SELECT s FROM generate_series(0, ${MAX_QUEUE_DEPTH - 1}) s
                            WHERE s NOT IN (SELECT slot FROM messaging.c2d c WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id = k.generation_id)
-                           ORDER BY s LIMIT 1) AS slot
+                           ORDER BY s LIMIT 1) AS slot,
+                     k.token IS NOT NULL AND COALESCE(k.expires_at, now() + k.ttl_ms * interval '1 millisecond') > now()
+                       AND NOT EXISTS (SELECT 1 FROM messaging.c2d c WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id = k.generation_id) AS lock_it
               FROM k),
             ins AS (
-              INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at)
+              INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at,
+                                         delivery_count, lock_token, locked_until)
               SELECT k.hub, k.device_id, k.module_id, free.slot, k.generation_id, k.input_name, k.message_id, k.correlation_id, k.user_id, k.ack, k.content_type, k.content_encoding, k.properties::jsonb, k.body,
-                     now(), COALESCE(k.expires_at, now() + k.ttl_ms * interval '1 millisecond')
+                     now(), COALESCE(k.expires_at, now() + k.ttl_ms * interval '1 millisecond'),
+                     CASE WHEN free.lock_it THEN 1 ELSE 0 END, CASE WHEN free.lock_it THEN k.token END, CASE WHEN free.lock_it THEN now() + k.lock_ms * interval '1 millisecond' END
               FROM k JOIN free USING (i) WHERE free.slot IS NOT NULL
               ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
-              RETURNING hub, device_id, module_id, slot, seq)
-         SELECT free.i, free.slot, ins.seq
+              RETURNING hub, device_id, module_id, slot, seq, enqueued_at, expires_at, lock_token IS NOT NULL AS locked)
+         SELECT free.i, free.slot, ins.seq, ins.enqueued_at, ins.expires_at, COALESCE(ins.locked, false) AS locked
          FROM free JOIN k USING (i) LEFT JOIN ins ON ins.hub = k.hub AND ins.device_id = k.device_id AND ins.module_id = k.module_id AND ins.slot = free.slot`,
 };
 

@@ -26,6 +26,17 @@ interface Enqueue {
   readonly generationId: string;
   readonly msg: OutgoingMessage;
   readonly defaultTtlMs: number;
+  /** Lock the message for the caller when it is the only one in its queue (the caller holds the queue's Redis lock under this token). */
+  readonly lock?: { readonly token: string; readonly lockMs: number } | undefined;
+}
+
+/** What one enqueue item did: `seq` null = not inserted (`full`, or try again). */
+interface Enqueued {
+  readonly seq: string | null;
+  readonly full: boolean;
+  readonly locked: boolean;
+  readonly enqueuedAt?: Date;
+  readonly expiresAt?: Date;
 }
 
 const queueFull = (key: QueueKey) =>
@@ -54,7 +65,7 @@ interface Removal {
  */
 export class C2DStore {
   readonly #pool: Pool;
-  readonly #enqueues = new CallBatcher<Enqueue, { seq: string | null; full: boolean }>((items) => this.#enqueueMany(items), { maxBatch: 64 });
+  readonly #enqueues = new CallBatcher<Enqueue, Enqueued>((items) => this.#enqueueMany(items), { maxBatch: 64 });
   readonly #locks = new CallBatcher<LockRequest, { row: C2DRow | undefined }>((items) => this.#lockHeads(items));
   readonly #removals = new CallBatcher<Removal, { remaining: number | undefined }>((items) => this.#removeMany(items));
 
@@ -91,20 +102,31 @@ export class C2DStore {
    * Enqueue in one autocommit statement: rows of an earlier generation of the identity are dropped,
    * and the message takes the lowest free slot 0..49 of its queue. The unique (queue, slot) index
    * makes a 51st message impossible even for concurrent sends; a send that lost a slot to another
-   * (or to a stale row this statement is deleting) tries again.
+   * (or to a stale row this statement is deleting) tries again. With `lock`, a message that is the
+   * only one in its queue is stored locked under that token and returned as `locked`.
    */
-  async enqueue(key: QueueKey, generationId: string, msg: OutgoingMessage, defaultTtlMs: number): Promise<{ sequenceNumber: number }> {
-    const e: Enqueue = { key, generationId, msg, defaultTtlMs };
+  async enqueue(
+    key: QueueKey,
+    generationId: string,
+    msg: OutgoingMessage,
+    defaultTtlMs: number,
+    lock?: { token: string; lockMs: number },
+  ): Promise<{ sequenceNumber: number; locked?: LockedMessage }> {
+    const e: Enqueue = { key, generationId, msg, defaultTtlMs, lock };
     // sends made together (a gateway's SendBatch) go as one statement; a slot lost to a concurrent
     // send, or a second message for a queue already in that statement, goes again alone
     let r = await this.#enqueues.call(e);
     for (let attempt = 0; r.seq === null && !r.full && attempt < 20; attempt++) r = (await this.#enqueueMany([e]))[0]!;
-    if (r.seq !== null) return { sequenceNumber: Number(r.seq) };
+    if (r.seq !== null) {
+      const sequenceNumber = Number(r.seq);
+      if (!r.locked || !lock) return { sequenceNumber };
+      return { sequenceNumber, locked: { ...msg, expiryTime: r.expiresAt!, enqueuedTime: r.enqueuedAt!, sequenceNumber, deliveryCount: 1, lockToken: lock.token } };
+    }
     if (r.full) throw queueFull(key);
     throw new DomainError('ServiceUnavailable', 'The queue is too busy to take the message; try again.');
   }
 
-  async #enqueueMany(items: Enqueue[]): Promise<Array<{ seq: string | null; full: boolean }>> {
+  async #enqueueMany(items: Enqueue[]): Promise<Enqueued[]> {
     // one message per queue in the statement: they would all see the same free slot
     const queues = new Set<string>();
     const batch: number[] = [];
@@ -115,7 +137,7 @@ export class C2DStore {
       batch.push(i);
     });
     const col = <T>(f: (e: Enqueue) => T) => batch.map((i) => f(items[i]!));
-    const r = await this.#pool.query<{ i: number; slot: number | null; seq: string | null }>({
+    const r = await this.#pool.query<{ i: number; slot: number | null; seq: string | null; enqueued_at: Date | null; expires_at: Date | null; locked: boolean }>({
       ...ENQUEUE,
       values: [
         batch,
@@ -134,10 +156,12 @@ export class C2DStore {
         col((e) => e.msg.body),
         col((e) => e.msg.expiryTime ?? null),
         col((e) => e.defaultTtlMs),
+        col((e) => e.lock?.token ?? null),
+        col((e) => e.lock?.lockMs ?? null),
       ],
     });
-    const out: Array<{ seq: string | null; full: boolean }> = items.map(() => ({ seq: null, full: false }));
-    for (const row of r.rows) out[row.i] = { seq: row.seq, full: row.slot === null };
+    const out: Enqueued[] = items.map(() => ({ seq: null, full: false, locked: false }));
+    for (const row of r.rows) out[row.i] = { seq: row.seq, full: row.slot === null, locked: row.locked, enqueuedAt: row.enqueued_at ?? undefined, expiresAt: row.expires_at ?? undefined };
     return out;
   }
 

@@ -155,12 +155,26 @@ export interface C2DMessage_PropertiesEntry {
 
 export interface SendRequest {
   key?: QueueKey | undefined;
-  message?: C2DMessage | undefined;
+  message?:
+    | C2DMessage
+    | undefined;
+  /**
+   * Set by a gateway that holds the identity's connection (this generation) with no delivery in
+   * flight: when the message is the next to deliver and no other delivery holds the queue, it is
+   * locked for that gateway and returned in `locked` (no nudge, no Receive call). A messaging
+   * service that does not know the field enqueues and nudges as always.
+   */
+  holderGenerationId?: string | undefined;
 }
 
 export interface SendResponse {
   messageId: string;
   sequenceNumber: number;
+  /**
+   * the message, locked for the holder that asked (see holder_generation_id); the holder
+   * delivers it, or abandons it when it cannot
+   */
+  locked?: C2DMessage | undefined;
 }
 
 export interface ReceiveRequest {
@@ -1225,7 +1239,7 @@ export const C2DMessage_PropertiesEntry: MessageFns<C2DMessage_PropertiesEntry> 
 };
 
 function createBaseSendRequest(): SendRequest {
-  return { key: undefined, message: undefined };
+  return { key: undefined, message: undefined, holderGenerationId: undefined };
 }
 
 export const SendRequest: MessageFns<SendRequest> = {
@@ -1235,6 +1249,9 @@ export const SendRequest: MessageFns<SendRequest> = {
     }
     if (message.message !== undefined) {
       C2DMessage.encode(message.message, writer.uint32(18).fork()).join();
+    }
+    if (message.holderGenerationId !== undefined) {
+      writer.uint32(26).string(message.holderGenerationId);
     }
     return writer;
   },
@@ -1268,6 +1285,14 @@ export const SendRequest: MessageFns<SendRequest> = {
             message.message = C2DMessage.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.holderGenerationId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1284,6 +1309,11 @@ export const SendRequest: MessageFns<SendRequest> = {
     return {
       key: isSet(object.key) ? QueueKey.fromJSON(object.key) : undefined,
       message: isSet(object.message) ? C2DMessage.fromJSON(object.message) : undefined,
+      holderGenerationId: isSet(object.holderGenerationId)
+        ? globalThis.String(object.holderGenerationId)
+        : isSet(object.holder_generation_id)
+        ? globalThis.String(object.holder_generation_id)
+        : undefined,
     };
   },
 
@@ -1294,6 +1324,9 @@ export const SendRequest: MessageFns<SendRequest> = {
     }
     if (message.message !== undefined) {
       obj.message = C2DMessage.toJSON(message.message);
+    }
+    if (message.holderGenerationId !== undefined) {
+      obj.holderGenerationId = message.holderGenerationId;
     }
     return obj;
   },
@@ -1307,12 +1340,13 @@ export const SendRequest: MessageFns<SendRequest> = {
     message.message = (object.message !== undefined && object.message !== null)
       ? C2DMessage.fromPartial(object.message)
       : undefined;
+    message.holderGenerationId = object.holderGenerationId ?? undefined;
     return message;
   },
 };
 
 function createBaseSendResponse(): SendResponse {
-  return { messageId: "", sequenceNumber: 0 };
+  return { messageId: "", sequenceNumber: 0, locked: undefined };
 }
 
 export const SendResponse: MessageFns<SendResponse> = {
@@ -1322,6 +1356,9 @@ export const SendResponse: MessageFns<SendResponse> = {
     }
     if (message.sequenceNumber !== 0) {
       writer.uint32(16).int64(message.sequenceNumber);
+    }
+    if (message.locked !== undefined) {
+      C2DMessage.encode(message.locked, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1355,6 +1392,14 @@ export const SendResponse: MessageFns<SendResponse> = {
             message.sequenceNumber = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.locked = C2DMessage.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1379,6 +1424,7 @@ export const SendResponse: MessageFns<SendResponse> = {
         : isSet(object.sequence_number)
         ? globalThis.Number(object.sequence_number)
         : 0,
+      locked: isSet(object.locked) ? C2DMessage.fromJSON(object.locked) : undefined,
     };
   },
 
@@ -1390,6 +1436,9 @@ export const SendResponse: MessageFns<SendResponse> = {
     if (message.sequenceNumber !== 0) {
       obj.sequenceNumber = Math.round(message.sequenceNumber);
     }
+    if (message.locked !== undefined) {
+      obj.locked = C2DMessage.toJSON(message.locked);
+    }
     return obj;
   },
 
@@ -1400,6 +1449,9 @@ export const SendResponse: MessageFns<SendResponse> = {
     const message = createBaseSendResponse();
     message.messageId = object.messageId ?? "";
     message.sequenceNumber = object.sequenceNumber ?? 0;
+    message.locked = (object.locked !== undefined && object.locked !== null)
+      ? C2DMessage.fromPartial(object.locked)
+      : undefined;
     return message;
   },
 };
