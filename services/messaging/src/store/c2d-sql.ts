@@ -1,4 +1,4 @@
-import type { LockedMessage, QueueKey } from '../domain/types.js';
+import type { LockedMessage, OutgoingMessage, QueueKey } from '../domain/types.js';
 
 // The C2D queues' hot statements and the row they return (the store is c2d-store.ts).
 
@@ -22,6 +22,43 @@ export interface C2DRow {
   delivery_count: number;
   lock_token: string | null;
   expired: boolean;
+}
+
+// The items of the batched statements (one per send, receive or settlement in a batch).
+
+/** A send: a message for a queue of the identity's current generation. */
+export interface Enqueue {
+  readonly key: QueueKey;
+  readonly generationId: string;
+  readonly msg: OutgoingMessage;
+  readonly defaultTtlMs: number;
+  /** Lock the message for the caller when it is the only one in its queue (the caller holds the queue's Redis lock under this token). */
+  readonly lock?: { readonly token: string; readonly lockMs: number } | undefined;
+}
+
+/** What one enqueue item did: `seq` null = not inserted (`full`, or try again). */
+export interface Enqueued {
+  readonly seq: string | null;
+  readonly full: boolean;
+  readonly locked: boolean;
+  readonly enqueuedAt?: Date;
+  readonly expiresAt?: Date;
+}
+
+/** A receive's lock of the head of its queue. */
+export interface LockRequest {
+  readonly key: QueueKey;
+  readonly generationId: string;
+  readonly lockToken: string;
+  readonly lockMs: number;
+  readonly maxDeliveryCount: number;
+}
+
+/** A complete or reject of a locked message. */
+export interface Removal {
+  readonly key: QueueKey;
+  readonly lockToken: string;
+  readonly status: 'Success' | 'Rejected';
 }
 
 export const QUEUE = 'hub = $1 AND device_id = $2 AND module_id = $3';

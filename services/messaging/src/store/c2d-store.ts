@@ -3,7 +3,7 @@ import { DomainError } from '@openiothub/errors';
 import { withTransaction, type Pool, type PoolClient } from '@openiothub/postgres';
 import { CallBatcher } from '@openiothub/proto';
 import { DEFAULT_SETTINGS, type C2DSettings } from '../domain/settings.js';
-import { ANY_MESSAGE, ENQUEUE, LOCK_HEADS, MAX_QUEUE_DEPTH, QUEUE, REMOVE_LOCKED, queueParams, toLocked, type C2DRow } from './c2d-sql.js';
+import { ANY_MESSAGE, ENQUEUE, LOCK_HEADS, MAX_QUEUE_DEPTH, QUEUE, REMOVE_LOCKED, queueParams, toLocked, type C2DRow, type Enqueue, type Enqueued, type LockRequest, type Removal } from './c2d-sql.js';
 import { ACK_MODES, wantsFeedback, type FeedbackRecord, type FeedbackStatus, type LockedFeedback, type LockedMessage, type OutgoingMessage, type QueueKey } from '../domain/types.js';
 
 export { MAX_QUEUE_DEPTH } from './c2d-sql.js';
@@ -20,43 +20,8 @@ interface FeedbackRow {
   delivery_count: number;
 }
 
-/** A send: a message for a queue of the identity's current generation. */
-interface Enqueue {
-  readonly key: QueueKey;
-  readonly generationId: string;
-  readonly msg: OutgoingMessage;
-  readonly defaultTtlMs: number;
-  /** Lock the message for the caller when it is the only one in its queue (the caller holds the queue's Redis lock under this token). */
-  readonly lock?: { readonly token: string; readonly lockMs: number } | undefined;
-}
-
-/** What one enqueue item did: `seq` null = not inserted (`full`, or try again). */
-interface Enqueued {
-  readonly seq: string | null;
-  readonly full: boolean;
-  readonly locked: boolean;
-  readonly enqueuedAt?: Date;
-  readonly expiresAt?: Date;
-}
-
 const queueFull = (key: QueueKey) =>
   new DomainError('DeviceMaximumQueueDepthExceeded', `The queue of ${key.moduleId ? `module ${key.moduleId} on ` : ''}device ${key.deviceId} already holds ${MAX_QUEUE_DEPTH} messages.`);
-
-/** A receive's lock of the head of its queue. */
-interface LockRequest {
-  readonly key: QueueKey;
-  readonly generationId: string;
-  readonly lockToken: string;
-  readonly lockMs: number;
-  readonly maxDeliveryCount: number;
-}
-
-/** A complete or reject of a locked message. */
-interface Removal {
-  readonly key: QueueKey;
-  readonly lockToken: string;
-  readonly status: 'Success' | 'Rejected';
-}
 
 /**
  * Postgres side of the C2D queues and the feedback queue. Every outcome that leaves a message
