@@ -1,6 +1,6 @@
 import type { LockedMessage, OutgoingMessage, QueueKey } from '../domain/types.js';
 
-// The C2D queues' hot statements and the row they return (the store is c2d-store.ts).
+// The C2D queues' hot statements, the items they take and the row they return (the store is c2d-store.ts).
 
 /** IoT Hub: at most 50 messages waiting per device queue (devguide §7.2). */
 export const MAX_QUEUE_DEPTH = 50;
