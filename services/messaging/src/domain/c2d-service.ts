@@ -96,7 +96,8 @@ export class C2DService {
     const settings = await this.#hubSettings(key.hub);
     const messageId = msg.messageId || randomUUID();
     const lockKey = C2DService.lockKey(key);
-    const token = holderGenerationId && holderGenerationId === identity.generationId ? await this.#lock(lockKey) : undefined;
+    // Redis unavailable: the send still goes, unlocked (as before this path existed)
+    const token = holderGenerationId && holderGenerationId === identity.generationId ? await this.#lock(lockKey).catch(() => undefined) : undefined;
     let r: { sequenceNumber: number; locked?: LockedMessage };
     try {
       r = await this.#store.enqueue(key, identity.generationId, { ...msg, messageId }, settings.defaultTtlMs, token ? { token, lockMs: this.#lockMs } : undefined);
@@ -105,8 +106,9 @@ export class C2DService {
       throw err;
     }
     if (r.locked) return { messageId, sequenceNumber: r.sequenceNumber, locked: r.locked };
-    // older messages go first: the lock was not needed
-    if (token) await this.#release(lockKey, token);
+    // older messages go first: the lock was not needed (one left behind expires by itself; the
+    // message is enqueued either way, so the send must not fail now)
+    if (token) await this.#release(lockKey, token).catch(() => undefined);
     this.#nudge(key);
     return { messageId, sequenceNumber: r.sequenceNumber };
   }
