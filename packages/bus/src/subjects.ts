@@ -39,6 +39,8 @@ export const subjects = {
     `evt.${subjectToken(hub)}.lifecycle.${subjectToken(deviceId)}` + (moduleId ? `.${subjectToken(moduleId)}` : ''),
   /** Every lifecycle event of a hub (wildcard for consumers). */
   lifecycleAll: (hub: string) => `evt.${subjectToken(hub)}.lifecycle.>`,
+  /** Every event of a hub in stream EVENTS (lifecycle, connection, twin changes). */
+  eventsOf: (hub: string) => `evt.${subjectToken(hub)}.>`,
   /**
    * Core NATS (not stored): an identity's credentials or status changed; gateways drop cached
    * lookups and disconnect a disabled device.

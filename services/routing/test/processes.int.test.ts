@@ -140,4 +140,35 @@ describe('routing processes', () => {
     registry.close();
     await nc.close();
   }, 120_000);
+
+  it('a deployment of named hubs reads only its hubs\' events from EVENTS, not every hub\'s since the stream began', async () => {
+    const hub = uniqueName('rtevt');
+    const nc = await connectNats(urls.natsUrl, 'routing-events-test');
+    try {
+      // other hubs' events already in the stream
+      const js = jetstream(nc);
+      const other = uniqueName('rtother');
+      for (let i = 0; i < 20; i++) await js.publish(subjects.lifecycle(other, `d${i}`), '{}');
+      const [registryGrpc, registryAdmin] = await Promise.all([freePort(), freePort()]);
+      started.push(await startServiceProcess({ entry: entry('registry'), adminPort: registryAdmin, env: { DATABASE_URL: urls.databaseUrl, NATS_URL: urls.natsUrl, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(registryGrpc), DEFAULT_HUB: hub } }));
+      await routingProcess(registryGrpc, hub);
+      const jsm = await jetstreamManager(nc);
+      const mine = async () => {
+        for await (const c of jsm.consumers.list('EVENTS')) if (c.config.filter_subject === subjects.eventsOf(hub)) return c;
+        return undefined;
+      };
+      const deadline = Date.now() + 10_000;
+      let c = await mine();
+      while (!c && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        c = await mine();
+      }
+      expect(c, 'an EVENTS consumer filtered to the hub').toBeDefined();
+      // nothing of the other hubs is waiting for it, or was handed to it
+      expect(c!.num_pending).toBe(0);
+      expect(c!.delivered.consumer_seq).toBe(0);
+    } finally {
+      await nc.close();
+    }
+  });
 });

@@ -30,6 +30,8 @@ export interface StreamWorkerOptions {
   readonly tickMs?: number;
   /** Let JetStream delete the durable consumer after this long unused (for consumers of short-lived deployments). */
   readonly inactiveThresholdMs?: number;
+  /** Only the stream's messages on this subject (set when the consumer is created). */
+  readonly filterSubject?: string;
   /** Runs before the consumer is set up (make sure the stream exists). */
   readonly prepare?: () => Promise<void>;
   readonly log: Logger;
@@ -86,6 +88,7 @@ export class StreamWorker implements WorkItem {
       max_ack_pending: o.maxAckPending,
       max_deliver: -1,
       ...(o.inactiveThresholdMs ? { inactive_threshold: o.inactiveThresholdMs * 1_000_000 } : {}),
+      ...(o.filterSubject ? { filter_subject: o.filterSubject } : {}),
     };
     try {
       await o.jsm.consumers.info(o.stream, o.durable);
