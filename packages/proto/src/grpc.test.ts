@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '@openiothub/errors';
-import { fromGrpcError, promiseClient, serveGrpc, toGrpcError, unaryHandler, grpc } from './grpc.js';
+import { connectClient, fromGrpcError, promiseClient, serveGrpc, SERVICE_CONFIG, servePartial, toGrpcError, unaryHandler, grpc } from './grpc.js';
 import { registryV1 } from './index.js';
 
 describe('gRPC error mapping', () => {
@@ -71,5 +71,39 @@ describe('gRPC error mapping', () => {
       raw.close();
       for (const s of stops) await s();
     }
+  });
+
+  it('makes a registry read that failed UNAVAILABLE again, and never a write', async () => {
+    const calls: string[] = [];
+    const unavailable = () => Object.assign(new Error('connection reset'), { code: grpc.status.UNAVAILABLE, details: 'connection reset' });
+    const srv = await servePartial<registryV1.RegistryServiceServer>(registryV1.RegistryServiceService, {
+      lookupCredentials: (call, callback) => {
+        calls.push('lookup');
+        // the first attempt lands on a process going away
+        if (calls.length === 1) return callback(unavailable());
+        callback(null, registryV1.LookupCredentialsResponse.fromPartial({ found: call.request.deviceId === 'd', status: 'enabled', generationId: 'g1' }));
+      },
+      putDevice: (_call, callback) => {
+        calls.push('put');
+        callback(unavailable());
+      },
+    });
+    const client = connectClient(registryV1.RegistryServiceClient, registryV1.RegistryServiceService, srv.url);
+    try {
+      await expect(client.lookupCredentials({ hub: 'h', deviceId: 'd', moduleId: '' })).resolves.toMatchObject({ found: true, generationId: 'g1' });
+      expect(calls).toEqual(['lookup', 'lookup']);
+      await expect(client.putDevice({ hub: 'h', device: registryV1.Device.fromPartial({ deviceId: 'd' }) })).rejects.toMatchObject({ code: 'ServiceUnavailable' });
+      expect(calls).toEqual(['lookup', 'lookup', 'put']);
+    } finally {
+      client.close();
+      srv.stop();
+    }
+  });
+
+  it('names only methods the services have in its retry policy', () => {
+    const paths = new Set(Object.values(registryV1.RegistryServiceService).map((m) => m.path));
+    const named = SERVICE_CONFIG.methodConfig.flatMap((c) => c.name).map((n) => `/${n.service}/${n.method}`);
+    expect(named.length).toBeGreaterThan(10);
+    for (const p of named) expect(paths).toContain(p);
   });
 });

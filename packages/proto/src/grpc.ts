@@ -117,8 +117,29 @@ export function promiseClient<C extends grpc.Client>(client: C, definition: grpc
  * `ipv4:127.0.0.1:50051,127.0.0.1:50061` over processes on one host. A process that goes away
  * leaves the rotation; calls go to the others until it is back.
  */
+/**
+ * Registry reads that every device connect and service request depends on. They change nothing,
+ * so a call that failed UNAVAILABLE — a registry process killed or restarting while the call was
+ * on its connection — is made again (twice at most, 50 ms then 100 ms later), which reaches
+ * another process or the restarted one, instead of refusing the device's CONNACK. Writes are
+ * never retried here: one that failed may have been done.
+ */
+const RETRIED_READS = {
+  'openiothub.registry.v1.RegistryService': ['GetHub', 'ListPolicies', 'GetPolicy', 'GetDevice', 'GetIdentities', 'ListDevices', 'GetModule', 'ListModules', 'LookupCredentials', 'GetCertificate', 'ListCertificates', 'VerifiedCertificates', 'GetIpFilter'],
+};
+
+export const SERVICE_CONFIG = {
+  loadBalancingConfig: [{ round_robin: {} }],
+  methodConfig: [
+    {
+      name: Object.entries(RETRIED_READS).flatMap(([service, methods]) => methods.map((method) => ({ service, method }))),
+      retryPolicy: { maxAttempts: 3, initialBackoff: '0.05s', maxBackoff: '0.5s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] },
+    },
+  ],
+};
+
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  'grpc.service_config': JSON.stringify(SERVICE_CONFIG),
   // re-resolve DNS promptly when pods come and go (default 30 s)
   'grpc.dns_min_time_between_resolutions_ms': 5000,
 };
