@@ -112,12 +112,6 @@ export function promiseClient<C extends grpc.Client>(client: C, definition: grpc
 }
 
 /**
- * Calls are spread over every address the target resolves to (round robin), not pinned to the
- * first: `dns:///registry:50051` over a headless Service's pods, or
- * `ipv4:127.0.0.1:50051,127.0.0.1:50061` over processes on one host. A process that goes away
- * leaves the rotation; calls go to the others until it is back.
- */
-/**
  * Registry reads that every device connect and service request depends on. They change nothing,
  * so a call that failed UNAVAILABLE — a registry process killed or restarting while the call was
  * on its connection — is made again (twice at most, 50 ms then 100 ms later), which reaches
@@ -138,6 +132,12 @@ export const SERVICE_CONFIG = {
   ],
 };
 
+/**
+ * Calls are spread over every address the target resolves to (round robin), not pinned to the
+ * first: `dns:///registry:50051` over a headless Service's pods, or
+ * `ipv4:127.0.0.1:50051,127.0.0.1:50061` over processes on one host. A process that goes away
+ * leaves the rotation; calls go to the others until it is back.
+ */
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.service_config': JSON.stringify(SERVICE_CONFIG),
   // re-resolve DNS promptly when pods come and go (default 30 s)
