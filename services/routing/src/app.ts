@@ -57,7 +57,8 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
   // which hubs this deployment routes; its leases and its EVENTS consumer are its own
   const only = new Set(config.ROUTING_HUBS.split(',').map((x) => x.trim()).filter(Boolean));
   const serves = (hub: string) => only.size === 0 || only.has(hub);
-  const deployment = only.size === 0 ? '' : createHash('sha256').update([...only].sort().join('\n')).digest('hex').slice(0, 12);
+  const shortHash = (text: string, length: number) => createHash('sha256').update(text).digest('hex').slice(0, length);
+  const deployment = only.size === 0 ? '' : shortHash([...only].sort().join('\n'), 12);
   const leases = new LeaseBalancer({ redis, leaseMs: config.ROUTING_LEASE_MS, prefix: deployment ? `routing:${deployment}` : 'routing' });
   /**
    * Stream EVENTS holds every hub's events. The whole-hub deployment reads it through one durable
@@ -66,10 +67,9 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
    * events since the stream began — a million on a machine where benchmarks ran, minutes of CPU
    * while its own hub's routing waits.
    */
-  const eventsWorkers = (): Array<{ key: string; durable: string; filterSubject?: string }> =>
-    deployment
-      ? [...only].map((hub) => ({ key: `events:${hub}`, durable: `routing-${createHash('sha256').update(hub).digest('hex').slice(0, 16)}`, filterSubject: subjects.eventsOf(hub) }))
-      : [{ key: 'events', durable: 'routing' }];
+  const eventsWorkers: ReadonlyArray<{ key: string; durable: string; filterSubject?: string }> = deployment
+    ? [...only].map((hub) => ({ key: `events:${hub}`, durable: `routing-${shortHash(hub, 16)}`, filterSubject: subjects.eventsOf(hub) }))
+    : [{ key: 'events', durable: 'routing' }];
 
   const worker = (o: Omit<ConstructorParameters<typeof StreamWorker>[0], 'js' | 'jsm' | 'log' | 'ackWaitMs'> & { ackWaitMs?: number }) =>
     new StreamWorker({ js, jsm, log, ackWaitMs: config.ROUTING_ACK_WAIT_MS, ...o });
@@ -77,7 +77,7 @@ export async function createRoutingApp(config: RoutingConfig, ctx: ServiceContex
   /** A deliverer's work item; its key changes with the endpoint's settings, so an edit restarts it. */
   const delivererItems = new Map<string, string>();
   const discover = async () => {
-    for (const e of eventsWorkers()) {
+    for (const e of eventsWorkers) {
       if (leases.has(e.key)) continue;
       leases.offer(worker({ ...e, stream: streams.EVENTS.name, ...(deployment ? { inactiveThresholdMs: 3_600_000 } : {}), maxAckPending: 4096, maxBatch: config.ROUTING_MAX_BATCH, handle: (b) => router.routeEvents(streams.EVENTS.name, b, serves) }));
     }
