@@ -81,21 +81,22 @@ export const queueParams = (k: QueueKey) => [k.hub, k.deviceId, k.moduleId];
 export const ENQUEUE = {
   name: 'c2d-enqueue',
   text: `WITH k AS MATERIALIZED (
-              SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[], $15::timestamptz[], $16::bigint[], $17::uuid[], $18::int[])
-                AS k(i, hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, expires_at, ttl_ms, token, lock_ms)),
+              SELECT u.*, COALESCE(u.expiry, now() + u.ttl_ms * interval '1 millisecond') AS expires_at
+              FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[], $15::timestamptz[], $16::bigint[], $17::uuid[], $18::int[])
+                AS u(i, hub, device_id, module_id, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, expiry, ttl_ms, token, lock_ms)),
             stale AS (DELETE FROM messaging.c2d c USING k WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id <> k.generation_id),
             free AS MATERIALIZED (
               SELECT k.i, (SELECT s FROM generate_series(0, ${MAX_QUEUE_DEPTH - 1}) s
                            WHERE s NOT IN (SELECT slot FROM messaging.c2d c WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id = k.generation_id)
                            ORDER BY s LIMIT 1) AS slot,
-                     k.token IS NOT NULL AND COALESCE(k.expires_at, now() + k.ttl_ms * interval '1 millisecond') > now()
+                     k.token IS NOT NULL AND k.expires_at > now()
                        AND NOT EXISTS (SELECT 1 FROM messaging.c2d c WHERE c.hub = k.hub AND c.device_id = k.device_id AND c.module_id = k.module_id AND c.generation_id = k.generation_id) AS lock_it
               FROM k),
             ins AS (
               INSERT INTO messaging.c2d (hub, device_id, module_id, slot, generation_id, input_name, message_id, correlation_id, user_id, ack, content_type, content_encoding, properties, body, enqueued_at, expires_at,
                                          delivery_count, lock_token, locked_until)
               SELECT k.hub, k.device_id, k.module_id, free.slot, k.generation_id, k.input_name, k.message_id, k.correlation_id, k.user_id, k.ack, k.content_type, k.content_encoding, k.properties::jsonb, k.body,
-                     now(), COALESCE(k.expires_at, now() + k.ttl_ms * interval '1 millisecond'),
+                     now(), k.expires_at,
                      CASE WHEN free.lock_it THEN 1 ELSE 0 END, CASE WHEN free.lock_it THEN k.token END, CASE WHEN free.lock_it THEN now() + k.lock_ms * interval '1 millisecond' END
               FROM k JOIN free USING (i) WHERE free.slot IS NOT NULL
               ON CONFLICT (hub, device_id, module_id, slot) DO NOTHING
